@@ -1,0 +1,177 @@
+"""The multilayer perceptron: forward pass, backpropagation and the SGD update.
+
+Nielsen's ``network.py`` vocabulary (``sizes``, ``weights``, ``biases``,
+``feedforward``, ``backprop``, ``update_mini_batch``, ``evaluate``), vectorised
+over the batch: a batch ``X`` has shape ``(n, sizes[0])`` and one-hot targets
+``Y`` have shape ``(n, sizes[-1])``. Layer ``l`` computes
+``a[l+1] = f(a[l] @ weights[l] + biases[l])`` with ``weights[l]`` of shape
+``(sizes[l], sizes[l+1])`` and ``biases[l]`` of shape ``(sizes[l+1],)``.
+
+The output layer is a softmax read with cross-entropy (the default) or, as in
+the seed tutorial, a sigmoid read with the quadratic cost.
+"""
+
+import numpy as np
+
+ACTIVATIONS = ("sigmoid", "relu")
+COSTS = ("cross_entropy", "quadratic")
+
+
+def sigmoid(z, out=None):
+    """Logistic function, written with tanh so large |z| cannot overflow."""
+    out = np.multiply(z, 0.5, out=out)
+    np.tanh(out, out=out)
+    out *= 0.5
+    out += 0.5
+    return out
+
+
+def softmax(z, out=None):
+    """Row-wise softmax of logits ``z`` (n, k), stable for large logits."""
+    out = np.subtract(z, z.max(axis=1, keepdims=True), out=out)
+    np.exp(out, out=out)
+    out /= out.sum(axis=1, keepdims=True)
+    return out
+
+
+class Network:
+    """A fully connected network; ``sizes`` lists the units per layer, input first."""
+
+    def __init__(self, sizes, activation="sigmoid", cost="cross_entropy",
+                 dtype=np.float32, seed=0):
+        if len(sizes) < 2 or any(int(s) < 1 for s in sizes):
+            raise ValueError(f"sizes must list at least two positive layer sizes, got {sizes!r}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+        if cost not in COSTS:
+            raise ValueError(f"cost must be one of {COSTS}, got {cost!r}")
+        self.sizes = [int(s) for s in sizes]
+        self.activation = activation
+        self.cost = cost
+        self.dtype = np.dtype(dtype)
+        rng = np.random.default_rng(seed)
+        # Scale 1/sqrt(fan_in) keeps sigmoid pre-activations out of saturation
+        # (Nielsen's network2); ReLU wants He's sqrt(2/fan_in).
+        gain = 2.0 if activation == "relu" else 1.0
+        self.weights = [
+            (rng.standard_normal((m, k)) * np.sqrt(gain / m)).astype(self.dtype)
+            for m, k in zip(self.sizes[:-1], self.sizes[1:])
+        ]
+        self.biases = [np.zeros(k, dtype=self.dtype) for k in self.sizes[1:]]
+        self.velocities = None
+
+    # -- forward ---------------------------------------------------------------
+
+    def _check_input(self, X):
+        X = np.asarray(X)
+        if X.ndim == 1:
+            X = X[None, :]
+        if X.ndim != 2 or X.shape[1] != self.sizes[0]:
+            raise ValueError(f"expected input of shape (n, {self.sizes[0]}), got {X.shape}")
+        return X.astype(self.dtype, copy=False)
+
+    def forward(self, X):
+        """Every layer's activations for a batch ``X`` (n, sizes[0]).
+
+        Returns a list ``[X, hidden_1, ..., output]``; entry ``l`` has shape
+        ``(n, sizes[l])``. The hidden entries are what the draw page shows.
+        """
+        a = self._check_input(X)
+        activations = [a]
+        last = len(self.weights) - 1
+        for l, (w, b) in enumerate(zip(self.weights, self.biases)):
+            z = a @ w
+            z += b
+            if l < last:
+                a = sigmoid(z, out=z) if self.activation == "sigmoid" else np.maximum(z, 0, out=z)
+            elif self.cost == "cross_entropy":
+                a = softmax(z, out=z)
+            else:
+                a = sigmoid(z, out=z)
+            activations.append(a)
+        return activations
+
+    def feedforward(self, X):
+        """Output probabilities (n, sizes[-1]) for a batch ``X`` (n, sizes[0])."""
+        return self.forward(X)[-1]
+
+    def predict(self, X):
+        """The most probable class per row of ``X``: integer array (n,)."""
+        return self.feedforward(X).argmax(axis=1)
+
+    def evaluate(self, X, labels, batch_size=10000):
+        """Number of rows of ``X`` whose prediction equals ``labels`` (n,)."""
+        return int(sum((self.predict(X[i:i + batch_size]) == labels[i:i + batch_size]).sum()
+                       for i in range(0, len(X), batch_size)))
+
+    def loss(self, X, Y):
+        """Mean cost over the batch: cross-entropy of the softmax, or the quadratic cost."""
+        out = self.feedforward(X).astype(np.float64)
+        Y = np.asarray(Y, dtype=np.float64)
+        if self.cost == "cross_entropy":
+            return float(-np.sum(Y * np.log(np.maximum(out, 1e-300))) / len(out))
+        return float(0.5 * np.sum((out - Y) ** 2) / len(out))
+
+    # -- backward --------------------------------------------------------------
+
+    def backprop(self, X, Y):
+        """Gradients of ``loss(X, Y)``: ``(nabla_b, nabla_w)`` shaped like biases, weights."""
+        activations = self.forward(X)
+        Y = np.asarray(Y, dtype=self.dtype)
+        if Y.shape != activations[-1].shape:
+            raise ValueError(f"expected targets of shape {activations[-1].shape}, got {Y.shape}")
+        return self._backward(activations, Y, scale=1.0 / len(Y))
+
+    def _backward(self, activations, Y, scale):
+        """Backward pass; every gradient is multiplied by ``scale`` (1/n gives the mean)."""
+        out = activations[-1]
+        # dC/dz at the output: softmax + cross-entropy collapse to (a - y);
+        # sigmoid + quadratic is (a - y) * sigma'(z), the term the seed dropped "- y" from.
+        delta = out - Y
+        if self.cost == "quadratic":
+            delta *= out * (1 - out)
+        delta *= self.dtype.type(scale)
+        nabla_b = [None] * len(self.biases)
+        nabla_w = [None] * len(self.weights)
+        for l in range(len(self.weights) - 1, -1, -1):
+            nabla_w[l] = activations[l].T @ delta
+            nabla_b[l] = delta.sum(axis=0)
+            if l == 0:
+                break
+            delta = delta @ self.weights[l].T
+            a = activations[l]
+            if self.activation == "sigmoid":
+                delta *= a * (1 - a)
+            else:
+                delta *= a > 0
+        return nabla_b, nabla_w
+
+    # -- update ----------------------------------------------------------------
+
+    def update_mini_batch(self, X, Y, eta, momentum=0.0, weight_decay=0.0):
+        """One SGD step on the batch: v = momentum*v - eta*(grad + weight_decay*w); w += v.
+
+        Weight decay (L2) applies to weights, not biases. Returns nothing;
+        ``weights``, ``biases`` and the momentum buffers change in place.
+        """
+        X = self._check_input(X)
+        activations = self.forward(X)
+        nabla_b, nabla_w = self._backward(activations, Y.astype(self.dtype, copy=False),
+                                          scale=eta / len(X))
+        params = self.weights + self.biases
+        grads = nabla_w + nabla_b
+        if weight_decay:
+            decay = self.dtype.type(eta * weight_decay)
+            for w, g in zip(self.weights, nabla_w):
+                g += decay * w
+        if momentum:
+            if self.velocities is None:
+                self.velocities = [np.zeros_like(p) for p in params]
+            mu = self.dtype.type(momentum)
+            for p, g, v in zip(params, grads, self.velocities):
+                v *= mu
+                v -= g
+                p += v
+        else:
+            for p, g in zip(params, grads):
+                p -= g
