@@ -1,4 +1,5 @@
-"""Training-time augmentation: random affine maps, elastic distortion, stroke thickness.
+"""Training-time augmentation: random affine maps, elastic distortion, stroke thickness,
+and (given labels) the handwriting styles of ``model.styles``.
 
 People draw digits bigger, smaller, rotated, wobblier and bolder than MNIST's
 writers did; each epoch sees the training set through fresh random
@@ -13,11 +14,12 @@ product (see ``coordinate_basis``), far cheaper than filtering image by image.
 """
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .geometry import bilinear_sample
+from .styles import StyleConfig, add_styles
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class AugmentConfig:
     thicken: float = 0.3             # fraction of images dilated by up to one pixel
     thin: float = 0.15               # fraction of images eroded by up to one pixel
     chunk: int = 512                 # images per vectorised chunk (fits in cache)
+    styles: StyleConfig | None = field(default_factory=StyleConfig)  # needs labels
 
 
 def gaussian_matrix(size, sigma):
@@ -108,19 +111,25 @@ def random_maps(rng, n, size, config):
     return maps.reshape(2, n, size, size)
 
 
-def _augment_chunk(images, rng, config):
+def _augment_chunk(images, labels, rng, config):
+    if labels is not None and config.styles is not None:
+        images = add_styles(images.copy(), labels, rng, config.styles)
     src_y, src_x = random_maps(rng, len(images), images.shape[1], config)
     out = bilinear_sample(images, src_y, src_x)
     return stroke_thickness(out, rng, config)
 
 
-def augment(images, rng, config=AugmentConfig()):
+def augment(images, rng, config=AugmentConfig(), labels=None):
     """A randomly distorted copy of ``images`` (n, 28, 28) float32 in [0, 1].
+
+    With ``labels`` (n,), some 7s, 1s and 9s are also redrawn in the styles
+    of ``model.styles`` before the distortion.
 
     Work runs in cache-sized chunks; small arrays make NumPy's elementwise
     loops several times faster than one pass over the whole set.
     """
     images = np.asarray(images, dtype=np.float32)
-    parts = [_augment_chunk(images[i:i + config.chunk], rng, config)
+    parts = [_augment_chunk(images[i:i + config.chunk],
+                            None if labels is None else labels[i:i + config.chunk], rng, config)
              for i in range(0, len(images), config.chunk)]
     return np.concatenate(parts) if parts else images.copy()

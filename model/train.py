@@ -33,6 +33,7 @@ class TrainConfig:
     augment: bool = True
     deskew: bool = True
     seed: int = 0
+    validation_size: int = mnist.VALIDATION_SIZE  # the last images of the training set
     augment_config: augmentation.AugmentConfig = field(default_factory=augmentation.AugmentConfig)
 
 
@@ -83,7 +84,7 @@ def train(config, data, on_epoch=None, log=print):
     """
     rng = np.random.default_rng(config.seed)
     train_images, train_labels, val_images, val_labels = mnist.split_validation(
-        data["train_images"], data["train_labels"])
+        data["train_images"], data["train_labels"], config.validation_size)
     # Deskew once; augmentation then perturbs the canonical, upright digits,
     # which is the distribution deskewed drawings come from.
     base = prepare(train_images, config.deskew).reshape(-1, 28, 28)
@@ -97,7 +98,7 @@ def train(config, data, on_epoch=None, log=print):
     for epoch in range(config.epochs):
         start = time.perf_counter()
         if config.augment:
-            X = augmentation.augment(base, rng, config.augment_config).reshape(len(base), -1)
+            X = augmentation.augment(base, rng, config.augment_config, train_labels).reshape(len(base), -1)
         else:
             X = X_clean
         run_epoch(net, X, Y, config.batch_size,

@@ -1,0 +1,53 @@
+"""The model that ships in the repo: loads cleanly, and reads MNIST's test set at >= 99.0 %."""
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import model
+from model import mnist, train
+from webapp import cli
+
+FIXTURES = Path(__file__).parent / "fixtures"
+DATA_DIR = os.environ.get("DIGITS_DATA_DIR")
+needs_data = pytest.mark.skipif(
+    not DATA_DIR or not Path(DATA_DIR, "t10k-images-idx3-ubyte.gz").exists(),
+    reason="full MNIST not present: set DIGITS_DATA_DIR to the directory of the four idx .gz files")
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return model.load(model.PRETRAINED)
+
+
+def test_shipped_model_shape_and_metadata(shipped):
+    net, meta = shipped
+    assert net.sizes[0] == 784 and net.sizes[-1] == 10
+    assert len(net.sizes) == 3 and net.sizes[1] <= 256      # one hidden layer whose bars fit
+    assert net.activation == "sigmoid"
+    assert meta["preprocessing"]["deskew"] in (True, False)
+    assert meta["data_sha256"] == {name: sha for name, sha in mnist.FILES.values()}
+    assert "command" in meta and meta["command"].startswith("digits train")
+
+
+def test_shipped_model_on_fixture(shipped):
+    net, meta = shipped
+    images = mnist.read_idx(FIXTURES / "t10k-500-images-idx3-ubyte.gz")
+    labels = mnist.read_idx(FIXTURES / "t10k-500-labels-idx1-ubyte.gz")
+    X = model.prepare(images, meta["preprocessing"]["deskew"])
+    assert train.evaluate(net, X, labels)["accuracy"] >= 0.98
+
+
+@needs_data
+def test_shipped_model_reaches_99_percent_on_full_test_set(capsys):
+    cli.main(["evaluate", "--json", "--data-dir", DATA_DIR])
+    result = json.loads(capsys.readouterr().out)
+    assert result["n"] == 10000
+    assert result["accuracy"] >= 0.990
+    assert len(result["per_class"]) == 10 and min(result["per_class"]) > 0.97
+    confusion = np.array(result["confusion"])
+    assert confusion.shape == (10, 10) and confusion.sum() == 10000
+    assert np.trace(confusion) / 10000 == pytest.approx(result["accuracy"])

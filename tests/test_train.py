@@ -1,0 +1,56 @@
+"""The training loop: schedule, validation split, best-on-validation weights."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from model import mnist, train
+from model.geometry import prepare
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="module")
+def small_data():
+    read = lambda name: mnist.read_idx(FIXTURES / name)  # noqa: E731
+    return {"train_images": read("train-1000-images-idx3-ubyte.gz"),
+            "train_labels": read("train-1000-labels-idx1-ubyte.gz"),
+            "test_images": read("t10k-500-images-idx3-ubyte.gz"),
+            "test_labels": read("t10k-500-labels-idx1-ubyte.gz")}
+
+
+def test_cosine_schedule_warms_up_and_decays():
+    config = train.TrainConfig(epochs=10, eta=0.5, warmup_epochs=1)
+    assert train.learning_rate(config, 0) < 0.01
+    assert train.learning_rate(config, 0.5) == pytest.approx(0.25, rel=0.01)
+    assert train.learning_rate(config, 1) == pytest.approx(0.5)
+    assert train.learning_rate(config, 5.5) == pytest.approx(0.25)
+    assert train.learning_rate(config, 9.999) < 0.001
+    constant = train.TrainConfig(epochs=10, eta=0.3, schedule="constant", warmup_epochs=0)
+    assert train.learning_rate(constant, 7) == 0.3
+
+
+@pytest.mark.parametrize("augment", [False, True])
+def test_training_learns_and_keeps_best_validation_weights(small_data, augment):
+    config = train.TrainConfig(hidden=(32,), epochs=8, batch_size=32, eta=0.5,
+                               augment=augment, validation_size=200, seed=1)
+    seen = []
+    net, history = train.train(config, small_data, on_epoch=seen.append)
+    assert [r["epoch"] for r in history] == list(range(1, 9)) and seen == history
+    assert history[-1]["loss"] < history[0]["loss"]
+    best = max(r["val_accuracy"] for r in history)
+    val_X = prepare(small_data["train_images"][-200:])
+    assert train.evaluate(net, val_X, small_data["train_labels"][-200:])["accuracy"] == best
+    test = train.evaluate(net, prepare(small_data["test_images"]), small_data["test_labels"])
+    assert test["accuracy"] > 0.8
+    assert test["confusion"].sum() == 500
+
+
+def test_evaluate_confusion_matrix():
+    class Fixed:
+        def feedforward(self, X):
+            return np.eye(10)[[0, 1, 1, 2]]
+    result = train.evaluate(Fixed(), np.zeros((4, 784)), np.array([0, 1, 2, 2]))
+    assert result["accuracy"] == 0.75
+    assert result["confusion"][2].tolist() == [0, 1, 1, 0, 0, 0, 0, 0, 0, 0]
