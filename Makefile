@@ -1,0 +1,44 @@
+# The two commands of the README, and the benchmarks. Each target does its own set-up:
+# a virtual environment at .venv, the Python packages, htmx from the npm registry and,
+# for the tests, a Chromium for the browser tests.
+#
+#   make run     start the web app on http://127.0.0.1:8000
+#   make test    run the whole test suite
+#   make bench   seconds per training epoch against PyTorch
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test bench setup setup-test browser clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Re-install when the project's dependencies change.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+setup: $(VENV)/.installed node_modules/.installed
+
+browser: $(VENV)/.installed
+	@$(BIN)/python -m tests.browser_setup
+
+run: setup
+	$(BIN)/digits serve
+
+test: setup browser
+	$(BIN)/pytest
+
+bench: setup
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	$(BIN)/digits bench
+
+clean:
+	rm -rf $(VENV) node_modules digits.egg-info
