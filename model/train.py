@@ -8,6 +8,7 @@ background trainer could record it) and may stop training by raising from it.
 
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -75,14 +76,15 @@ def run_epoch(net, X, Y, batch_size, eta_at, rng, momentum=0.0, weight_decay=0.0
         net.update_mini_batch(X[idx], Y[idx], eta_at(i / n), momentum, weight_decay)
 
 
-def train(config, data, on_epoch=None, log=print):
+def train(config, data, on_epoch=None):
     """Train a network on ``data`` (from ``mnist.load``) with ``config``.
 
     Returns ``(net, history)``: the best-on-validation network and a list of
-    per-epoch dicts (epoch, eta, seconds, loss, train_accuracy, val_accuracy).
-    ``on_epoch(record)`` is called after every epoch.
+    per-epoch dicts (epoch, eta, seconds, loss, train_accuracy, val_accuracy,
+    val_loss). ``on_epoch(record)`` is called after every epoch.
     """
-    rng = np.random.default_rng(config.seed)
+    shuffle_rng, augment_rng = (np.random.default_rng(s)
+                                for s in np.random.SeedSequence(config.seed).spawn(2))
     train_images, train_labels, val_images, val_labels = mnist.split_validation(
         data["train_images"], data["train_labels"], config.validation_size)
     # Deskew once; augmentation then perturbs the canonical, upright digits,
@@ -93,29 +95,39 @@ def train(config, data, on_epoch=None, log=print):
     X_val = prepare(val_images, config.deskew)
     net = Network([784, *config.hidden, 10], activation=config.activation, cost=config.cost,
                   seed=config.seed)
+
+    def distorted():
+        images = augmentation.augment(base, augment_rng, config.augment_config, train_labels)
+        return images.reshape(len(base), -1)
+
     best = (-1.0, None)
     history = []
-    for epoch in range(config.epochs):
-        start = time.perf_counter()
-        if config.augment:
-            X = augmentation.augment(base, rng, config.augment_config, train_labels).reshape(len(base), -1)
-        else:
+    # The next epoch's distorted images are made on a second thread while this
+    # epoch trains: NumPy releases the GIL in its loops, so the two overlap.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        upcoming = pool.submit(distorted) if config.augment else None
+        for epoch in range(config.epochs):
+            start = time.perf_counter()
             X = X_clean
-        run_epoch(net, X, Y, config.batch_size,
-                  lambda fraction: learning_rate(config, epoch + fraction), rng,
-                  config.momentum, config.weight_decay)
-        seconds = time.perf_counter() - start
-        train_metrics = evaluate(net, X_clean, train_labels)
-        val_metrics = evaluate(net, X_val, val_labels)
-        record = {"epoch": epoch + 1, "eta": learning_rate(config, epoch), "seconds": seconds,
-                  "loss": train_metrics["loss"], "train_accuracy": train_metrics["accuracy"],
-                  "val_accuracy": val_metrics["accuracy"], "val_loss": val_metrics["loss"]}
-        history.append(record)
-        if val_metrics["accuracy"] > best[0]:
-            best = (val_metrics["accuracy"],
-                    ([w.copy() for w in net.weights], [b.copy() for b in net.biases]))
-        if on_epoch:
-            on_epoch(record)
+            if upcoming is not None:
+                X = upcoming.result()
+                upcoming = pool.submit(distorted) if epoch + 1 < config.epochs else None
+            run_epoch(net, X, Y, config.batch_size,
+                      lambda fraction: learning_rate(config, epoch + fraction), shuffle_rng,
+                      config.momentum, config.weight_decay)
+            seconds = time.perf_counter() - start
+            train_metrics = evaluate(net, X_clean, train_labels)
+            val_metrics = evaluate(net, X_val, val_labels)
+            record = {"epoch": epoch + 1, "eta": learning_rate(config, epoch),
+                      "seconds": seconds, "loss": train_metrics["loss"],
+                      "train_accuracy": train_metrics["accuracy"],
+                      "val_accuracy": val_metrics["accuracy"], "val_loss": val_metrics["loss"]}
+            history.append(record)
+            if val_metrics["accuracy"] > best[0]:
+                best = (val_metrics["accuracy"],
+                        ([w.copy() for w in net.weights], [b.copy() for b in net.biases]))
+            if on_epoch:
+                on_epoch(record)
     net.weights, net.biases = best[1]
     net.velocities = None
     return net, history
