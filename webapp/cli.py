@@ -145,6 +145,14 @@ def build_parser():
     p = sub.add_parser("bench", help="seconds per epoch against PyTorch, share of GEMM peak")
     _add_data_options(p)
     p.add_argument("--epochs", type=int, default=5, help="timed epochs per contender")
+    p.add_argument("--threads", type=int, help="BLAS and PyTorch threads (default: NumPy's "
+                   "BLAS setting; needs threadpoolctl)")
+    p.add_argument("--no-torch", dest="torch", action="store_false",
+                   help="time NumPy only, even if PyTorch is installed")
+    p.add_argument("--reference", type=int, nargs="?", const=3840, default=0, metavar="SAMPLES",
+                   help="also time the seed's per-sample loop on SAMPLES images (default "
+                   "3840) and extrapolate to an epoch")
+    p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("serve", help="run the web app under gunicorn")

@@ -1,0 +1,341 @@
+"""Training speed: seconds per MNIST epoch for our NumPy network against PyTorch on the CPU.
+
+``digits bench`` (``make bench``). Every contender trains 784-128-10 (sigmoid
+hidden layer, softmax read with cross-entropy) by plain SGD, eta 0.1, batch
+128, on all 60,000 training images, shuffled each epoch the same way and
+starting from the same weights; epochs run round-robin in one process so a
+busy machine slows all of them alike, and medians are reported. The
+contenders: ``Network.update_mini_batch`` driven by ``train.run_epoch``
+(exactly what training runs), PyTorch doing the identical network and batch,
+and the plain vectorised NumPy a first version would be. Their epochs are
+set against this machine's float32 GEMM peak: an epoch is, to within a few
+percent, matrix products, so epoch FLOPs / peak is the fastest it can be.
+
+A second table prices augmentation for the shipped configuration (784-256-10,
+momentum, weight decay): an augmented epoch, distortion included, over
+60,000 images against a plain one. ``--reference`` also times the seed's
+per-sample loop on part of an epoch and extrapolates.
+
+PyTorch is an optional extra (``pip install -e '.[bench]'``), never imported
+by the app; neither is threadpoolctl, which only sharpens the BLAS report.
+"""
+
+import json
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+from . import augment as augmentation
+from . import mnist, train
+from .geometry import prepare
+from .network import Network
+
+SIZES = (784, 128, 10)
+BATCH = 128
+ETA = 0.1
+SEED = 0
+TARGET_VS_TORCH = 0.8     # our epoch must take at most this fraction of PyTorch's
+AUGMENT_LIMIT = 3.0       # an augmented epoch may cost at most this many plain ones
+
+
+# -- the machine -------------------------------------------------------------------
+
+def blas_report():
+    """(description, threads) of the BLAS behind NumPy's matrix products."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        threads = int(os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS")
+                      or os.cpu_count())
+        return f"{blas['name']} {blas['version']} (threads assumed, no threadpoolctl)", threads
+    pools = [p for p in threadpool_info() if p["user_api"] == "blas"]
+    # NumPy's own BLAS, not another library's that happens to be loaded.
+    pool = next((p for p in pools if "numpy" in p["filepath"]), pools[0])
+    kernels = f", {pool['architecture']} kernels" if pool.get("architecture") else ""
+    return f"{pool['internal_api']} {pool['version']}{kernels}", pool["num_threads"]
+
+
+def median_seconds(run, repeats):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def gemm_gflops(matmul, make, size=2048, repeats=7):
+    """float32 GFLOP/s of ``matmul`` on two size x size matrices built by ``make``."""
+    a, b = make(size), make(size)
+    matmul(a, b)
+    return 2 * size ** 3 / median_seconds(lambda: matmul(a, b), repeats) / 1e9
+
+
+def epoch_flops(sizes, n):
+    """Multiply-add FLOPs of one epoch: forward, weight gradients, and the hidden errors.
+
+    The input layer's error is never computed (nothing needs it), by us or PyTorch.
+    """
+    products = [m * k for m, k in zip(sizes[:-1], sizes[1:])]
+    return 2 * n * (2 * sum(products) + sum(products[1:]))
+
+
+# -- the contenders ----------------------------------------------------------------
+# Each is (epoch(rng), accuracy(X_test, labels)); epoch draws its shuffle from rng
+# first, so contenders handed equal generators visit the same batches.
+
+def ours(net, X, Y):
+    def epoch(rng):
+        train.run_epoch(net, X, Y, BATCH, lambda fraction: ETA, rng)
+
+    return epoch, lambda X_test, labels: net.evaluate(X_test, labels) / len(labels)
+
+
+def naive(net, X, Y):
+    """The straightforward vectorised NumPy step: fresh arrays everywhere, nothing fused."""
+    weights = [w.copy() for w in net.weights]
+    biases = [b.copy() for b in net.biases]
+
+    def feedforward(X_batch):
+        with np.errstate(over="ignore"):  # exp(-z) overflows to inf for z << 0: sigmoid 0
+            hidden = 1 / (1 + np.exp(-(X_batch @ weights[0] + biases[0])))
+        z = hidden @ weights[1] + biases[1]
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return hidden, e / e.sum(axis=1, keepdims=True)
+
+    def epoch(rng):
+        order = rng.permutation(len(X))
+        for i in range(0, len(X), BATCH):
+            idx = order[i:i + BATCH]
+            X_batch, Y_batch = X[idx], Y[idx]
+            hidden, out = feedforward(X_batch)
+            delta_out = (out - Y_batch) / len(idx)
+            delta_hidden = (delta_out @ weights[1].T) * hidden * (1 - hidden)
+            weights[1] -= ETA * (hidden.T @ delta_out)
+            biases[1] -= ETA * delta_out.sum(axis=0)
+            weights[0] -= ETA * (X_batch.T @ delta_hidden)
+            biases[0] -= ETA * delta_hidden.sum(axis=0)
+
+    def accuracy(X_test, labels):
+        return float(np.mean(feedforward(X_test)[1].argmax(axis=1) == labels))
+
+    return epoch, accuracy
+
+
+def pytorch(torch, net, X, labels):
+    """The same network, loss, optimiser and batches in PyTorch's idiomatic training loop."""
+    layers = [torch.nn.Linear(m, k) for m, k in zip(net.sizes[:-1], net.sizes[1:])]
+    with torch.no_grad():
+        for layer, w, b in zip(layers, net.weights, net.biases):
+            layer.weight.copy_(torch.from_numpy(w.T))
+            layer.bias.copy_(torch.from_numpy(b))
+    model = torch.nn.Sequential(layers[0], torch.nn.Sigmoid(), layers[1])
+    optimizer = torch.optim.SGD(model.parameters(), lr=ETA)
+    X_t, labels_t = torch.from_numpy(X), torch.from_numpy(labels.astype(np.int64))
+
+    def epoch(rng):
+        order = torch.from_numpy(rng.permutation(len(X)))
+        for i in range(0, len(X), BATCH):
+            idx = order[i:i + BATCH]
+            optimizer.zero_grad()
+            loss = torch.nn.functional.cross_entropy(model(X_t[idx]), labels_t[idx])
+            loss.backward()
+            optimizer.step()
+
+    def accuracy(X_test, labels):
+        with torch.no_grad():
+            predicted = model(torch.from_numpy(X_test)).argmax(dim=1).numpy()
+        return float(np.mean(predicted == labels))
+
+    return epoch, accuracy
+
+
+def seed_loop_seconds(net, X, Y, samples):
+    """Seconds the seed's per-sample loop (Nielsen's column vectors, float64) takes for
+    ``samples`` images of an epoch; training here is only timed, never evaluated."""
+    weights = [w.T.astype(np.float64) for w in net.weights]
+    biases = [b.astype(np.float64)[:, None] for b in net.biases]
+    start = time.perf_counter()
+    for i in range(0, samples, BATCH):
+        nabla_w = [np.zeros(w.shape) for w in weights]
+        nabla_b = [np.zeros(b.shape) for b in biases]
+        for x, y in zip(X[i:i + BATCH], Y[i:i + BATCH]):
+            x, y = x[:, None].astype(np.float64), y[:, None].astype(np.float64)
+            hidden = 1 / (1 + np.exp(-(weights[0] @ x + biases[0])))
+            z = weights[1] @ hidden + biases[1]
+            out = np.exp(z - z.max())
+            out /= out.sum()
+            delta = out - y
+            nabla_w[1] += delta @ hidden.T
+            nabla_b[1] += delta
+            delta = (weights[1].T @ delta) * hidden * (1 - hidden)
+            nabla_w[0] += delta @ x.T
+            nabla_b[0] += delta
+        weights = [w - ETA / BATCH * nw for w, nw in zip(weights, nabla_w)]
+        biases = [b - ETA / BATCH * nb for b, nb in zip(biases, nabla_b)]
+    return time.perf_counter() - start
+
+
+def augmentation_pair(images, labels):
+    """(augmented, plain) epochs of the shipped configuration over ``images`` (60,000)."""
+    config = train.TrainConfig()
+    base = prepare(images, config.deskew).reshape(-1, 28, 28)
+    X_plain = base.reshape(len(base), -1)
+    Y = mnist.one_hot(labels)
+    nets = [Network([784, *config.hidden, 10], config.activation, config.cost, seed=config.seed)
+            for _ in range(2)]
+    augment_seconds = []
+
+    def run(net, X, rng):
+        train.run_epoch(net, X, Y, config.batch_size, lambda fraction: config.eta, rng,
+                        config.momentum, config.weight_decay)
+
+    def augmented(rng):
+        start = time.perf_counter()
+        X = augmentation.augment(base, rng, config.augment_config).reshape(len(base), -1)
+        augment_seconds.append(time.perf_counter() - start)
+        run(nets[0], X, rng)
+
+    return config, augmented, lambda rng: run(nets[1], X_plain, rng), augment_seconds
+
+
+# -- the run -----------------------------------------------------------------------
+
+def interleaved(contenders, epochs):
+    """Seconds of each contender's ``epochs`` timed epochs, run round-robin after a warm-up.
+
+    Round r hands every contender ``default_rng(r)``, so all shuffle alike.
+    """
+    times = {name: [] for name in contenders}
+    names = list(contenders)
+    for round_ in range(epochs + 1):
+        # Rotate who goes first so no contender always follows the same neighbour.
+        for name in names[round_ % len(names):] + names[:round_ % len(names)]:
+            start = time.perf_counter()
+            contenders[name](np.random.default_rng(round_))
+            if round_:
+                times[name].append(time.perf_counter() - start)
+    return times
+
+
+def main(args):
+    threads_limit = None
+    if args.threads:
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:
+            sys.exit("digits: --threads needs threadpoolctl (pip install threadpoolctl)")
+        threads_limit = threadpool_limits(limits=args.threads, user_api="blas")
+    try:
+        data = mnist.load(args.data_dir, download=args.download)
+    except mnist.DataError as exc:
+        sys.exit(f"digits: {exc}")
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    if not args.torch:
+        torch = None
+
+    blas, threads = blas_report()
+    X, labels = mnist.to_inputs(data["train_images"]), data["train_labels"]
+    Y = mnist.one_hot(labels)
+    X_test, test_labels = mnist.to_inputs(data["test_images"]), data["test_labels"]
+    n = len(X)
+    flops = epoch_flops(SIZES, n)
+    peaks = {"numpy": gemm_gflops(np.matmul, lambda s: np.ones((s, s), np.float32))}
+    if torch is not None:
+        torch.set_num_threads(threads)
+        peaks["torch"] = gemm_gflops(torch.matmul, lambda s: torch.ones(s, s))
+    peak = max(peaks.values())
+
+    # Every contender starts from the same weights (naive and PyTorch copy them).
+    net = Network(SIZES, seed=SEED)
+    contenders = {"naive": naive(net, X, Y)}
+    if torch is not None:
+        contenders["torch"] = pytorch(torch, net, X, labels)
+    contenders["ours"] = ours(net, X, Y)
+    config, augmented, plain, augment_seconds = augmentation_pair(data["train_images"], labels)
+    epochs = {name: run for name, (run, _) in contenders.items()}
+    epochs.update(augmented=augmented, plain=plain)
+    times = interleaved(epochs, args.epochs)
+    seconds = {name: statistics.median(t) for name, t in times.items()}
+    accuracy = {name: acc(X_test, test_labels) for name, (_, acc) in contenders.items()}
+    reference = None
+    if args.reference:
+        samples = min(args.reference, n)
+        reference = {"samples": samples, "seconds": seed_loop_seconds(
+            Network(SIZES, seed=SEED), X, Y, samples) * n / samples}
+
+    result = {
+        "network": "-".join(map(str, SIZES)), "batch": BATCH, "eta": ETA, "images": n,
+        "timed_epochs": args.epochs, "blas": blas, "threads": threads,
+        "numpy": np.__version__, "torch": torch.__version__ if torch else None,
+        "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
+        "gemm_gflops": peaks, "peak_gflops": peak, "epoch_gflop": flops / 1e9,
+        "gemm_bound_seconds": flops / peak / 1e9, "seconds": seconds, "epoch_seconds": times,
+        "test_accuracy": accuracy, "seed_loop": reference,
+        "augmentation": {"config": train.config_dict(config),
+                         "augmented": seconds["augmented"], "plain": seconds["plain"],
+                         "augment_only": statistics.median(augment_seconds[1:]),
+                         "ratio": seconds["augmented"] / seconds["plain"]},
+    }
+    if torch is not None:
+        result["ours_vs_torch"] = seconds["ours"] / seconds["torch"]
+    print_report(result, config)
+    if torch is None:
+        print("\nPyTorch is not installed, so only NumPy was timed. For the comparison: "
+              "pip install -e '.[bench]'  (torch==2.13.0, CPU wheel)")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=1)
+        print(f"\nwrote {args.json}")
+    if threads_limit is not None:
+        threads_limit.restore_original_limits()
+
+
+def print_report(r, config):
+    torch_seconds = r["seconds"].get("torch")
+    print(f"digits bench: {r['network']} sigmoid, softmax + cross-entropy, plain SGD "
+          f"(eta {r['eta']}), batch {r['batch']}, {r['images']:,} MNIST images, float32")
+    print(f"NumPy {r['numpy']} on {r['blas']}, {r['threads']} threads; "
+          + (f"PyTorch {r['torch']} CPU, {r['threads']} threads" if r["torch"] else "no PyTorch")
+          + (f"; OPENBLAS_CORETYPE={r['openblas_coretype']}" if r["openblas_coretype"] else ""))
+    print("float32 GEMM 2048x2048 (median of 7): "
+          + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in r["gemm_gflops"].items())
+          + f"; peak taken as {r['peak_gflops']:.0f}")
+    print(f"one epoch = {r['epoch_gflop']:.2f} GFLOP of matrix products; "
+          f"median of {r['timed_epochs']} epochs each after one warm-up, run round-robin\n")
+    print(f"{'':36s}{'s/epoch':>9s}{'vs torch':>10s}{'GFLOP/s':>9s}{'of peak':>9s}{'test acc':>10s}")
+
+    def row(label, seconds, accuracy=None):
+        vs = f"{seconds / torch_seconds:.2f}x" if torch_seconds else "-"
+        gflops = r["epoch_gflop"] / seconds
+        acc = f"{accuracy:.2%}" if accuracy is not None else "-"
+        print(f"{label:36s}{seconds:9.3f}{vs:>10s}{gflops:9.1f}{gflops / r['peak_gflops']:9.0%}"
+              f"{acc:>10s}")
+
+    row("ours (model.network)", r["seconds"]["ours"], r["test_accuracy"]["ours"])
+    if torch_seconds:
+        row(f"PyTorch {r['torch']}", torch_seconds, r["test_accuracy"]["torch"])
+    row("naive vectorised NumPy", r["seconds"]["naive"], r["test_accuracy"]["naive"])
+    if r["seed_loop"]:
+        row(f"seed per-sample loop (extrapolated from {r['seed_loop']['samples']:,})",
+            r["seed_loop"]["seconds"])
+    row("GEMM-bound limit (FLOPs / peak)", r["gemm_bound_seconds"])
+    if torch_seconds:
+        verdict = "met" if r["ours_vs_torch"] <= TARGET_VS_TORCH else "MISSED"
+        print(f"\ntarget ours <= {TARGET_VS_TORCH}x PyTorch: {r['ours_vs_torch']:.2f}x, {verdict}")
+
+    a = r["augmentation"]
+    print(f"\nshipped configuration 784-{'-'.join(map(str, config.hidden))}-10 "
+          f"{config.activation}, batch {config.batch_size}, momentum {config.momentum}, "
+          f"weight decay {config.weight_decay}, {r['images']:,} images per epoch:")
+    print(f"  plain epoch      {a['plain']:7.3f} s")
+    print(f"  augmented epoch  {a['augmented']:7.3f} s  (augment() alone {a['augment_only']:.3f} s)")
+    verdict = "met" if a["ratio"] <= AUGMENT_LIMIT else "MISSED"
+    print(f"  augmented / plain = {a['ratio']:.2f}x  (requirement <= {AUGMENT_LIMIT:.0f}x: {verdict})")
