@@ -95,3 +95,28 @@ def add_styles(images, labels, rng, config=StyleConfig()):
     if chosen.any():
         images[chosen] = draw_segments(images[chosen], segs[chosen], width[chosen])
     return images
+
+
+STYLE_CHECKS = {
+    "crossed 7": (7, StyleConfig(crossed_seven=1, one_flag=0, one_foot=0, nine_curl=0)),
+    "1 with a flag": (1, StyleConfig(crossed_seven=0, one_flag=1, one_foot=0, nine_curl=0)),
+    "1 with flag and foot": (1, StyleConfig(crossed_seven=0, one_flag=1, one_foot=1,
+                                            nine_curl=0)),
+    "9 with a curled tail": (9, StyleConfig(crossed_seven=0, one_flag=0, one_foot=0,
+                                            nine_curl=1)),
+}
+
+
+def styled_sets(images, labels, seed=0):
+    """{style: (inputs (k, 28, 28), digit)}: test digits of one class redrawn in each style.
+
+    ``images`` are upright, centred test digits (deskewed as the model wants
+    them); the styled digits are deskewed again afterwards by the caller, as
+    a drawing would be.
+    """
+    sets = {}
+    for name, (digit, config) in STYLE_CHECKS.items():
+        chosen = images[labels == digit].copy()
+        sets[name] = (add_styles(chosen, labels[labels == digit],
+                                 np.random.default_rng(seed), config), digit)
+    return sets

@@ -13,7 +13,7 @@ import sys
 from datetime import datetime, timezone
 
 import model
-from model import mnist
+from model import mnist, styles
 
 
 def _data(args):
@@ -84,10 +84,14 @@ def cmd_evaluate(args):
     result = train.evaluate(net, model.prepare(data["test_images"], deskew), data["test_labels"])
     confusion = result["confusion"]
     per_class = (confusion.diagonal() / confusion.sum(axis=1)).tolist()
+    upright = model.prepare(data["test_images"]).reshape(-1, 28, 28)
+    styled = {name: float((net.predict(model.prepare(images, deskew)) == digit).mean())
+              for name, (images, digit) in styles.styled_sets(upright, data["test_labels"]).items()}
     if args.json:
         print(json.dumps({"model": str(args.model), "accuracy": result["accuracy"],
                           "loss": result["loss"], "per_class": per_class,
-                          "confusion": confusion.tolist(), "n": int(confusion.sum())}))
+                          "confusion": confusion.tolist(), "n": int(confusion.sum()),
+                          "styles": styled}))
         return
     print(f"model {args.model}: {net.sizes} {net.activation}, deskew={deskew}")
     print(f"test accuracy {result['accuracy']:.4f} on {confusion.sum()} images "
@@ -97,6 +101,9 @@ def cmd_evaluate(args):
     print("     " + "".join(f"{d:>6d}" for d in range(10)))
     for d, row in enumerate(confusion):
         print(f"{d:>5d}" + "".join(f"{v:>6d}" for v in row))
+    print("test digits redrawn in styles MNIST rarely has (model/styles.py):")
+    for name, accuracy in styled.items():
+        print(f"  {name:<22s} {accuracy:.4f}")
 
 
 def cmd_bench(args):
