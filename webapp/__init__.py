@@ -1,0 +1,91 @@
+"""The digits web app: draw a digit, watch a NumPy network read it.
+
+``create_app()`` is the application factory (``flask --app webapp run`` for
+development, ``digits serve`` runs it under gunicorn). The data path is
+canvas (``static/draw.js``) → HTTP (``draw``, ``api``, ``uploads``) →
+``preprocess`` (Pillow) → ``served`` (the network) → ``templates/partials``.
+
+Configuration comes from ``DIGITS_``-prefixed environment variables
+(``DIGITS_MODEL=/path/model.npz`` sets ``MODEL``), then
+``instance/config.py`` if present; a test passes ``test_config`` instead.
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask
+
+from . import api, draw, errors, preprocess, served
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# A strict policy the page is built for: no inline script or style anywhere,
+# images from the app or data: URLs (the 28×28 pictures), no framing.
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; "
+                           "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; "
+                           "form-action 'self'")
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
+
+
+def create_app(test_config=None):
+    """Build the app; ``test_config`` (a dict) replaces environment and instance config."""
+    app = Flask(__name__, instance_relative_config=True,
+                static_folder=str(ROOT / "static"), template_folder=str(ROOT / "templates"))
+    app.config.from_mapping(
+        MODEL=None,                            # model file; None serves model.PRETRAINED
+        MODEL_CHECK_SECONDS=1.0,               # how often a request may stat the model file
+        MAX_CONTENT_LENGTH=preprocess.MAX_BYTES,
+        MAX_FORM_MEMORY_SIZE=preprocess.MAX_BYTES,
+        UNSURE_BELOW=0.6,                      # confidence under which the page says "not sure"
+        NODE_MODULES=str(ROOT / "node_modules"),
+        SESSION_COOKIE_SECURE=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+    )
+    if test_config is None:
+        app.config.from_pyfile("config.py", silent=True)
+        app.config.from_prefixed_env("DIGITS")
+    else:
+        app.config.from_mapping(test_config)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = instance_secret_key(Path(app.instance_path))
+
+    served.init_app(app)
+    errors.init_app(app)
+    app.register_blueprint(draw.bp)
+    app.register_blueprint(api.bp)
+    app.after_request(add_security_headers)
+    return app
+
+
+def add_security_headers(response):
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+def instance_secret_key(instance):
+    """A random key made once into ``instance/secret_key`` and reused by every worker.
+
+    Published with a hard link so concurrent workers never read a half-written key.
+    """
+    path = instance / "secret_key"
+    if not path.exists():
+        instance.mkdir(parents=True, exist_ok=True)
+        tmp = instance / f"secret_key.{os.getpid()}.tmp"
+        tmp.write_text(secrets.token_hex(32))
+        tmp.chmod(0o600)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return path.read_text().strip()

@@ -1,0 +1,286 @@
+// The drawing pad and its live link to the network.
+//
+// Strokes are kept as lists of points in pad coordinates ([0, 1] on both
+// axes), so the canvas can be redrawn sharply at any size and device pixel
+// ratio, Undo is "drop the last stroke", and the picture sent to the server is
+// always a 280×280 PNG whatever the screen. While a stroke is drawn the picture
+// is sent about every SEND_EVERY_MS and once more at pen-up; htmx does the
+// request (the form #reader, hx-sync "queue last", so answers arrive in order).
+// A static file, no inline script: the page keeps a strict Content-Security-Policy.
+(function () {
+  "use strict";
+
+  var PEN = 1 / 14;            // pen width as a fraction of the pad's side
+  var EXPORT_SIDE = 280;       // pixels of the PNG sent to the server
+  var SEND_EVERY_MS = 150;
+  var INK = "#16181d";
+  var PAPER = "#ffffff";
+
+  var pad = document.getElementById("pad");
+  var form = document.getElementById("reader");
+  if (!pad || !form) return;
+  var ctx = pad.getContext("2d");
+  var undoButton = document.getElementById("undo");
+  var clearButton = document.getElementById("clear");
+  var exportCanvas = document.createElement("canvas");
+  exportCanvas.width = exportCanvas.height = EXPORT_SIDE;
+  var exportCtx = exportCanvas.getContext("2d");
+
+  var strokes = [];            // finished and current strokes: arrays of [x, y]
+  var active = null;           // { id: pointerId, points: stroke being drawn }
+  var seq = 0;                 // drawings sent so far; the server echoes it as data-seq
+  var nextSendAt = 0;           // performance.now() before which a stroke waits to send
+  var timer = null;
+  var frame = 0;
+
+  // -- painting ----------------------------------------------------------------
+
+  // Quadratic curves through the midpoints of successive points: smooth
+  // strokes from the jagged samples a mouse or finger gives.
+  function trace(c, points, side) {
+    var x0 = points[0][0] * side, y0 = points[0][1] * side;
+    c.beginPath();
+    if (points.length === 1) {
+      c.arc(x0, y0, c.lineWidth / 2, 0, 2 * Math.PI);
+      c.fill();
+      return;
+    }
+    c.moveTo(x0, y0);
+    for (var i = 1; i < points.length - 1; i++) {
+      var x = points[i][0] * side, y = points[i][1] * side;
+      c.quadraticCurveTo(x, y, (x + points[i + 1][0] * side) / 2, (y + points[i + 1][1] * side) / 2);
+    }
+    var last = points[points.length - 1];
+    c.lineTo(last[0] * side, last[1] * side);
+    c.stroke();
+  }
+
+  function paint(c, side) {
+    c.fillStyle = PAPER;
+    c.fillRect(0, 0, side, side);
+    c.lineCap = c.lineJoin = "round";
+    c.lineWidth = side * PEN;
+    c.strokeStyle = c.fillStyle = INK;
+    strokes.forEach(function (points) { trace(c, points, side); });
+  }
+
+  function redraw() {
+    frame = 0;
+    paint(ctx, pad.width);
+  }
+
+  function requestRedraw() {
+    if (!frame) frame = requestAnimationFrame(redraw);
+  }
+
+  // The backing store follows the displayed size times devicePixelRatio, so
+  // strokes stay sharp on HiDPI screens and after zooming or rotating.
+  function fitBackingStore() {
+    var side = Math.round(pad.getBoundingClientRect().width * (window.devicePixelRatio || 1));
+    if (side > 0 && pad.width !== side) {
+      pad.width = pad.height = side;
+    }
+    redraw();
+  }
+
+  // -- sending -----------------------------------------------------------------
+
+  function send() {
+    clearTimeout(timer);
+    timer = null;
+    nextSendAt = performance.now() + SEND_EVERY_MS;
+    paint(exportCtx, EXPORT_SIDE);
+    seq += 1;
+    form.elements.seq.value = String(seq);
+    form.elements.image.value = exportCanvas.toDataURL("image/png");
+    htmx.trigger(form, "drawn");
+  }
+
+  function sendSoon() {
+    if (timer) return;
+    timer = setTimeout(send, Math.max(0, nextSendAt - performance.now()));
+  }
+
+  function changed() {
+    undoButton.disabled = clearButton.disabled = strokes.length === 0;
+    requestRedraw();
+  }
+
+  // -- pointer input (mouse, touch and pen alike) ---------------------------------
+
+  function toPad(e) {
+    var box = pad.getBoundingClientRect();
+    return [Math.min(1, Math.max(0, (e.clientX - box.left) / box.width)),
+            Math.min(1, Math.max(0, (e.clientY - box.top) / box.height))];
+  }
+
+  function addPoint(points, p) {
+    var last = points[points.length - 1];
+    var minStep = 0.5 / pad.getBoundingClientRect().width;
+    if (Math.abs(p[0] - last[0]) >= minStep || Math.abs(p[1] - last[1]) >= minStep) points.push(p);
+  }
+
+  pad.addEventListener("pointerdown", function (e) {
+    if (active || (e.pointerType === "mouse" && e.button !== 0)) return;
+    e.preventDefault();
+    pad.setPointerCapture(e.pointerId);
+    active = { id: e.pointerId, points: [toPad(e)] };
+    strokes.push(active.points);
+    // A stroke's first picture goes out SEND_EVERY_MS in, not as a lone dot.
+    nextSendAt = Math.max(nextSendAt, performance.now() + SEND_EVERY_MS);
+    changed();
+  });
+
+  pad.addEventListener("pointermove", function (e) {
+    if (!active || e.pointerId !== active.id) return;
+    var samples = e.getCoalescedEvents ? e.getCoalescedEvents() : [];
+    (samples.length ? samples : [e]).forEach(function (s) { addPoint(active.points, toPad(s)); });
+    requestRedraw();
+    sendSoon();
+  });
+
+  function endStroke(e) {
+    if (!active || e.pointerId !== active.id) return;
+    active = null;
+    send();
+  }
+  pad.addEventListener("pointerup", endStroke);
+  pad.addEventListener("pointercancel", endStroke);
+  pad.addEventListener("contextmenu", function (e) { e.preventDefault(); });
+
+  // -- Undo and Clear ---------------------------------------------------------------
+
+  function undo() {
+    if (active || !strokes.length) return;
+    strokes.pop();
+    changed();
+    send();
+  }
+
+  function clear() {
+    if (active || !strokes.length) return;
+    strokes = [];
+    changed();
+    send();
+  }
+
+  undoButton.addEventListener("click", undo);
+  clearButton.addEventListener("click", clear);
+  document.addEventListener("keydown", function (e) {
+    var t = e.target;
+    if (t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName))) return;
+    if ((e.key === "Escape" || e.key === "Delete") && !e.ctrlKey && !e.metaKey && !e.altKey) {
+      e.preventDefault();
+      clear();
+    } else if ((e.ctrlKey || e.metaKey) && !e.shiftKey && !e.altKey && e.key.toLowerCase() === "z") {
+      e.preventDefault();
+      undo();
+    }
+  });
+
+  // -- hidden units: value on hover and focus, weights on selection -------------------
+
+  var selectedUnit = null;
+  var focusedUnit = null;      // restored after a swap replaces the grid
+
+  function unitOf(el) { return el && el.closest ? el.closest("a.unit") : null; }
+
+  function caption(grid) { return grid.closest(".units").querySelector(".unit-caption"); }
+
+  function describe(unit) {
+    var grid = unit.closest("svg");
+    var c = caption(grid);
+    if (!c.dataset.text) c.dataset.text = c.textContent;
+    c.textContent = unit.querySelector("title").textContent + ". Select it to see its weights.";
+  }
+
+  function undescribe(unit) {
+    var c = caption(unit.closest("svg"));
+    if (c.dataset.text) c.textContent = c.dataset.text;
+  }
+
+  function markSelected() {
+    document.querySelectorAll("a.unit.is-selected").forEach(function (u) {
+      u.classList.remove("is-selected");
+    });
+    if (selectedUnit === null) return;
+    var u = document.querySelector('a.unit[data-unit="' + selectedUnit + '"]');
+    if (u) u.classList.add("is-selected");
+  }
+
+  function openUnit(unit) {
+    selectedUnit = unit.dataset.unit;
+    markSelected();
+    htmx.ajax("GET", unit.getAttribute("href"), { target: "#neuron", swap: "innerHTML" });
+  }
+
+  document.addEventListener("click", function (e) {
+    var unit = unitOf(e.target);
+    if (!unit || e.ctrlKey || e.metaKey || e.shiftKey || e.button !== 0) return;
+    e.preventDefault();
+    openUnit(unit);
+  });
+  document.addEventListener("pointerover", function (e) {
+    var unit = unitOf(e.target);
+    if (unit) describe(unit);
+  });
+  document.addEventListener("pointerout", function (e) {
+    var unit = unitOf(e.target);
+    if (unit && !unit.contains(e.relatedTarget)) undescribe(unit);
+  });
+  document.addEventListener("focusin", function (e) {
+    var unit = unitOf(e.target);
+    focusedUnit = unit ? unit.dataset.unit : null;
+    if (unit) describe(unit);
+  });
+
+  // One tab stop for the whole grid; arrow keys, Home and End move between
+  // units (a roving tabindex), Enter and Space open the focused one.
+  document.addEventListener("keydown", function (e) {
+    var unit = unitOf(e.target);
+    if (!unit) return;
+    var grid = unit.closest("svg");
+    var units = grid.querySelectorAll("a.unit");
+    var columns = Number(grid.dataset.columns);
+    var i = Number(unit.dataset.unit);
+    var moves = { ArrowLeft: -1, ArrowRight: 1, ArrowUp: -columns, ArrowDown: columns };
+    var next = e.key in moves ? i + moves[e.key] : e.key === "Home" ? 0 : e.key === "End" ? units.length - 1 : null;
+    if (e.key === "Enter" || e.key === " ") {
+      e.preventDefault();
+      openUnit(unit);
+    } else if (next !== null && next >= 0 && next < units.length) {
+      e.preventDefault();
+      unit.setAttribute("tabindex", "-1");
+      units[next].setAttribute("tabindex", "0");
+      units[next].focus();
+    }
+  });
+
+  document.body.addEventListener("htmx:afterSwap", function () {
+    markSelected();
+    if (focusedUnit === null) return;
+    var u = document.querySelector('a.unit[data-unit="' + focusedUnit + '"]');
+    if (u && !unitOf(document.activeElement)) {
+      document.querySelectorAll('a.unit[tabindex="0"]').forEach(function (o) { o.setAttribute("tabindex", "-1"); });
+      u.setAttribute("tabindex", "0");
+      u.focus({ preventScroll: true });
+    }
+  });
+
+  // -- when the server cannot answer ---------------------------------------------------
+
+  function showProblem(text) {
+    var verdict = document.querySelector("#verdict .verdict-text");
+    if (verdict) verdict.textContent = text;
+  }
+  document.body.addEventListener("htmx:sendError", function () {
+    showProblem("The server cannot be reached. Check that it is running, then draw again.");
+  });
+  document.body.addEventListener("htmx:responseError", function (e) {
+    if (e.detail.xhr.status >= 500) showProblem("The server failed to read the drawing. Try again.");
+  });
+
+  new ResizeObserver(fitBackingStore).observe(pad);
+  window.addEventListener("resize", fitBackingStore);
+  fitBackingStore();
+})();

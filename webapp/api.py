@@ -1,0 +1,43 @@
+"""The JSON API: ``POST /api/v1/predict``.
+
+Send a PNG or JPEG as the multipart field ``image`` or as a raw
+``image/png`` / ``image/jpeg`` body (at most ``preprocess.MAX_BYTES``)::
+
+    curl -F image=@seven.png http://127.0.0.1:8000/api/v1/predict
+
+and get ``{"digit", "confidence", "probabilities": [10], "hidden": [[...] per
+hidden layer], "input": 28×28 list (what the network saw, after the model's
+own deskewing), "model": {"version", "sizes", "deskew"}}``. A blank or
+near-blank image gives ``"digit": null`` and a ``"reason"``. Errors are
+``{"error": "..."}`` with 400 (unreadable), 413 (too large) or 415 (wrong type);
+``errors`` renders them.
+"""
+
+import numpy as np
+from flask import Blueprint
+
+from .preprocess import read_digit
+from .served import get_model
+from .uploads import image_bytes
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def rounded(array, decimals):
+    return np.round(np.asarray(array, dtype=np.float64), decimals).tolist()
+
+
+@bp.post("/predict")
+def predict():
+    loaded = get_model()
+    digit = read_digit(image_bytes())
+    answer = {"model": {"version": loaded.version, "sizes": loaded.net.sizes,
+                        "deskew": loaded.deskew}}
+    if digit.image is None:
+        return {**answer, "digit": None, "reason": digit.blank, "confidence": None,
+                "probabilities": None, "hidden": None, "input": None}
+    reading = loaded.read(digit.image)
+    return {**answer, "digit": reading.digit, "confidence": round(reading.confidence, 6),
+            "probabilities": rounded(reading.probabilities, 6),
+            "hidden": [rounded(h, 4) for h in reading.hidden],
+            "input": rounded(reading.seen, 4)}

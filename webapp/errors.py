@@ -1,0 +1,48 @@
+"""Every error as a 4xx the caller can act on, in the caller's language.
+
+The JSON API gets ``{"error": "..."}``; an htmx request gets the prediction
+fragment in its error state (so the page says what went wrong where the
+answer would be); a browser navigating gets a small HTML page. Unexpected
+exceptions are logged and answered with a 500 in the same three forms,
+never a traceback.
+"""
+
+from flask import current_app, render_template, request
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from . import readout
+from .preprocess import ImageError
+
+MESSAGES = {
+    404: "There is nothing at this address.",
+    405: "This address does not accept that method.",
+    413: "The upload is too large: send a smaller PNG or JPEG.",
+}
+
+
+def init_app(app):
+    app.register_error_handler(ImageError, handle_image_error)
+    app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(Exception, handle_unexpected)
+
+
+def respond(status, message):
+    """The error as JSON, an htmx fragment or a page, whichever the request wants."""
+    if request.path.startswith("/api/"):
+        return {"error": message}, status
+    if request.headers.get("HX-Request") == "true":
+        return readout.render_fragment(readout.failed(message)), status
+    return render_template("error.html", status=status, message=message), status
+
+
+def handle_image_error(exc):
+    return respond(exc.status, str(exc))
+
+
+def handle_http_error(exc):
+    return respond(exc.code, MESSAGES.get(exc.code, exc.description))
+
+
+def handle_unexpected(exc):
+    current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
+    return respond(500, InternalServerError.description)

@@ -1,0 +1,48 @@
+"""The uploaded image's bytes, however a request carries them.
+
+One place for both the page and the JSON API: a raw ``image/png`` or
+``image/jpeg`` body, a multipart field ``image`` (a file, as curl ``-F`` sends
+it), or a form field ``image`` holding a ``data:`` URL (what the canvas sends
+through htmx). Anything else is refused with the status and message the
+``ImageError`` family carries; decoding the bytes is ``preprocess``'s job.
+"""
+
+import base64
+import binascii
+
+from flask import request
+
+from .preprocess import ImageError, UnsupportedImage
+
+RAW_TYPES = ("image/png", "image/jpeg", "image/jpg")
+DATA_URL_PREFIXES = ("data:image/png;base64,", "data:image/jpeg;base64,")
+FIELD = "image"
+
+
+def image_bytes():
+    """The current request's image as bytes; raises ``ImageError`` saying how to send it."""
+    mimetype = request.mimetype
+    if mimetype in RAW_TYPES:
+        return request.get_data(cache=False)
+    if mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        upload = request.files.get(FIELD)
+        if upload is not None:
+            return upload.read()
+        if FIELD in request.form:
+            return from_data_url(request.form[FIELD])
+        raise ImageError(f"No image: send it as the form field {FIELD!r}.")
+    raise UnsupportedImage(
+        f"Content-Type {mimetype or '(none)'} is not accepted: send the image as an image/png "
+        f"or image/jpeg body, or as the multipart/form-data field {FIELD!r}.")
+
+
+def from_data_url(value):
+    """A base64 ``data:image/png`` or ``data:image/jpeg`` URL → its bytes."""
+    prefix = next((p for p in DATA_URL_PREFIXES if value.startswith(p)), None)
+    if prefix is None:
+        raise UnsupportedImage("The field must hold a data:image/png;base64 or "
+                               "data:image/jpeg;base64 URL.")
+    try:
+        return base64.b64decode(value[len(prefix):], validate=True)
+    except (binascii.Error, ValueError):
+        raise ImageError("The data URL is not valid base64.") from None
