@@ -12,9 +12,10 @@ set against this machine's float32 GEMM peak: an epoch is, to within a few
 percent, matrix products, so epoch FLOPs / peak is the fastest it can be.
 
 A second table prices augmentation for the shipped configuration (784-256-10,
-momentum, weight decay): an augmented epoch, distortion included, over
-60,000 images against a plain one. ``--reference`` also times the seed's
-per-sample loop on part of an epoch and extrapolates.
+momentum, weight decay) over 60,000 images: a plain epoch, an augmented one
+(distort, then train), and augmented epochs as ``train.train`` runs them,
+with the next epoch distorted on a second thread. ``--reference`` also times
+the seed's per-sample loop on part of an epoch and extrapolates.
 
 PyTorch is an optional extra (``pip install -e '.[bench]'``), never imported
 by the app; neither is threadpoolctl, which only sharpens the BLAS report.
@@ -25,6 +26,7 @@ import os
 import statistics
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -180,27 +182,49 @@ def seed_loop_seconds(net, X, Y, samples):
     return time.perf_counter() - start
 
 
-def augmentation_pair(images, labels):
-    """(augmented, plain) epochs of the shipped configuration over ``images`` (60,000)."""
+def shipped(images, labels):
+    """Epochs of the shipped configuration over ``images``: plain, augmented, and augmented
+    with the distortion made on a second thread during the previous epoch, as in
+    ``train.train``. Returns ``(config, plain(rng), augmented(rng), pipelined(epochs),
+    augment_seconds)``; the first two draw their shuffle and distortion from ``rng``.
+    """
     config = train.TrainConfig()
     base = prepare(images, config.deskew).reshape(-1, 28, 28)
     X_plain = base.reshape(len(base), -1)
     Y = mnist.one_hot(labels)
-    nets = [Network([784, *config.hidden, 10], config.activation, config.cost, seed=config.seed)
-            for _ in range(2)]
     augment_seconds = []
 
-    def run(net, X, rng):
-        train.run_epoch(net, X, Y, config.batch_size, lambda fraction: config.eta, rng,
-                        config.momentum, config.weight_decay)
-
-    def augmented(rng):
+    def distort(rng):
         start = time.perf_counter()
-        X = augmentation.augment(base, rng, config.augment_config).reshape(len(base), -1)
+        X = augmentation.augment(base, rng, config.augment_config, labels)
         augment_seconds.append(time.perf_counter() - start)
-        run(nets[0], X, rng)
+        return X.reshape(len(base), -1)
 
-    return config, augmented, lambda rng: run(nets[1], X_plain, rng), augment_seconds
+    def trainer():
+        net = Network([784, *config.hidden, 10], config.activation, config.cost,
+                      seed=config.seed)
+        return lambda X, rng: train.run_epoch(
+            net, X, Y, config.batch_size, lambda fraction: config.eta, rng, config.momentum,
+            config.weight_decay)
+
+    plain_epoch, augmented_epoch = trainer(), trainer()
+
+    def pipelined(epochs):
+        """Seconds of each of ``epochs`` consecutive epochs, waiting for the distortion included."""
+        run, rng, times = trainer(), np.random.default_rng(SEED), []
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            upcoming = pool.submit(distort, np.random.default_rng(SEED + 1))
+            for epoch in range(epochs):
+                start = time.perf_counter()
+                X = upcoming.result()
+                if epoch + 1 < epochs:
+                    upcoming = pool.submit(distort, np.random.default_rng(SEED + 2 + epoch))
+                run(X, rng)
+                times.append(time.perf_counter() - start)
+        return times
+
+    return (config, lambda rng: plain_epoch(X_plain, rng),
+            lambda rng: augmented_epoch(distort(rng), rng), pipelined, augment_seconds)
 
 
 # -- the run -----------------------------------------------------------------------
@@ -223,13 +247,6 @@ def interleaved(contenders, epochs):
 
 
 def main(args):
-    threads_limit = None
-    if args.threads:
-        try:
-            from threadpoolctl import threadpool_limits
-        except ImportError:
-            sys.exit("digits: --threads needs threadpoolctl (pip install threadpoolctl)")
-        threads_limit = threadpool_limits(limits=args.threads, user_api="blas")
     try:
         data = mnist.load(args.data_dir, download=args.download)
     except mnist.DataError as exc:
@@ -238,9 +255,27 @@ def main(args):
         import torch
     except ImportError:
         torch = None
-    if not args.torch:
-        torch = None
+    if args.threads:
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:
+            sys.exit("digits: --threads needs threadpoolctl (pip install threadpoolctl)")
+        with threadpool_limits(limits=args.threads, user_api="blas"):
+            result = measure(args, data, torch if args.torch else None)
+    else:
+        result = measure(args, data, torch if args.torch else None)
+    print_report(result)
+    if torch is None:
+        print("\nPyTorch is not installed, so only NumPy was timed. For the comparison: "
+              "pip install -e '.[bench]'  (torch==2.13.0, CPU wheel)")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=1)
+        print(f"\nwrote {args.json}")
 
+
+def measure(args, data, torch):
+    """Every number of the report, as one JSON-ready dict."""
     blas, threads = blas_report()
     X, labels = mnist.to_inputs(data["train_images"]), data["train_labels"]
     Y = mnist.one_hot(labels)
@@ -259,83 +294,78 @@ def main(args):
     if torch is not None:
         contenders["torch"] = pytorch(torch, net, X, labels)
     contenders["ours"] = ours(net, X, Y)
-    config, augmented, plain, augment_seconds = augmentation_pair(data["train_images"], labels)
+    config, plain, augmented, pipelined, augment_seconds = shipped(data["train_images"], labels)
     epochs = {name: run for name, (run, _) in contenders.items()}
-    epochs.update(augmented=augmented, plain=plain)
+    epochs.update(shipped_plain=plain, shipped_augmented=augmented)
     times = interleaved(epochs, args.epochs)
+    augment_alone = statistics.median(augment_seconds[1:])  # past the warm-up
+    times["shipped_pipelined"] = pipelined(args.epochs + 1)[1:]
     seconds = {name: statistics.median(t) for name, t in times.items()}
     accuracy = {name: acc(X_test, test_labels) for name, (_, acc) in contenders.items()}
-    reference = None
+    seed_loop = None
     if args.reference:
         samples = min(args.reference, n)
-        reference = {"samples": samples, "seconds": seed_loop_seconds(
+        seed_loop = {"samples": samples, "seconds": seed_loop_seconds(
             Network(SIZES, seed=SEED), X, Y, samples) * n / samples}
-
-    result = {
+    return {
         "network": "-".join(map(str, SIZES)), "batch": BATCH, "eta": ETA, "images": n,
         "timed_epochs": args.epochs, "blas": blas, "threads": threads,
         "numpy": np.__version__, "torch": torch.__version__ if torch else None,
         "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
         "gemm_gflops": peaks, "peak_gflops": peak, "epoch_gflop": flops / 1e9,
         "gemm_bound_seconds": flops / peak / 1e9, "seconds": seconds, "epoch_seconds": times,
-        "test_accuracy": accuracy, "seed_loop": reference,
-        "augmentation": {"config": train.config_dict(config),
-                         "augmented": seconds["augmented"], "plain": seconds["plain"],
-                         "augment_only": statistics.median(augment_seconds[1:]),
-                         "ratio": seconds["augmented"] / seconds["plain"]},
+        "test_accuracy": accuracy, "seed_loop": seed_loop,
+        "ours_vs_torch": seconds["ours"] / seconds["torch"] if torch else None,
+        "shipped": {"config": train.config_dict(config), "augment_alone": augment_alone,
+                    "augmented_vs_plain": seconds["shipped_augmented"] / seconds["shipped_plain"],
+                    "pipelined_vs_plain": seconds["shipped_pipelined"] / seconds["shipped_plain"]},
     }
-    if torch is not None:
-        result["ours_vs_torch"] = seconds["ours"] / seconds["torch"]
-    print_report(result, config)
-    if torch is None:
-        print("\nPyTorch is not installed, so only NumPy was timed. For the comparison: "
-              "pip install -e '.[bench]'  (torch==2.13.0, CPU wheel)")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=1)
-        print(f"\nwrote {args.json}")
-    if threads_limit is not None:
-        threads_limit.restore_original_limits()
 
 
-def print_report(r, config):
-    torch_seconds = r["seconds"].get("torch")
+def print_report(r):
+    seconds, torch_seconds = r["seconds"], r["seconds"].get("torch")
     print(f"digits bench: {r['network']} sigmoid, softmax + cross-entropy, plain SGD "
           f"(eta {r['eta']}), batch {r['batch']}, {r['images']:,} MNIST images, float32")
-    print(f"NumPy {r['numpy']} on {r['blas']}, {r['threads']} threads; "
-          + (f"PyTorch {r['torch']} CPU, {r['threads']} threads" if r["torch"] else "no PyTorch")
+    print(f"NumPy {r['numpy']} on {r['blas']}, threads: {r['threads']}; "
+          + (f"PyTorch {r['torch']}, threads: {r['threads']}" if r["torch"] else "no PyTorch")
           + (f"; OPENBLAS_CORETYPE={r['openblas_coretype']}" if r["openblas_coretype"] else ""))
-    print("float32 GEMM 2048x2048 (median of 7): "
+    print("float32 GEMM 2048x2048, median of 7: "
           + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in r["gemm_gflops"].items())
           + f"; peak taken as {r['peak_gflops']:.0f}")
-    print(f"one epoch = {r['epoch_gflop']:.2f} GFLOP of matrix products; "
-          f"median of {r['timed_epochs']} epochs each after one warm-up, run round-robin\n")
-    print(f"{'':36s}{'s/epoch':>9s}{'vs torch':>10s}{'GFLOP/s':>9s}{'of peak':>9s}{'test acc':>10s}")
+    print(f"one epoch = {r['epoch_gflop']:.2f} GFLOP of matrix products; medians of "
+          f"{r['timed_epochs']} epochs each after one warm-up, contenders run round-robin\n")
+    print(f"{'':50s}{'s/epoch':>8s}{'vs torch':>10s}{'GFLOP/s':>9s}{'of peak':>9s}"
+          f"{'test acc':>10s}")
 
-    def row(label, seconds, accuracy=None):
-        vs = f"{seconds / torch_seconds:.2f}x" if torch_seconds else "-"
-        gflops = r["epoch_gflop"] / seconds
+    def row(label, s, accuracy=None):
+        vs = f"{s / torch_seconds:.2f}x" if torch_seconds else "-"
+        gflops = r["epoch_gflop"] / s
         acc = f"{accuracy:.2%}" if accuracy is not None else "-"
-        print(f"{label:36s}{seconds:9.3f}{vs:>10s}{gflops:9.1f}{gflops / r['peak_gflops']:9.0%}"
-              f"{acc:>10s}")
+        print(f"{label:50s}{s:8.3f}{vs:>10s}{gflops:9.1f}{gflops / r['peak_gflops']:9.0%}{acc:>10s}")
 
-    row("ours (model.network)", r["seconds"]["ours"], r["test_accuracy"]["ours"])
+    row("ours (Network.update_mini_batch)", seconds["ours"], r["test_accuracy"]["ours"])
     if torch_seconds:
         row(f"PyTorch {r['torch']}", torch_seconds, r["test_accuracy"]["torch"])
-    row("naive vectorised NumPy", r["seconds"]["naive"], r["test_accuracy"]["naive"])
+    row("naive vectorised NumPy", seconds["naive"], r["test_accuracy"]["naive"])
     if r["seed_loop"]:
-        row(f"seed per-sample loop (extrapolated from {r['seed_loop']['samples']:,})",
+        row(f"seed's per-sample loop (extrapolated from {r['seed_loop']['samples']:,})",
             r["seed_loop"]["seconds"])
-    row("GEMM-bound limit (FLOPs / peak)", r["gemm_bound_seconds"])
+    row("GEMM-bound limit (epoch FLOPs / peak)", r["gemm_bound_seconds"])
     if torch_seconds:
         verdict = "met" if r["ours_vs_torch"] <= TARGET_VS_TORCH else "MISSED"
-        print(f"\ntarget ours <= {TARGET_VS_TORCH}x PyTorch: {r['ours_vs_torch']:.2f}x, {verdict}")
+        print(f"\nours / PyTorch = {r['ours_vs_torch']:.2f}x (target <= {TARGET_VS_TORCH}x: "
+              f"{verdict})")
 
-    a = r["augmentation"]
-    print(f"\nshipped configuration 784-{'-'.join(map(str, config.hidden))}-10 "
-          f"{config.activation}, batch {config.batch_size}, momentum {config.momentum}, "
-          f"weight decay {config.weight_decay}, {r['images']:,} images per epoch:")
-    print(f"  plain epoch      {a['plain']:7.3f} s")
-    print(f"  augmented epoch  {a['augmented']:7.3f} s  (augment() alone {a['augment_only']:.3f} s)")
-    verdict = "met" if a["ratio"] <= AUGMENT_LIMIT else "MISSED"
-    print(f"  augmented / plain = {a['ratio']:.2f}x  (requirement <= {AUGMENT_LIMIT:.0f}x: {verdict})")
+    shipped, config = r["shipped"], r["shipped"]["config"]
+    print(f"\nshipped configuration: 784-{'-'.join(map(str, config['hidden']))}-10 "
+          f"{config['activation']}, batch {config['batch_size']}, momentum {config['momentum']}, "
+          f"weight decay {config['weight_decay']}; {r['images']:,} images per epoch")
+    plain = seconds["shipped_plain"]
+    print(f"  {'plain epoch':48s}{plain:8.3f} s   1.00x")
+    print(f"  {'augmented epoch (augment(), then train)':48s}{seconds['shipped_augmented']:8.3f} s"
+          f"   {shipped['augmented_vs_plain']:.2f}x   (augment() alone {shipped['augment_alone']:.3f} s)")
+    print(f"  {'augmented, distorting ahead on a thread':48s}{seconds['shipped_pipelined']:8.3f} s"
+          f"   {shipped['pipelined_vs_plain']:.2f}x   (as train.train runs it; consecutive epochs)")
+    worst = max(shipped["augmented_vs_plain"], shipped["pipelined_vs_plain"])
+    verdict = "met" if worst <= AUGMENT_LIMIT else "MISSED"
+    print(f"  augmented / plain <= {AUGMENT_LIMIT:.0f}x: {verdict}")

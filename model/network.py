@@ -45,6 +45,9 @@ def softmax(z, out=None):
 class Scratch:
     """The arrays one training step writes into, reused so a step allocates nothing.
 
+    Only ``update_mini_batch`` writes here; inference allocates its own
+    arrays, so several threads may predict with one network at once.
+
     ``layers[l]`` and ``deltas[l]`` hold the activation and the error dC/dz
     of layer ``l + 1`` for up to ``rows`` samples; ``nabla_w``, ``nabla_b``
     and ``decay`` are shaped like the weights and biases.
@@ -88,7 +91,7 @@ class Network:
         ]
         self.biases = [np.zeros(k, dtype=self.dtype) for k in self.sizes[1:]]
         self.velocities = None
-        self.scratch = None
+        self._scratch = None
 
     # -- forward ---------------------------------------------------------------
 
@@ -158,7 +161,10 @@ class Network:
         return self._backward(activations, Y, 1.0 / len(Y), deltas, nabla_b, nabla_w)
 
     def _check_targets(self, Y, shape):
-        Y = np.asarray(Y).astype(self.dtype, copy=False)
+        Y = np.asarray(Y)
+        if Y.ndim == 1:
+            Y = Y[None, :]
+        Y = Y.astype(self.dtype, copy=False)
         if Y.shape != shape:
             raise ValueError(f"expected targets of shape {shape}, got {Y.shape}")
         return Y
@@ -204,9 +210,9 @@ class Network:
         X = self._check_input(X)
         n = len(X)
         Y = self._check_targets(Y, (n, self.sizes[-1]))
-        if self.scratch is None or self.scratch.rows < n:
-            self.scratch = Scratch(self.sizes, n, self.dtype)
-        scratch = self.scratch
+        if self._scratch is None or self._scratch.rows < n:
+            self._scratch = Scratch(self.sizes, n, self.dtype)
+        scratch = self._scratch
         activations = self._forward(X, scratch.rows_of(scratch.layers, n))
         nabla_b, nabla_w = self._backward(activations, Y, eta / n,
                                           scratch.rows_of(scratch.deltas, n),
