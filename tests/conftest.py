@@ -1,0 +1,80 @@
+"""Shared fixtures: the app on a tiny model, its test client, and a live server for Chromium.
+
+flaskr's layout: ``app`` is built by ``create_app(test_config)`` around a
+small seeded network written to a temporary file, so web tests never depend
+on the shipped model's exact numbers. The browser tests run the real app
+with the shipped model on a free loopback port in a thread, and launch
+Debian's Chromium through pytest-playwright (``browser_type_launch_args``).
+"""
+
+import os
+import threading
+
+import numpy as np
+import pytest
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+import model
+from tests.browser_setup import find_chromium
+from webapp import create_app
+
+
+def save_network(path, sizes=(784, 16, 10), seed=1, output_bias=None, zero_weights=False):
+    """Write a small network to ``path``; ``output_bias`` (10,) and zeroed weights fix its answer."""
+    net = model.Network(list(sizes), seed=seed)
+    if zero_weights:
+        net.weights = [np.zeros_like(w) for w in net.weights]
+    if output_bias is not None:
+        net.biases[-1] = np.asarray(output_bias, dtype=net.dtype)
+    model.save(path, net, {"preprocessing": {"deskew": True}})
+    return path
+
+
+@pytest.fixture
+def model_path(tmp_path):
+    return save_network(tmp_path / "model.npz")
+
+
+@pytest.fixture
+def app(model_path):
+    return create_app({"TESTING": True, "SECRET_KEY": "test", "MODEL": str(model_path),
+                       "MODEL_CHECK_SECONDS": 0})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+# -- browser tests ------------------------------------------------------------------------
+
+class QuietHandler(WSGIRequestHandler):
+    def log_request(self, *args, **kwargs):
+        pass
+
+
+@pytest.fixture(scope="session")
+def live_server():
+    """The app serving the shipped model at ``http://127.0.0.1:<free port>``."""
+    app = create_app({"SECRET_KEY": "test", "MODEL": str(model.PRETRAINED)})
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join()
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    """Debian's Chromium when present ($DIGITS_CHROMIUM first), quiet and offline."""
+    args = ["--disable-background-networking", "--disable-component-update",
+            "--no-first-run", "--disable-gpu"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        args.append("--no-sandbox")    # Chromium refuses to run as root with its sandbox
+    launch = {**browser_type_launch_args,
+              "args": [*browser_type_launch_args.get("args", []), *args]}
+    executable = find_chromium()
+    if executable:
+        launch["executable_path"] = executable
+    return launch
