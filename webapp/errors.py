@@ -40,7 +40,9 @@ def handle_image_error(exc):
 
 
 def handle_http_error(exc):
-    return respond(exc.code, MESSAGES.get(exc.code, exc.description))
+    """A view's own ``abort(code, message)`` wins; else a plain sentence for the code."""
+    custom = exc.description != type(exc).description
+    return respond(exc.code, exc.description if custom else MESSAGES.get(exc.code, exc.description))
 
 
 def handle_unexpected(exc):

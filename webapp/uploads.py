@@ -11,6 +11,7 @@ import base64
 import binascii
 
 from flask import request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from .preprocess import ImageError, UnsupportedImage
 
@@ -23,7 +24,11 @@ def image_bytes():
     """The current request's image as bytes; raises ``ImageError`` saying how to send it."""
     mimetype = request.mimetype
     if mimetype in RAW_TYPES:
-        return request.get_data(cache=False)
+        data = request.get_data(cache=False)
+        # A chunked body (no Content-Length) is cut at the limit, not refused: refuse it here.
+        if request.max_content_length is not None and len(data) >= request.max_content_length:
+            raise RequestEntityTooLarge()
+        return data
     if mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
         upload = request.files.get(FIELD)
         if upload is not None:
