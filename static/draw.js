@@ -256,7 +256,8 @@
     }
   });
 
-  document.body.addEventListener("htmx:afterSwap", function () {
+  document.body.addEventListener("htmx:afterSwap", function (e) {
+    if (e.detail.target.id === "neuron") e.detail.target.scrollIntoView({ block: "nearest" });
     markSelected();
     if (focusedUnit === null) return;
     var u = document.querySelector('a.unit[data-unit="' + focusedUnit + '"]');

@@ -7,7 +7,6 @@ with the shipped model on a free loopback port in a thread, and launch
 Debian's Chromium through pytest-playwright (``browser_type_launch_args``).
 """
 
-import os
 import threading
 
 import numpy as np
@@ -15,7 +14,7 @@ import pytest
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 import model
-from tests.browser_setup import find_chromium
+from tests.chromium import launch_options
 from webapp import create_app
 
 
@@ -68,13 +67,4 @@ def live_server():
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     """Debian's Chromium when present ($DIGITS_CHROMIUM first), quiet and offline."""
-    args = ["--disable-background-networking", "--disable-component-update",
-            "--no-first-run", "--disable-gpu"]
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        args.append("--no-sandbox")    # Chromium refuses to run as root with its sandbox
-    launch = {**browser_type_launch_args,
-              "args": [*browser_type_launch_args.get("args", []), *args]}
-    executable = find_chromium()
-    if executable:
-        launch["executable_path"] = executable
-    return launch
+    return launch_options(browser_type_launch_args)

@@ -112,11 +112,15 @@ def cmd_bench(args):
     bench.main(args)
 
 
+def gunicorn_args(host, port, workers, app="webapp:create_app()"):
+    """gunicorn's arguments for ``digits serve``; the web benchmark serves its baseline alike."""
+    return ["--bind", f"{host}:{port}", "--workers", str(workers), "--access-logfile", "-", app]
+
+
 def cmd_serve(args):
     from gunicorn.app.wsgiapp import run
 
-    sys.argv = ["gunicorn", "--bind", f"{args.host}:{args.port}", "--workers",
-                str(args.workers), "--access-logfile", "-", "webapp:create_app()"]
+    sys.argv = ["gunicorn", *gunicorn_args(args.host, args.port, args.workers)]
     run()
 
 

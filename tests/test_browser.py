@@ -1,0 +1,255 @@
+"""The draw page in real Chromium: mouse and touch drawing, live reading, Clear and Undo.
+
+The app runs with the shipped model on a free port (``live_server``); digits
+are drawn by moving the mouse along the stroke paths of ``tests.drawings``,
+the way a person draws them. Every test also checks that the page logged no
+console error and no Content-Security-Policy violation. Nothing sleeps: each
+wait is for the DOM to show the answer to the newest drawing (the
+``data-seq`` the server echoes equals the canvas's own count of drawings sent).
+"""
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.drawings import BASE
+
+WATCH_CSP = """
+window.cspViolations = [];
+document.addEventListener("securitypolicyviolation",
+    e => window.cspViolations.push(e.violatedDirective + " " + e.blockedURI));
+window.pointerTypes = [];
+document.addEventListener("pointerdown", e => window.pointerTypes.push(e.pointerType), true);
+"""
+ANSWERED = """() => {
+  const reading = document.querySelector("#reading");
+  return reading && reading.dataset.seq === document.querySelector("#reader [name=seq]").value;
+}"""
+INK = """() => {
+  const pad = document.getElementById("pad");
+  const rgba = pad.getContext("2d").getImageData(0, 0, pad.width, pad.height).data;
+  let dark = 0;
+  for (let i = 0; i < rgba.length; i += 4) dark += rgba[i] < 128;
+  return dark / (pad.width * pad.height);
+}"""
+
+
+def open_pad(page, url):
+    """Load the page with console and CSP watchers; returns the list problems land in."""
+    problems = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.add_init_script(WATCH_CSP)
+    response = page.goto(url)
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    page.wait_for_function("() => window.htmx && document.querySelector('#reading')")
+    return problems
+
+
+def assert_clean(page, problems):
+    assert problems == []
+    assert page.evaluate("window.cspViolations") == []
+
+
+@pytest.fixture
+def pad(page, live_server):
+    problems = open_pad(page, live_server)
+    yield page
+    assert_clean(page, problems)
+
+
+@pytest.fixture
+def phone(browser, live_server):
+    """A 360 px wide touch screen at 3 device pixels per CSS pixel."""
+    context = browser.new_context(viewport={"width": 360, "height": 740},
+                                  device_scale_factor=3, has_touch=True, is_mobile=True)
+    page = context.new_page()
+    problems = open_pad(page, live_server)
+    yield page
+    assert_clean(page, problems)
+    context.close()
+
+
+def to_screen(page, stroke):
+    box = page.locator("#pad").bounding_box()
+    return [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in stroke]
+
+
+def draw(page, strokes, steps=4):
+    """Move the mouse along each stroke with the button down, as a person draws."""
+    for stroke in strokes:
+        points = to_screen(page, stroke)
+        page.mouse.move(*points[0])
+        page.mouse.down()
+        for point in points[1:]:
+            page.mouse.move(*point, steps=steps)
+        page.mouse.up()
+
+
+def touch_draw(page, strokes):
+    """The same with a finger: touch events, which Chromium turns into touch pointers."""
+    cdp = page.context.new_cdp_session(page)
+    for stroke in strokes:
+        points = to_screen(page, stroke)
+        cdp.send("Input.dispatchTouchEvent",
+                 {"type": "touchStart", "touchPoints": [{"x": points[0][0], "y": points[0][1]}]})
+        for x, y in points[1:]:
+            cdp.send("Input.dispatchTouchEvent",
+                     {"type": "touchMove", "touchPoints": [{"x": x, "y": y}]})
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+
+
+def answer(page):
+    """Wait for the reading of the newest drawing; returns the digit shown ("" for none)."""
+    page.wait_for_function(ANSWERED)
+    return page.get_by_test_id("prediction").inner_text().strip()
+
+
+def probabilities(page):
+    return [float(page.get_by_test_id(f"prob-{d}").get_attribute("data-value")) for d in range(10)]
+
+
+def hidden_heights(page):
+    return page.eval_on_selector_all(
+        "[data-testid=hidden-bars] > .unit",
+        "units => units.map(u => { const bar = u.querySelector('.bar');"
+        " return bar ? Number(bar.getAttribute('height')) : 0; })")
+
+
+def test_page_opens_ready_to_draw(pad):
+    expect(pad.get_by_test_id("prediction")).to_have_text("")
+    expect(pad.locator("#verdict")).to_contain_text("Draw a digit")
+    expect(pad.locator("#verdict")).to_have_attribute("aria-live", "polite")
+    expect(pad.get_by_role("button", name="Undo")).to_be_disabled()
+    expect(pad.get_by_role("button", name="Clear")).to_be_disabled()
+    expect(pad.get_by_role("img", name="Drawing pad: draw one digit with a mouse, finger or pen")
+           ).to_be_visible()
+    assert pad.locator("#pad").evaluate("c => getComputedStyle(c).touchAction") == "none"
+
+
+@pytest.mark.parametrize("name", ["7", "1", "0", "3", "4", "2"])
+def test_a_digit_drawn_with_the_mouse_is_read(pad, name):
+    digit, strokes = BASE[name]
+    draw(pad, strokes)
+    assert answer(pad) == str(digit)
+    p = probabilities(pad)
+    assert max(range(10), key=p.__getitem__) == digit
+    expect(pad.get_by_test_id(f"prob-{digit}")).to_have_class("prob is-top")
+    assert pad.locator("[data-testid=hidden-bars] > *").count() == 256
+    assert sum(h > 0 for h in hidden_heights(pad)) > 10
+    assert pad.locator("[data-testid=hidden-bars] > .is-strong").count() == 10
+    expect(pad.get_by_role("img", name="The 28 by 28 pixel image the network read")).to_be_visible()
+
+
+def test_bars_follow_the_drawing(pad):
+    draw(pad, BASE["1"][1])
+    assert answer(pad) == "1"
+    one = probabilities(pad), hidden_heights(pad)
+    pad.get_by_test_id("clear").click()
+    assert answer(pad) == ""
+    draw(pad, BASE["0"][1])
+    assert answer(pad) == "0"
+    zero = probabilities(pad), hidden_heights(pad)
+    assert one[0] != zero[0] and one[1] != zero[1]
+
+
+def test_the_reading_updates_while_the_pen_is_still_down(pad):
+    points = to_screen(pad, BASE["7"][1][0])
+    pad.mouse.move(*points[0])
+    pad.mouse.down()
+    for point in points[1:]:
+        pad.mouse.move(*point, steps=10)
+    pad.wait_for_function("() => Number(document.querySelector('#reading').dataset.seq) >= 1")
+    pad.mouse.up()
+    assert answer(pad) == "7"
+
+
+def test_undo_and_clear_with_buttons_and_keys(pad):
+    digit, strokes = BASE["7-crossed"]
+    draw(pad, strokes)
+    assert answer(pad) == "7"
+    both = pad.evaluate(INK)
+    pad.get_by_test_id("undo").click()                     # the cross bar goes
+    assert answer(pad) == "7"
+    assert 0 < pad.evaluate(INK) < both
+    pad.keyboard.press("Control+z")                        # and the seven
+    assert answer(pad) == ""
+    assert pad.evaluate(INK) == 0
+    expect(pad.locator("#verdict")).to_contain_text("Draw a digit")
+    expect(pad.get_by_test_id("undo")).to_be_disabled()
+
+    for clear in (lambda: pad.get_by_test_id("clear").click(),
+                  lambda: pad.keyboard.press("Escape"),
+                  lambda: pad.keyboard.press("Delete")):
+        draw(pad, BASE["1"][1])
+        assert answer(pad) == "1"
+        clear()
+        assert answer(pad) == ""
+        assert pad.evaluate(INK) == 0
+
+
+def test_an_older_answer_never_overwrites_a_newer_drawing(pad):
+    """Hold the first request; the drawing changes meanwhile; the page ends on the newest."""
+    held, seen = [], []
+
+    def hold_first(route):
+        seen.append(route.request.post_data_buffer)
+        if held:
+            route.continue_()
+        else:
+            held.append(route)
+
+    pad.route("**/predict", hold_first)
+    first, bar = BASE["7-crossed"][1]
+    draw(pad, [first])
+    pad.wait_for_function("() => document.querySelector('#reader [name=seq]').value !== '0'")
+    draw(pad, [bar])
+    assert len(seen) == 1                  # the rest wait their turn (hx-sync queue last)
+    held[0].continue_()
+    assert answer(pad) == "7"
+    assert len(seen) == 2                  # only the newest drawing was sent after it
+    newest = pad.locator("#reader [name=seq]").input_value()
+    assert pad.locator("#reading").get_attribute("data-seq") == newest
+
+
+def test_a_touch_stroke_draws_and_the_page_does_not_scroll(phone):
+    before = phone.evaluate("window.scrollY")
+    touch_draw(phone, BASE["7"][1])
+    assert phone.evaluate("window.pointerTypes") == ["touch"]
+    assert phone.evaluate(INK) > 0.01
+    assert answer(phone) == "7"
+    assert phone.evaluate("window.scrollY") == before
+
+
+def test_fits_a_360px_phone_and_draws_sharply(phone):
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 360
+    box = phone.locator("#pad").bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 360 and box["width"] >= 280
+    backing = phone.locator("#pad").evaluate("c => c.width")
+    assert backing == round(box["width"] * 3)        # one canvas pixel per device pixel
+    for testid in ("undo", "clear"):
+        assert phone.get_by_test_id(testid).bounding_box()["height"] >= 44
+
+
+def test_a_hidden_unit_shows_its_value_and_opens_its_weights(pad):
+    draw(pad, BASE["7"][1])
+    assert answer(pad) == "7"
+    strongest = pad.locator("[data-testid=hidden-bars] > .is-strong").first
+    unit = strongest.get_attribute("data-unit")
+    strongest.hover()
+    expect(pad.locator(".unit-caption")).to_contain_text(f"Unit {unit}:")
+    strongest.click()
+    panel = pad.locator("#neuron")
+    expect(panel).to_contain_text(f"Hidden unit {unit}")
+    assert panel.locator("img.weights").evaluate("img => img.naturalWidth") == 28
+    expect(strongest).to_have_class("unit is-strong is-selected")
+    assert answer(pad) == "7"                               # the drawing is still there
+
+    # Keyboard: one tab stop for the grid, arrows move, Enter opens.
+    first = pad.locator("[data-testid=hidden-bars] > .unit").first
+    first.focus()
+    pad.keyboard.press("ArrowRight")
+    expect(pad.locator(".unit-caption")).to_contain_text("Unit 1:")
+    pad.keyboard.press("Enter")
+    expect(panel).to_contain_text("Hidden unit 1")
+    panel.get_by_role("link", name="Next unit (2)").click()
+    expect(panel).to_contain_text("Hidden unit 2")
