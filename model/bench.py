@@ -41,6 +41,7 @@ ETA = 0.1
 SEED = 0
 TARGET_VS_TORCH = 0.8     # our epoch must take at most this fraction of PyTorch's
 AUGMENT_LIMIT = 3.0       # an augmented epoch may cost at most this many plain ones
+SETTLE_SECONDS = 0.3      # OpenBLAS's idle threads spin for up to ~0.1 s before sleeping
 
 
 # -- the machine -------------------------------------------------------------------
@@ -61,20 +62,21 @@ def blas_report():
     return f"{pool['internal_api']} {pool['version']}{kernels}", pool["num_threads"]
 
 
-def median_seconds(run, repeats):
-    times = []
+def gemm_gflops(matmul, make, size=2048, repeats=7):
+    """float32 GFLOP/s of ``matmul`` on two size x size matrices built by ``make``.
+
+    The best of ``repeats``: a peak, and other programs on the machine only
+    ever slow a product down.
+    """
+    a, b = make(size), make(size)
+    time.sleep(SETTLE_SECONDS)
+    matmul(a, b)
+    fastest = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def gemm_gflops(matmul, make, size=2048, repeats=7):
-    """float32 GFLOP/s of ``matmul`` on two size x size matrices built by ``make``."""
-    a, b = make(size), make(size)
-    matmul(a, b)
-    return 2 * size ** 3 / median_seconds(lambda: matmul(a, b), repeats) / 1e9
+        matmul(a, b)
+        fastest = min(fastest, time.perf_counter() - start)
+    return 2 * size ** 3 / fastest / 1e9
 
 
 def epoch_flops(sizes, n):
@@ -239,6 +241,9 @@ def interleaved(contenders, epochs):
     for round_ in range(epochs + 1):
         # Rotate who goes first so no contender always follows the same neighbour.
         for name in names[round_ % len(names):] + names[:round_ % len(names)]:
+            # BLAS and OpenMP threads spin for a while after their last task; let
+            # them fall asleep so they take no core from the next contender.
+            time.sleep(SETTLE_SECONDS)
             start = time.perf_counter()
             contenders[name](np.random.default_rng(round_))
             if round_:
@@ -276,6 +281,7 @@ def main(args):
 
 def measure(args, data, torch):
     """Every number of the report, as one JSON-ready dict."""
+    load_average = os.getloadavg()[0]
     blas, threads = blas_report()
     X, labels = mnist.to_inputs(data["train_images"]), data["train_labels"]
     Y = mnist.one_hot(labels)
@@ -312,6 +318,7 @@ def measure(args, data, torch):
         "timed_epochs": args.epochs, "blas": blas, "threads": threads,
         "numpy": np.__version__, "torch": torch.__version__ if torch else None,
         "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
+        "load_average": load_average,
         "gemm_gflops": peaks, "peak_gflops": peak, "epoch_gflop": flops / 1e9,
         "gemm_bound_seconds": flops / peak / 1e9, "seconds": seconds, "epoch_seconds": times,
         "test_accuracy": accuracy, "seed_loop": seed_loop,
@@ -329,24 +336,26 @@ def print_report(r):
     print(f"NumPy {r['numpy']} on {r['blas']}, threads: {r['threads']}; "
           + (f"PyTorch {r['torch']}, threads: {r['threads']}" if r["torch"] else "no PyTorch")
           + (f"; OPENBLAS_CORETYPE={r['openblas_coretype']}" if r["openblas_coretype"] else ""))
-    print("float32 GEMM 2048x2048, median of 7: "
+    print("float32 GEMM 2048x2048, best of 7: "
           + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in r["gemm_gflops"].items())
           + f"; peak taken as {r['peak_gflops']:.0f}")
     print(f"one epoch = {r['epoch_gflop']:.2f} GFLOP of matrix products; medians of "
           f"{r['timed_epochs']} epochs each after one warm-up, contenders run round-robin\n")
-    print(f"{'':50s}{'s/epoch':>8s}{'vs torch':>10s}{'GFLOP/s':>9s}{'of peak':>9s}"
-          f"{'test acc':>10s}")
+    print(f"{'':50s}{'s/epoch':>8s}{'fastest':>8s}{'vs torch':>10s}{'GFLOP/s':>9s}"
+          f"{'of peak':>9s}{'test acc':>10s}")
 
-    def row(label, s, accuracy=None):
+    def row(label, s, name=None):
+        fastest = f"{min(r['epoch_seconds'][name]):.3f}" if name else "-"
         vs = f"{s / torch_seconds:.2f}x" if torch_seconds else "-"
         gflops = r["epoch_gflop"] / s
-        acc = f"{accuracy:.2%}" if accuracy is not None else "-"
-        print(f"{label:50s}{s:8.3f}{vs:>10s}{gflops:9.1f}{gflops / r['peak_gflops']:9.0%}{acc:>10s}")
+        acc = f"{r['test_accuracy'][name]:.2%}" if name else "-"
+        print(f"{label:50s}{s:8.3f}{fastest:>8s}{vs:>10s}{gflops:9.1f}"
+              f"{gflops / r['peak_gflops']:9.0%}{acc:>10s}")
 
-    row("ours (Network.update_mini_batch)", seconds["ours"], r["test_accuracy"]["ours"])
+    row("ours (Network.update_mini_batch)", seconds["ours"], "ours")
     if torch_seconds:
-        row(f"PyTorch {r['torch']}", torch_seconds, r["test_accuracy"]["torch"])
-    row("naive vectorised NumPy", seconds["naive"], r["test_accuracy"]["naive"])
+        row(f"PyTorch {r['torch']}", torch_seconds, "torch")
+    row("naive vectorised NumPy", seconds["naive"], "naive")
     if r["seed_loop"]:
         row(f"seed's per-sample loop (extrapolated from {r['seed_loop']['samples']:,})",
             r["seed_loop"]["seconds"])
@@ -355,6 +364,13 @@ def print_report(r):
         verdict = "met" if r["ours_vs_torch"] <= TARGET_VS_TORCH else "MISSED"
         print(f"\nours / PyTorch = {r['ours_vs_torch']:.2f}x (target <= {TARGET_VS_TORCH}x: "
               f"{verdict})")
+
+    uneven = [name for name, t in r["epoch_seconds"].items() if max(t) > 1.5 * min(t)]
+    if uneven:
+        print(f"\nnote: epochs of {', '.join(uneven)} varied by more than 1.5x (load average "
+              f"{r['load_average']:.1f} at the start): something else wanted the CPU; with "
+              f"{r['threads']} BLAS threads on {os.cpu_count()} cores that costs a lot. "
+              "Rerun on a quiet machine for clean numbers.")
 
     shipped, config = r["shipped"], r["shipped"]["config"]
     print(f"\nshipped configuration: 784-{'-'.join(map(str, config['hidden']))}-10 "
