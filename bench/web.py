@@ -135,10 +135,12 @@ def throughput(app_url, bare_url, png, args):
     return {name: statistics.mean(values) for name, values in rates.items()}
 
 
-def browser_session(app_url, strokes):
+def browser_session(app_url, strokes, warm_up=5):
     """Draw a 7 and keep the PNG the page sent; then time ``strokes`` strokes, pen-up → DOM.
 
-    Returns (png bytes, latencies in milliseconds).
+    The first ``warm_up`` strokes are not counted: each gunicorn worker
+    compiles its templates on its first requests. Returns (png bytes,
+    latencies in milliseconds).
     """
     from playwright.sync_api import sync_playwright
 
@@ -152,9 +154,12 @@ def browser_session(app_url, strokes):
         page.wait_for_function("() => window.htmx && document.querySelector('#reading')")
         box = page.locator("#pad").bounding_box()
         points = [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in SEVEN]
-        for i in range(strokes):
+        answered = ("() => document.querySelector('#reading').dataset.seq"
+                    " === document.querySelector('#reader [name=seq]').value")
+        for i in range(warm_up + strokes):
             if i:
-                page.keyboard.press("Escape")
+                page.keyboard.press("Escape")          # clear, and wait for the blank reading
+                page.wait_for_function(answered)
             page.mouse.move(*points[0])
             page.mouse.down()
             for point in points[1:]:
@@ -164,7 +169,7 @@ def browser_session(app_url, strokes):
             if not i:
                 url = page.locator("#reader [name=image]").input_value()
                 png = base64.b64decode(url.split(",", 1)[1])
-        latencies = page.evaluate("window.strokeLatencies")
+        latencies = page.evaluate("window.strokeLatencies")[warm_up:]
         browser.close()
     return png, latencies
 

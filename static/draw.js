@@ -191,7 +191,7 @@
     var grid = unit.closest("svg");
     var c = caption(grid);
     if (!c.dataset.text) c.dataset.text = c.textContent;
-    c.textContent = unit.querySelector("title").textContent + ". Select it to see its weights.";
+    c.textContent = unit.getAttribute("aria-label") + ". Select it to see its weights.";
   }
 
   function undescribe(unit) {

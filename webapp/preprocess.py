@@ -142,9 +142,8 @@ def _luminance(im):
     if im.mode.startswith("I"):  # 16-bit greyscale PNG
         grey = shrink(Image.fromarray(np.asarray(im, dtype=np.float32) * np.float32(255 / 65535)))
         return np.asarray(grey, dtype=np.float32)
-    if im.mode == "RGBA" and im.getchannel("A").getextrema()[0] == 255:
-        im = im.convert("RGB")       # a canvas filled edge to edge: its alpha says nothing
-    if im.mode in ("L", "RGB", "CMYK", "YCbCr", "1") or (
+    opaque = im.mode == "RGBA" and im.getchannel("A").getextrema()[0] == 255   # a filled canvas
+    if opaque or im.mode in ("L", "RGB", "CMYK", "YCbCr", "1") or (
             im.mode == "P" and "transparency" not in im.info):
         return np.asarray(shrink(im.convert("L")), dtype=np.float32)
     la = np.asarray(shrink(im.convert("RGBA").convert("LA")), dtype=np.float32)
@@ -176,8 +175,8 @@ def to_ink(lum):
     """Luminance (h, w) → ink (h, w) float32 in [0, 1]: white on black, paper at 0, ink at 1.
 
     The paper is the image's border: its median grey is the paper's colour
-    (light paper means dark ink, which is inverted) and its spread the
-    grain or sensor noise, which is cut off. The range from there to the
+    (light paper means dark ink, which is inverted) and its spread (the
+    interquartile range) the grain or sensor noise, which is cut off. The range from there to the
     strongest ink is stretched to [0, 1], so grey pencil on grey paper reads
     like a pen. A page with less than ``MIN_CONTRAST`` grey levels of ink is all zeros.
     """
@@ -185,11 +184,10 @@ def to_ink(lum):
     ring = max(1, min(h, w) // 32)
     border = np.concatenate([lum[:ring].ravel(), lum[-ring:].ravel(),
                              lum[:, :ring].ravel(), lum[:, -ring:].ravel()])
-    paper = float(np.median(border))
+    low, paper, high = np.percentile(border, [25, 50, 75]).tolist()
     if paper > 127.5:
-        lum, border, paper = 255 - lum, 255 - border, 255 - paper
-    noise = 1.4826 * float(np.median(np.abs(border - paper)))   # σ from the median deviation
-    floor = paper + 3 * noise
+        lum, paper = 255 - lum, 255 - paper
+    floor = paper + 3 * (high - low) / 1.349     # 3 σ of the paper's grain, from its IQR
     above = lum[lum > floor]
     peak = float(np.percentile(above, 99.9)) if above.size else paper
     if peak - paper < MIN_CONTRAST:
