@@ -5,12 +5,13 @@
 #   make run     start the web app on http://127.0.0.1:8000
 #   make test    run the whole test suite
 #   make bench   seconds per training epoch against PyTorch
+#   make bench-web  predictions per second against bare Flask, stroke-to-screen latency
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench setup setup-test browser clean
+.PHONY: run test bench bench-web setup setup-test browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +40,10 @@ test: setup browser
 bench: setup
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	$(BIN)/digits bench
+
+bench-web: setup browser
+	@command -v wrk >/dev/null || { echo "bench-web needs wrk (Debian: apt-get install wrk)"; exit 1; }
+	$(BIN)/python -m bench.web
 
 clean:
 	rm -rf $(VENV) node_modules digits.egg-info

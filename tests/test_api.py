@@ -113,3 +113,15 @@ def test_other_methods_and_paths_answer_json(client):
     assert client.get(URL).status_code == 405 and client.get(URL).is_json
     missing = client.post("/api/v1/nothing-here")
     assert missing.status_code == 404 and "error" in missing.json
+
+
+def test_damaged_pngs_never_cause_a_server_error(client):
+    """A few hundred random corruptions of a real drawing: 200 or a 4xx, never a 5xx."""
+    png = bytearray(images.drawing("7"))
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        damaged = bytearray(png)
+        for position in rng.integers(8, len(png), rng.integers(1, 8)):
+            damaged[position] = rng.integers(0, 256)
+        response = client.post(URL, data=bytes(damaged), content_type="image/png")
+        assert response.status_code in (200, 400), response.json

@@ -206,6 +206,26 @@ def test_neuron_out_of_range_is_404_with_a_message(client, unit):
     response = client.get(f"/neuron/{unit}")
     assert response.status_code == 404 and "units 0 to 15" in response.text
     assert client.get("/neuron/-1").status_code == 404
+    # In the page's panel (after a model swap, say): a message, not a prediction fragment.
+    fragment = client.get(f"/neuron/{unit}", headers=HX)
+    assert fragment.status_code == 404 and "units 0 to 15" in fragment.text
+    assert 'id="verdict"' not in fragment.text and "<html" not in fragment.text
+
+
+def test_fragments_and_pages_share_urls_so_responses_vary_on_htmx(client):
+    assert "HX-Request" in client.get("/neuron/1").headers["Vary"]
+    assert "HX-Request" in post_drawing(client, images.drawing("7")).headers["Vary"]
+
+
+def test_every_hidden_layer_gets_its_bars(tmp_path):
+    path = save_network(tmp_path / "deep.npz", sizes=(784, 16, 9, 10))
+    client = create_app({"TESTING": True, "SECRET_KEY": "t", "MODEL": str(path)}).test_client()
+    fragment = Elements(post_drawing(client, images.drawing("7")).text)
+    assert fragment.one(data_testid="hidden-bars")["viewbox"] == "0 0 4 4"
+    assert fragment.one(data_testid="hidden-bars-2")["viewbox"] == "0 0 3 3"
+    assert len([a for tag, a in fragment.elements if tag == "a" and "data-unit" in a]) == 16
+    data = client.post("/api/v1/predict", data=images.drawing("7"), content_type="image/png").json
+    assert [len(h) for h in data["hidden"]] == [16, 9]
 
 
 def test_htmx_is_served_from_node_modules(client):

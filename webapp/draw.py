@@ -26,6 +26,13 @@ def is_htmx():
     return request.headers.get("HX-Request") == "true"
 
 
+@bp.after_request
+def vary_on_htmx(response):
+    """The same URL answers htmx with a fragment and a browser with a page: keep caches apart."""
+    response.vary.add("HX-Request")
+    return response
+
+
 @bp.app_template_filter("percent")
 def percent(p):
     """0.9731 → "97%"; the extremes read "<1%" and ">99%" (nothing here is ever certain)."""

@@ -1,8 +1,9 @@
 """Every error as a 4xx the caller can act on, in the caller's language.
 
-The JSON API gets ``{"error": "..."}``; an htmx request gets the prediction
-fragment in its error state (so the page says what went wrong where the
-answer would be); a browser navigating gets a small HTML page. Unexpected
+The JSON API gets ``{"error": "..."}``; the canvas's htmx request gets the
+prediction fragment in its error state (so the page says what went wrong
+where the answer would be), other htmx requests a one-line message for the
+panel they fill; a browser navigating gets a small HTML page. Unexpected
 exceptions are logged and answered with a 500 in the same three forms,
 never a traceback.
 """
@@ -30,9 +31,11 @@ def respond(status, message):
     """The error as JSON, an htmx fragment or a page, whichever the request wants."""
     if request.path.startswith("/api/"):
         return {"error": message}, status
-    if request.headers.get("HX-Request") == "true":
+    if request.headers.get("HX-Request") != "true":
+        return render_template("error.html", status=status, message=message), status
+    if request.endpoint == "draw.predict":
         return readout.render_fragment(readout.failed(message)), status
-    return render_template("error.html", status=status, message=message), status
+    return render_template("partials/_problem.html", message=message), status
 
 
 def handle_image_error(exc):
