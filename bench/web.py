@@ -5,9 +5,10 @@
 Run from the repository root (it reuses the tests' Chromium set-up).
 
 1. Requests per second of ``POST /api/v1/predict`` with a typical 280×280
-   canvas PNG, under gunicorn exactly as ``digits serve`` runs it (2
-   workers), side by side with a bare Flask endpoint answering constant JSON
-   under the same server and worker count. The load generator is ``wrk``
+   canvas PNG (the one the draw page sent for a 7 drawn in step 2), under
+   gunicorn exactly as ``digits serve`` runs it (2 workers), side by side
+   with a bare Flask endpoint answering constant JSON under the same server
+   and worker count. The load generator is ``wrk``
    (``apt-get install wrk``) on loopback; the two are measured alternately,
    ``--rounds`` times each, so a background load affects both alike.
    Target: the app reaches at least half the bare endpoint's rate.
@@ -40,12 +41,12 @@ local f = assert(io.open("{body}", "rb"))
 wrk.body = f:read("*all")
 f:close()
 """
-# Pen-up (captured before the page's own handler counts the drawing) to the
-# DOM mutation that shows the reading of that drawing.
+# Pen-up (the pointerup event's own time stamp) to the DOM mutation that shows
+# the reading of that drawing.
 LATENCY_PROBE = """
 window.strokeLatencies = [];
 let penUp = null;
-document.addEventListener("pointerup", () => { penUp = performance.now(); }, true);
+document.addEventListener("pointerup", e => { penUp = e.timeStamp; }, true);
 document.addEventListener("DOMContentLoaded", () => {
   new MutationObserver(() => {
     const reading = document.querySelector("#reading");
@@ -57,7 +58,6 @@ document.addEventListener("DOMContentLoaded", () => {
   }).observe(document.body, { subtree: true, childList: true });
 });
 """
-SEVEN = [(0.27, 0.18), (0.73, 0.18), (0.43, 0.86)]
 
 
 def bare_app():
@@ -144,7 +144,8 @@ def browser_session(app_url, strokes, warm_up=5):
     """
     from playwright.sync_api import sync_playwright
 
-    from tests.chromium import launch_options
+    from tests.chromium import ANSWERED, draw, launch_options
+    from tests.drawings import BASE
 
     with sync_playwright() as p:
         browser = p.chromium.launch(**launch_options())
@@ -152,19 +153,11 @@ def browser_session(app_url, strokes, warm_up=5):
         page.add_init_script(LATENCY_PROBE)
         page.goto(app_url)
         page.wait_for_function("() => window.htmx && document.querySelector('#reading')")
-        box = page.locator("#pad").bounding_box()
-        points = [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in SEVEN]
-        answered = ("() => document.querySelector('#reading').dataset.seq"
-                    " === document.querySelector('#reader [name=seq]').value")
         for i in range(warm_up + strokes):
             if i:
                 page.keyboard.press("Escape")          # clear, and wait for the blank reading
-                page.wait_for_function(answered)
-            page.mouse.move(*points[0])
-            page.mouse.down()
-            for point in points[1:]:
-                page.mouse.move(*point, steps=5)
-            page.mouse.up()
+                page.wait_for_function(ANSWERED)
+            draw(page, BASE["7"][1], steps=5)
             page.wait_for_function(f"() => window.strokeLatencies.length === {i + 1}")
             if not i:
                 url = page.locator("#reader [name=image]").input_value()

@@ -1,7 +1,9 @@
-"""How the browser tests and the web benchmark launch Chromium: Debian's, quiet, offline.
+"""Driving Chromium for the browser tests and the web benchmark: launching it, drawing on the pad.
 
 ``tests.browser_setup.find_chromium`` picks the executable ($DIGITS_CHROMIUM,
-a system Chromium, else Playwright's own download).
+a system Chromium, else Playwright's own download); it runs quiet and offline.
+Strokes are lists of (x, y) points in pad units (0..1, y down), as in
+``tests.drawings``.
 """
 
 import os
@@ -23,3 +25,28 @@ def launch_options(base=None):
     if executable:
         options["executable_path"] = executable
     return options
+
+
+# True once the page shows the reading of its newest drawing: the server echoes
+# the canvas's own count of drawings sent as #reading's data-seq.
+ANSWERED = """() => {
+  const reading = document.querySelector("#reading");
+  return reading && reading.dataset.seq === document.querySelector("#reader [name=seq]").value;
+}"""
+
+
+def to_screen(page, stroke):
+    """Pad units → page coordinates of the points of ``stroke``."""
+    box = page.locator("#pad").bounding_box()
+    return [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in stroke]
+
+
+def draw(page, strokes, steps=4):
+    """Move the mouse along each stroke with the button down, as a person draws."""
+    for stroke in strokes:
+        points = to_screen(page, stroke)
+        page.mouse.move(*points[0])
+        page.mouse.down()
+        for point in points[1:]:
+            page.mouse.move(*point, steps=steps)
+        page.mouse.up()

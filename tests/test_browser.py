@@ -11,6 +11,7 @@ wait is for the DOM to show the answer to the newest drawing (the
 import pytest
 from playwright.sync_api import expect
 
+from tests.chromium import ANSWERED, draw, to_screen
 from tests.drawings import BASE
 
 WATCH_CSP = """
@@ -20,10 +21,6 @@ document.addEventListener("securitypolicyviolation",
 window.pointerTypes = [];
 document.addEventListener("pointerdown", e => window.pointerTypes.push(e.pointerType), true);
 """
-ANSWERED = """() => {
-  const reading = document.querySelector("#reading");
-  return reading && reading.dataset.seq === document.querySelector("#reader [name=seq]").value;
-}"""
 INK = """() => {
   const pad = document.getElementById("pad");
   const rgba = pad.getContext("2d").getImageData(0, 0, pad.width, pad.height).data;
@@ -67,22 +64,6 @@ def phone(browser, live_server):
     yield page
     assert_clean(page, problems)
     context.close()
-
-
-def to_screen(page, stroke):
-    box = page.locator("#pad").bounding_box()
-    return [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in stroke]
-
-
-def draw(page, strokes, steps=4):
-    """Move the mouse along each stroke with the button down, as a person draws."""
-    for stroke in strokes:
-        points = to_screen(page, stroke)
-        page.mouse.move(*points[0])
-        page.mouse.down()
-        for point in points[1:]:
-            page.mouse.move(*point, steps=steps)
-        page.mouse.up()
 
 
 def touch_draw(page, strokes):
