@@ -61,7 +61,7 @@ document.addEventListener("DOMContentLoaded", () => {
 
 
 def bare_app():
-    """The baseline: a Flask app whose one endpoint takes the same POST and answers constant JSON."""
+    """The baseline: one Flask endpoint that takes the same POST and answers constant JSON."""
     from flask import Flask, request
 
     app = Flask(__name__)

@@ -48,7 +48,8 @@
     c.moveTo(x0, y0);
     for (var i = 1; i < points.length - 1; i++) {
       var x = points[i][0] * side, y = points[i][1] * side;
-      c.quadraticCurveTo(x, y, (x + points[i + 1][0] * side) / 2, (y + points[i + 1][1] * side) / 2);
+      var nextX = points[i + 1][0] * side, nextY = points[i + 1][1] * side;
+      c.quadraticCurveTo(x, y, (x + nextX) / 2, (y + nextY) / 2);
     }
     var last = points[points.length - 1];
     c.lineTo(last[0] * side, last[1] * side);
@@ -169,10 +170,11 @@
   document.addEventListener("keydown", function (e) {
     var t = e.target;
     if (t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName))) return;
-    if ((e.key === "Escape" || e.key === "Delete") && !e.ctrlKey && !e.metaKey && !e.altKey) {
+    var command = e.ctrlKey || e.metaKey;
+    if ((e.key === "Escape" || e.key === "Delete") && !command && !e.altKey) {
       e.preventDefault();
       clear();
-    } else if ((e.ctrlKey || e.metaKey) && !e.shiftKey && !e.altKey && e.key.toLowerCase() === "z") {
+    } else if (command && !e.shiftKey && !e.altKey && e.key.toLowerCase() === "z") {
       e.preventDefault();
       undo();
     }
@@ -234,38 +236,42 @@
     if (unit) describe(unit);
   });
 
-  // One tab stop for the whole grid; arrow keys, Home and End move between
-  // units (a roving tabindex), Enter and Space open the focused one.
+  // One tab stop for the whole grid (a roving tabindex): arrow keys, Home and
+  // End move between units, Enter and Space open the focused one.
+  function focusUnit(unit) {
+    unit.closest("svg").querySelectorAll('a.unit[tabindex="0"]').forEach(function (other) {
+      other.setAttribute("tabindex", "-1");
+    });
+    unit.setAttribute("tabindex", "0");
+    unit.focus({ preventScroll: true });
+  }
+
   document.addEventListener("keydown", function (e) {
     var unit = unitOf(e.target);
     if (!unit) return;
-    var grid = unit.closest("svg");
-    var units = grid.querySelectorAll("a.unit");
-    var columns = Number(grid.dataset.columns);
-    var i = Number(unit.dataset.unit);
+    var units = unit.closest("svg").querySelectorAll("a.unit");
+    var columns = Number(unit.closest("svg").dataset.columns);
     var moves = { ArrowLeft: -1, ArrowRight: 1, ArrowUp: -columns, ArrowDown: columns };
-    var next = e.key in moves ? i + moves[e.key] : e.key === "Home" ? 0 : e.key === "End" ? units.length - 1 : null;
+    var ends = { Home: 0, End: units.length - 1 };
+    var i = Number(unit.dataset.unit);
+    var next = e.key in moves ? i + moves[e.key] : e.key in ends ? ends[e.key] : null;
     if (e.key === "Enter" || e.key === " ") {
       e.preventDefault();
       openUnit(unit);
     } else if (next !== null && next >= 0 && next < units.length) {
       e.preventDefault();
-      unit.setAttribute("tabindex", "-1");
-      units[next].setAttribute("tabindex", "0");
-      units[next].focus();
+      focusUnit(units[next]);
     }
   });
 
+  // A new reading replaces the grid: keep the selected unit marked and the
+  // keyboard focus where it was.
   document.body.addEventListener("htmx:afterSwap", function (e) {
     if (e.detail.target.id === "neuron") e.detail.target.scrollIntoView({ block: "nearest" });
     markSelected();
-    if (focusedUnit === null) return;
-    var u = document.querySelector('a.unit[data-unit="' + focusedUnit + '"]');
-    if (u && !unitOf(document.activeElement)) {
-      document.querySelectorAll('a.unit[tabindex="0"]').forEach(function (o) { o.setAttribute("tabindex", "-1"); });
-      u.setAttribute("tabindex", "0");
-      u.focus({ preventScroll: true });
-    }
+    var unit = focusedUnit === null ? null
+      : document.querySelector('a.unit[data-unit="' + focusedUnit + '"]');
+    if (unit && !unitOf(document.activeElement)) focusUnit(unit);
   });
 
   // -- when the server cannot answer ---------------------------------------------------
@@ -278,7 +284,7 @@
     showProblem("The server cannot be reached. Check that it is running, then draw again.");
   });
   document.body.addEventListener("htmx:responseError", function (e) {
-    if (e.detail.xhr.status >= 500) showProblem("The server failed to read the drawing. Try again.");
+    if (e.detail.xhr.status >= 500) showProblem("The server failed to read it. Draw again.");
   });
 
   new ResizeObserver(fitBackingStore).observe(pad);

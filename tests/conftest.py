@@ -19,7 +19,7 @@ from webapp import create_app
 
 
 def save_network(path, sizes=(784, 16, 10), seed=1, output_bias=None, zero_weights=False):
-    """Write a small network to ``path``; ``output_bias`` (10,) and zeroed weights fix its answer."""
+    """Write a small network to ``path``; zero weights and ``output_bias`` (10,) fix its answer."""
     net = model.Network(list(sizes), seed=seed)
     if zero_weights:
         net.weights = [np.zeros_like(w) for w in net.weights]

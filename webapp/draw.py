@@ -11,6 +11,7 @@ incoming weights, as a fragment for the page's panel or as a page of its own.
 
 from pathlib import Path
 
+import numpy as np
 from flask import (Blueprint, abort, current_app, render_template, request,
                    send_from_directory)
 
@@ -77,14 +78,22 @@ def neuron(unit):
     except IndexError:
         abort(404, f"There is no hidden unit {unit}: the first hidden layer has units "
                    f"0 to {loaded.net.sizes[1] - 1}.")
-    votes = loaded.unit_votes(unit)
-    context = dict(unit=unit, units=loaded.net.sizes[1], weights_url=pictures.weights_data_url(weights),
-                   bias=float(loaded.net.biases[0][unit]),
-                   votes=None if votes is None else [float(v) for v in votes],
-                   vote_scale=None if votes is None else float(abs(votes).max()) or 1.0)
-    if is_htmx():
-        return render_template("partials/_neuron.html", **context)
-    return render_template("neuron.html", **context)
+    template = "partials/_neuron.html" if is_htmx() else "neuron.html"
+    return render_template(template, unit=unit, units=loaded.net.sizes[1],
+                           weights_url=pictures.weights_data_url(weights),
+                           votes=vote_bars(loaded.unit_votes(unit)))
+
+
+def vote_bars(votes):
+    """A unit's weights to the ten digits (10,) → (value, top, height) per digit, or None.
+
+    Bars stand on the middle line of a viewBox "0 -1 1 2", up for a vote for
+    the digit, down for a vote against, scaled by the unit's largest vote.
+    """
+    if votes is None:
+        return None
+    scale = float(np.abs(votes).max()) or 1.0
+    return [(float(v), round(min(0.0, -v / scale), 3), round(abs(v) / scale, 3)) for v in votes]
 
 
 @bp.get("/vendor/htmx.min.js")

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageFilter
 
-MAX_BYTES = 512 * 1024            # a 280×280 canvas PNG is 5–30 kB; a photo of ~1600 px fits
+MAX_BYTES = 512 * 1024            # a 280×280 canvas PNG is 5–30 kB; a photo at ~1600 px fits
 MAX_PIXELS = 2048 * 2048          # decoded size limit, checked before any pixel is decoded
 MIN_SIDE = 16                     # smaller images cannot hold a legible digit
 WORK_SIDE = 140                   # larger images are box-averaged to about this before analysis
@@ -86,7 +86,10 @@ def read_digit(data):
 
 
 def decode(data):
-    """PNG or JPEG bytes → luminance (h, w) float32 in [0, 255], transparency flattened."""
+    """PNG or JPEG bytes → luminance (h, w) float32 in [0, 255], transparency flattened.
+
+    Large images come back box-averaged to about ``WORK_SIDE`` px (see ``_luminance``).
+    """
     if not data:
         raise ImageError("The image is empty: send the PNG or JPEG file's bytes.")
     if len(data) > MAX_BYTES:
@@ -142,7 +145,8 @@ def _luminance(im):
     if im.mode.startswith("I"):  # 16-bit greyscale PNG
         grey = shrink(Image.fromarray(np.asarray(im, dtype=np.float32) * np.float32(255 / 65535)))
         return np.asarray(grey, dtype=np.float32)
-    opaque = im.mode == "RGBA" and im.getchannel("A").getextrema()[0] == 255   # a filled canvas
+    # A canvas filled edge to edge (the draw page's) is RGBA with nothing transparent.
+    opaque = im.mode == "RGBA" and im.getchannel("A").getextrema()[0] == 255
     if opaque or im.mode in ("L", "RGB", "CMYK", "YCbCr", "1") or (
             im.mode == "P" and "transparency" not in im.info):
         return np.asarray(shrink(im.convert("L")), dtype=np.float32)
@@ -176,9 +180,10 @@ def to_ink(lum):
 
     The paper is the image's border: its median grey is the paper's colour
     (light paper means dark ink, which is inverted) and its spread (the
-    interquartile range) the grain or sensor noise, which is cut off. The range from there to the
-    strongest ink is stretched to [0, 1], so grey pencil on grey paper reads
-    like a pen. A page with less than ``MIN_CONTRAST`` grey levels of ink is all zeros.
+    interquartile range) the grain or sensor noise, which is cut off. The
+    range from there to the strongest ink is stretched to [0, 1], so grey
+    pencil on grey paper reads like a pen. A page with less than
+    ``MIN_CONTRAST`` grey levels of ink is all zeros.
     """
     h, w = lum.shape
     ring = max(1, min(h, w) // 32)

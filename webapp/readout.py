@@ -58,8 +58,9 @@ class Layer:
             kind = "unit is-strong" if i in self.strong else "unit"
             body = f'<rect class="cell" x="{column}" y="{row}" width="1" height="1"/>'
             if height >= 0.0005:
-                body += (f'<rect class="bar" x="{column + inset:.3f}" y="{row + floor - height:.3f}"'
-                         f' width="{BAR_WIDTH}" height="{height:.3f}"/>')
+                body += (f'<rect class="bar" x="{column + inset:.3f}" '
+                         f'y="{row + floor - height:.3f}" width="{BAR_WIDTH}" '
+                         f'height="{height:.3f}"/>')
             label = f'aria-label="Unit {i}: {value:.2f}"'
             if link:
                 parts.append(f'<a href="{link}{i}" class="{kind}" data-unit="{i}" {label} '
