@@ -43,7 +43,7 @@ def softmax(z, out=None):
 
 
 class Scratch:
-    """The arrays one training step writes into, reused so a step allocates nothing.
+    """The arrays one training step writes into, reused so a step allocates no large ones.
 
     Only ``update_mini_batch`` writes here; inference allocates its own
     arrays, so several threads may predict with one network at once.
