@@ -34,9 +34,11 @@ def weights_data_url(weights):
     """Signed weights (28, 28) → PNG data URL, blue negative, white zero, red positive.
 
     Scaled to the unit's own range (its 99th-percentile magnitude, so one
-    extreme weight does not wash out the pattern).
+    extreme weight does not wash out the pattern), through a square root so
+    the weaker half of the pattern still shows.
     """
     scale = float(np.percentile(np.abs(weights), 99)) or 1.0
-    t = np.clip(weights / scale, -1, 1).astype(np.float32)[..., None]
+    t = np.clip(weights / scale, -1, 1)
+    t = (np.sign(t) * np.sqrt(np.abs(t))).astype(np.float32)[..., None]
     colours = np.where(t >= 0, ZERO + t * (POSITIVE - ZERO), ZERO - t * (NEGATIVE - ZERO))
     return png_data_url(colours.round().astype(np.uint8))

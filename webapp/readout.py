@@ -20,7 +20,8 @@ from .preprocess import BLANK
 from .served import get_model
 
 STRONGEST = 10       # units highlighted per hidden layer
-BAR_SPAN = 0.85      # of a grid cell's height, for an activation of 1
+CELL_INSET = 0.06    # of a grid cell, the gap around each unit's tile
+BAR_SPAN = 0.8       # of a grid cell's height, for an activation of 1
 BAR_WIDTH = 0.7      # of a grid cell's width
 
 
@@ -41,7 +42,7 @@ class Layer:
     def svg(self, neuron_url=None):
         """The units as SVG markup, one element per unit, for ``<svg viewBox="0 0 columns rows">``.
 
-        Each unit is a cell with a bar standing on its floor, named by an
+        Each unit is a tile with a bar standing on its floor, named by an
         ``aria-label`` with its value (the page shows it on hover and focus);
         with ``neuron_url`` (e.g. "/neuron/") it is a link to the unit's
         weights. Written here rather than in the template: hundreds of units
@@ -50,13 +51,15 @@ class Layer:
         per unit: a thousand fewer nodes for the browser to swap in.
         """
         link = str(escape(neuron_url)) if neuron_url else None
+        tile = 1 - 2 * CELL_INSET
         floor = (1 + BAR_SPAN) / 2
         inset = (1 - BAR_WIDTH) / 2
         parts = []
         for i, (value, height) in enumerate(zip(self.values.tolist(), self.heights.tolist())):
             column, row = i % self.columns, i // self.columns
             kind = "unit is-strong" if i in self.strong else "unit"
-            body = f'<rect class="cell" x="{column}" y="{row}" width="1" height="1"/>'
+            body = (f'<rect class="cell" x="{column + CELL_INSET:.2f}" y="{row + CELL_INSET:.2f}" '
+                    f'width="{tile:.2f}" height="{tile:.2f}"/>')
             if height >= 0.0005:
                 body += (f'<rect class="bar" x="{column + inset:.3f}" '
                          f'y="{row + floor - height:.3f}" width="{BAR_WIDTH}" '
