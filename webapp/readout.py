@@ -117,8 +117,11 @@ def quiet(loaded, state, message, seq=0):
                    seen_url=blank_picture())
 
 
-def read(loaded, digit, unsure_below=0.6, seq=0):
-    """The readout for a ``preprocess.Digit`` under the ``served.Loaded`` model."""
+def read(loaded, digit, unsure_below, seq=0):
+    """The readout for a ``preprocess.Digit`` under the ``served.Loaded`` model.
+
+    A confidence under ``unsure_below`` is shown as unsure, with the runner-up.
+    """
     if digit.image is None:
         return quiet(loaded, "blank", "" if digit.blank == BLANK else digit.blank, seq)
     reading = loaded.read(digit.image)
