@@ -8,7 +8,6 @@ background trainer could record it) and may stop training by raising from it.
 
 import math
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -96,38 +95,31 @@ def train(config, data, on_epoch=None):
     net = Network([784, *config.hidden, 10], activation=config.activation, cost=config.cost,
                   seed=config.seed)
 
-    def distorted():
-        images = augmentation.augment(base, augment_rng, config.augment_config, train_labels)
-        return images.reshape(len(base), -1)
-
     best = (-1.0, None)
     history = []
-    # The next epoch's distorted images are made on a second thread while this
-    # epoch trains: NumPy releases the GIL in its loops, so the two overlap.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        upcoming = pool.submit(distorted) if config.augment else None
-        for epoch in range(config.epochs):
-            start = time.perf_counter()
-            X = X_clean
-            if upcoming is not None:
-                X = upcoming.result()
-                upcoming = pool.submit(distorted) if epoch + 1 < config.epochs else None
-            run_epoch(net, X, Y, config.batch_size,
-                      lambda fraction: learning_rate(config, epoch + fraction), shuffle_rng,
-                      config.momentum, config.weight_decay)
-            seconds = time.perf_counter() - start
-            train_metrics = evaluate(net, X_clean, train_labels)
-            val_metrics = evaluate(net, X_val, val_labels)
-            record = {"epoch": epoch + 1, "eta": learning_rate(config, epoch),
-                      "seconds": seconds, "loss": train_metrics["loss"],
-                      "train_accuracy": train_metrics["accuracy"],
-                      "val_accuracy": val_metrics["accuracy"], "val_loss": val_metrics["loss"]}
-            history.append(record)
-            if val_metrics["accuracy"] > best[0]:
-                best = (val_metrics["accuracy"],
-                        ([w.copy() for w in net.weights], [b.copy() for b in net.biases]))
-            if on_epoch:
-                on_epoch(record)
+    distorted = None
+    for epoch in range(config.epochs):
+        start = time.perf_counter()
+        X = X_clean
+        if config.augment:
+            distorted = augmentation.augment(base, augment_rng, config.augment_config,
+                                             train_labels, out=distorted)
+            X = distorted.reshape(len(base), -1)
+        run_epoch(net, X, Y, config.batch_size,
+                  lambda fraction: learning_rate(config, epoch + fraction), shuffle_rng,
+                  config.momentum, config.weight_decay)
+        seconds = time.perf_counter() - start
+        train_metrics = evaluate(net, X_clean, train_labels)
+        val_metrics = evaluate(net, X_val, val_labels)
+        record = {"epoch": epoch + 1, "eta": learning_rate(config, epoch), "seconds": seconds,
+                  "loss": train_metrics["loss"], "train_accuracy": train_metrics["accuracy"],
+                  "val_accuracy": val_metrics["accuracy"], "val_loss": val_metrics["loss"]}
+        history.append(record)
+        if val_metrics["accuracy"] > best[0]:
+            best = (val_metrics["accuracy"],
+                    ([w.copy() for w in net.weights], [b.copy() for b in net.biases]))
+        if on_epoch:
+            on_epoch(record)
     net.weights, net.biases = best[1]
     net.velocities = None
     return net, history
