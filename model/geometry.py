@@ -27,10 +27,12 @@ def bilinear_sample(images, ys, xs):
     x0 = np.minimum(np.floor(xs), w)
     ys -= y0
     xs -= x0
+    # Flat index of each top-left neighbour, summed in float32 (exact below 2**24).
+    assert n * (h + 2) * (w + 2) < 2**24, "too many images for float32 indices; chunk them"
     y0 *= w + 2
     y0 += x0
+    y0 += np.arange(0, n * (h + 2) * (w + 2), (h + 2) * (w + 2), dtype=np.float32)[:, None, None]
     top_left = y0.astype(np.intp)
-    top_left += np.arange(0, n * (h + 2) * (w + 2), (h + 2) * (w + 2))[:, None, None]
     # The other three neighbours are the same indices into shifted views.
     flat = padded.reshape(-1)
     top = flat.take(top_left)

@@ -46,13 +46,16 @@ def draw_segments(images, segments, width):
     """
     k, h, w = images.shape
     ys, xs = grid(h, w)
-    p = np.stack([ys.ravel(), xs.ravel()], axis=1)[None, None]        # (1, 1, hw, 2)
-    a = segments[:, :, None, :2]                                       # (k, s, 1, 2)
-    d = segments[:, :, None, 2:] - a
-    t = np.clip(((p - a) * d).sum(-1) / np.maximum((d * d).sum(-1), 1e-6), 0, 1)
-    dist = np.linalg.norm(p - (a + t[..., None] * d), axis=-1).min(axis=1)  # (k, hw)
-    stroke = np.clip(width[:, None] / 2 + 0.5 - dist, 0, 1).reshape(k, h, w)
-    np.maximum(images, stroke.astype(np.float32), out=images)
+    ys, xs = ys.reshape(1, 1, -1), xs.reshape(1, 1, -1)                # (1, 1, hw)
+    y0, x0, y1, x1 = (segments[..., i, None].astype(np.float32) for i in range(4))
+    dy, dx = y1 - y0, x1 - x0                                          # (k, s, 1)
+    # Distance from each pixel to the nearest point of each segment.
+    t = ((ys - y0) * dy + (xs - x0) * dx) / np.maximum(dy * dy + dx * dx, 1e-6)
+    np.clip(t, 0, 1, out=t)
+    dist2 = np.square(ys - y0 - t * dy) + np.square(xs - x0 - t * dx)  # (k, s, hw)
+    dist = np.sqrt(dist2.min(axis=1))
+    stroke = np.clip(width[:, None].astype(np.float32) / 2 + 0.5 - dist, 0, 1)
+    np.maximum(images, stroke.reshape(k, h, w), out=images)
     return images
 
 
@@ -60,42 +63,46 @@ def add_styles(images, labels, rng, config=StyleConfig()):
     """Give some 7s a crossbar, some 1s a flag and foot, some 9s a curled tail, in place."""
     n = len(images)
     u = rng.random((3, n))
-    width = rng.uniform(1.6, 2.6, n)
-    top, bottom, top_x, bottom_x, ink = _ink_extent(images)
+    sevens = (labels == 7) & (u[0] < config.crossed_seven)
+    flag = (labels == 1) & (u[1] < config.one_flag)
+    foot = (labels == 1) & (u[2] < config.one_foot)
+    nines = (labels == 9) & (u[1] < config.nine_curl)
+    chosen = np.flatnonzero(sevens | flag | foot | nines)
+    if not chosen.size:
+        return images
+    # From here on, only the chosen images: most of a batch has no style to add.
+    k = len(chosen)
+    sevens, flag, foot, nines = sevens[chosen], flag[chosen], foot[chosen], nines[chosen]
+    picked = images[chosen]
+    top, bottom, top_x, bottom_x, ink = _ink_extent(picked)
     height = (bottom - top).astype(np.float64)
-    segs = np.full((n, 2, 4), -100.0)   # unused segments sit far outside the image
+    tall = height > 8
+    sevens, flag, foot, nines = sevens & tall, flag & tall, foot & tall, nines & tall
+    width = rng.uniform(1.6, 2.6, k)
+    segs = np.full((k, 2, 4), -100.0)   # unused segments sit far outside the image
 
-    sevens = (labels == 7) & (u[0] < config.crossed_seven) & (height > 8)
     if sevens.any():
         # The bar crosses the stem a little below the middle of the digit.
-        row = (top + height * rng.uniform(0.5, 0.62, n)).round().astype(int).clip(0, 27)
-        line = ink[np.arange(n), row]
+        row = (top + height * rng.uniform(0.5, 0.62, k)).round().astype(int).clip(0, 27)
+        line = ink[np.arange(k), row]
         stem = (line * np.arange(28)).sum(axis=1) / np.maximum(line.sum(axis=1), 1)
-        half = rng.uniform(3.0, 5.0, n)
-        tilt = rng.uniform(-0.8, 0.8, n)
+        half = rng.uniform(3.0, 5.0, k)
+        tilt = rng.uniform(-0.8, 0.8, k)
         segs[sevens, 0] = np.stack([row - tilt, stem - half, row + tilt, stem + half], 1)[sevens]
-
-    ones = labels == 1
-    flag = ones & (u[1] < config.one_flag) & (height > 8)
     if flag.any():
-        drop, reach = rng.uniform(0.2, 0.35, n) * height, rng.uniform(3.0, 6.0, n)
+        drop, reach = rng.uniform(0.2, 0.35, k) * height, rng.uniform(3.0, 6.0, k)
         segs[flag, 0] = np.stack([top, top_x, top + drop, top_x - reach], 1)[flag]
-    foot = ones & (u[2] < config.one_foot) & (height > 8)
     if foot.any():
-        half = rng.uniform(3.0, 5.0, n)
+        half = rng.uniform(3.0, 5.0, k)
         segs[foot, 1] = np.stack([bottom, bottom_x - half, bottom, bottom_x + half], 1)[foot]
-
-    nines = (labels == 9) & (u[1] < config.nine_curl) & (height > 8)
     if nines.any():
         # Tail end turns left and slightly up: a hook like a "g" or "y".
-        hook = rng.uniform(3.0, 6.0, n)
-        segs[nines, 0] = np.stack([bottom, bottom_x, bottom - hook * 0.4, bottom_x - hook], 1)[nines]
-
-    chosen = sevens | flag | foot | nines
-    if chosen.any():
-        images[chosen] = draw_segments(images[chosen], segs[chosen], width[chosen])
+        hook = rng.uniform(3.0, 6.0, k)
+        segs[nines, 0] = np.stack([bottom, bottom_x, bottom - hook * 0.4, bottom_x - hook],
+                                  1)[nines]
+    drawn = sevens | flag | foot | nines
+    images[chosen[drawn]] = draw_segments(picked[drawn], segs[drawn], width[drawn])
     return images
-
 
 STYLE_CHECKS = {
     "crossed 7": (7, StyleConfig(crossed_seven=1, one_flag=0, one_foot=0, nine_curl=0)),
