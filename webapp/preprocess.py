@@ -189,16 +189,28 @@ def to_ink(lum):
     ring = max(1, min(h, w) // 32)
     border = np.concatenate([lum[:ring].ravel(), lum[-ring:].ravel(),
                              lum[:, :ring].ravel(), lum[:, -ring:].ravel()])
-    low, paper, high = np.percentile(border, [25, 50, 75]).tolist()
+    low, paper, high = order_statistics(border, (0.25, 0.5, 0.75))
     if paper > 127.5:
         lum, paper = 255 - lum, 255 - paper
     floor = paper + 3 * (high - low) / 1.349     # 3 σ of the paper's grain, from its IQR
     above = lum[lum > floor]
-    peak = float(np.percentile(above, 99.9)) if above.size else paper
+    peak = order_statistics(above, (0.999,))[0] if above.size else paper
     if peak - paper < MIN_CONTRAST:
         return np.zeros_like(lum)
     ink = (lum - np.float32(floor)) * np.float32(1 / (peak - floor))
     return np.clip(ink, 0, 1, out=ink)
+
+
+def order_statistics(values, fractions):
+    """The values at the given fractions (0..1) of the sorted ``values``, nearest rank.
+
+    One ``np.partition`` instead of ``np.percentile``: the same numbers to
+    within a grey level here, at a fraction of the per-call cost.
+    """
+    values = values.ravel()
+    ranks = [round(f * (len(values) - 1)) for f in fractions]
+    ordered = np.partition(values, ranks)
+    return [float(ordered[r]) for r in ranks]
 
 
 def normalise(lum):
