@@ -7,7 +7,9 @@ published SHA-256 before it is parsed.
 Where the files live, in order: an explicit ``data_dir`` (the CLI's
 ``--data-dir``), the ``DIGITS_DATA_DIR`` environment variable, else a per-user
 cache (``$XDG_CACHE_HOME/digits/mnist`` or ``~/.cache/digits/mnist``). Missing
-files are downloaded from public mirrors only when ``download=True``.
+files are downloaded (``download=True``, the CLI's default) from public mirrors,
+or from ``$DIGITS_MNIST_MIRROR`` (any URL ending in ``/``, ``file://`` included)
+when set, and kept only if their SHA-256 matches.
 """
 
 import gzip
@@ -86,25 +88,35 @@ def _download(name, expected, directory, mirrors):
     raise DataError(f"could not download {name}:\n  " + "\n  ".join(errors))
 
 
-def ensure_files(data_dir=None, download=False, mirrors=MIRRORS):
+def default_mirrors():
+    """``$DIGITS_MNIST_MIRROR`` if set, else the public mirrors."""
+    mirror = os.environ.get("DIGITS_MNIST_MIRROR")
+    return (mirror,) if mirror else MIRRORS
+
+
+def ensure_files(data_dir=None, download=False, mirrors=None):
     """Paths of the four files in ``data_dir``, checked against their SHA-256.
 
-    Missing files are downloaded when ``download`` is true; otherwise, or when
-    a file is corrupt, raises ``DataError`` naming the directory and the files.
+    Missing files are downloaded when ``download`` is true. When they are
+    missing and cannot be had, or a file is corrupt, raises ``DataError``
+    naming the directory, the files and what to do.
     """
     directory = resolve_data_dir(data_dir)
     missing = [name for name, _ in FILES.values() if not (directory / name).is_file()]
-    if missing and download:
-        directory.mkdir(parents=True, exist_ok=True)
-        for name, expected in FILES.values():
-            if name in missing:
-                _download(name, expected, directory, mirrors)
-        missing = []
     if missing:
-        raise DataError(
-            f"MNIST files missing in {directory}: {', '.join(missing)}.\n"
-            "Point --data-dir or DIGITS_DATA_DIR at a directory holding the four idx .gz files,"
-            " or run with --download to fetch them (SHA-256 checked).")
+        advice = ("Point --data-dir or DIGITS_DATA_DIR at a directory holding the four idx .gz "
+                  "files" + (", or allow downloading them (SHA-256 checked)." if not download
+                             else "."))
+        problem = f"MNIST files missing in {directory}: {', '.join(missing)}."
+        if not download:
+            raise DataError(f"{problem}\n{advice}")
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            for name, expected in FILES.values():
+                if name in missing:
+                    _download(name, expected, directory, mirrors or default_mirrors())
+        except (DataError, OSError) as exc:
+            raise DataError(f"{problem}\n{exc}\n{advice}") from None
     paths = {}
     for key, (name, expected) in FILES.items():
         path = directory / name

@@ -20,8 +20,18 @@ needs_data = pytest.mark.skipif(
 def test_missing_data_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.delenv("DIGITS_DATA_DIR", raising=False)
     with pytest.raises(SystemExit) as info:
-        cli.main(["evaluate", "--data-dir", str(tmp_path)])
+        cli.main(["evaluate", "--data-dir", str(tmp_path), "--no-download"])
     assert "MNIST files missing in" in str(info.value) and str(tmp_path) in str(info.value)
+
+
+def test_unreachable_mirror_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("DIGITS_MNIST_MIRROR", (tmp_path / "no-mirror").as_uri() + "/")
+    data_dir = tmp_path / "data"
+    with pytest.raises(SystemExit) as info:
+        cli.main(["evaluate", "--data-dir", str(data_dir)])
+    message = str(info.value)
+    assert "MNIST files missing in" in message and str(data_dir) in message
+    assert "could not download" in message and "no-mirror" in message
 
 
 def test_bad_model_file_is_a_clear_error(tmp_path):

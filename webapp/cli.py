@@ -26,8 +26,9 @@ def _data(args):
 def _add_data_options(parser):
     parser.add_argument("--data-dir", help="directory with the four MNIST idx .gz files "
                         "(default: $DIGITS_DATA_DIR, else ~/.cache/digits/mnist)")
-    parser.add_argument("--download", action="store_true",
-                        help="fetch missing MNIST files from public mirrors (SHA-256 checked)")
+    parser.add_argument("--no-download", dest="download", action="store_false",
+                        help="never fetch missing MNIST files (by default they are downloaded "
+                        "from public mirrors, or $DIGITS_MNIST_MIRROR, and SHA-256 checked)")
 
 
 def cmd_train(args):
