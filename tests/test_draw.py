@@ -118,6 +118,24 @@ def test_fragment_answers_a_drawing(client):
         "data:image/png;base64,")
 
 
+@pytest.mark.parametrize("encoding", ["zstd", "gzip"])
+def test_fragments_are_compressed_for_browsers_that_accept_it(client, encoding):
+    import gzip
+
+    from backports import zstd
+
+    plain = post_drawing(client, images.drawing("7"), seq=2)
+    packed = post_drawing(client, images.drawing("7"), seq=2,
+                          headers={**HX, "Accept-Encoding": f"{encoding}, identity;q=0.5"})
+    assert packed.headers["Content-Encoding"] == encoding
+    assert "Accept-Encoding" in packed.headers["Vary"]
+    assert "Content-Security-Policy" in packed.headers
+    unpack = zstd.decompress if encoding == "zstd" else gzip.decompress
+    assert unpack(packed.get_data()) == plain.get_data()
+    assert len(packed.get_data()) < len(plain.get_data()) / 4
+    assert "Content-Encoding" not in plain.headers
+
+
 def test_fragment_accepts_the_canvas_data_url(client):
     import base64
 
