@@ -2,10 +2,11 @@
 
 MNIST was written by American Census staff and students. Much of the world
 crosses its sevens, gives its ones a flag and a foot, and curls the tail of
-its nines; a network trained on MNIST alone reads those as 2s, 7s and 4s.
+its nines; a network trained on MNIST alone read half the flagged 1s as 7s.
 Training adds these strokes to some 7s, 1s and 9s, found by where their ink
 is, so the network learns them as the same digits. Images are float32
-(n, 28, 28) in [0, 1], white ink on black, upright and centred (deskewed).
+(n, 28, 28) in [0, 1], white ink on black, roughly upright and centred (deskewed,
+perhaps distorted).
 """
 
 from dataclasses import dataclass
