@@ -39,7 +39,7 @@ test: setup browser
 
 bench: setup
 	$(BIN)/pip install --quiet -e '.[test,bench]'
-	$(BIN)/digits bench
+	$(BIN)/python -m bench.training
 
 bench-web: setup browser
 	@command -v wrk >/dev/null || { echo "bench-web needs wrk (Debian: apt-get install wrk)"; exit 1; }

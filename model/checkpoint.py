@@ -1,11 +1,12 @@
 """Saving and loading trained networks: one ``.npz`` file, arrays plus JSON metadata.
 
 No pickle anywhere: arrays are stored as ``w0, b0, w1, b1, ...`` and the
-metadata (sizes, activation, preprocessing, training settings, metrics, data
-checksums, date) as UTF-8 JSON bytes under ``metadata``; loading uses
+metadata (sizes, activation, the input contract ``preprocessing``, training
+settings, metrics, data checksums, date) as UTF-8 JSON bytes under ``metadata``; loading uses
 ``allow_pickle=False`` and checks every shape, dtype and value before a
 network is built. Files are published atomically so a reader (another server
-process, say) never sees half a model.
+process, say) never sees half a model. ``dumps``/``loads`` do the same with
+bytes, for model versions kept in a database.
 """
 
 import io
@@ -29,17 +30,27 @@ class CheckpointError(ValueError):
 def save(path, net, metadata=None):
     """Write ``net`` and ``metadata`` (a JSON-serialisable dict) to ``path`` atomically."""
     path = Path(path)
+    write_atomic(path, dumps(net, metadata))
+    return path
+
+
+def dumps(net, metadata=None):
+    """``net`` and ``metadata`` as the bytes of an ``.npz`` file (what ``save`` writes).
+
+    The network's own description (sizes, activation, cost, dtype and its input
+    contract, ``preprocessing``) always comes from ``net``, never from the caller.
+    """
     meta = dict(metadata or {})
     meta.update(format=FORMAT, sizes=net.sizes, activation=net.activation, cost=net.cost,
-                dtype=net.dtype.name)
+                dtype=net.dtype.name,
+                preprocessing={**meta.get("preprocessing", {}), "deskew": net.deskew})
     arrays = {}
     for l, (w, b) in enumerate(zip(net.weights, net.biases)):
         arrays[f"w{l}"], arrays[f"b{l}"] = w, b
     arrays["metadata"] = np.frombuffer(json.dumps(meta, indent=1).encode(), dtype=np.uint8)
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
-    write_atomic(path, buffer.getvalue())
-    return path
+    return buffer.getvalue()
 
 
 def write_atomic(path, data):
@@ -72,10 +83,22 @@ def load(path):
     """``(network, metadata)`` from ``path``; raises ``CheckpointError`` if anything is off."""
     path = Path(path)
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
+        return _load(path, path)
     except FileNotFoundError:
         raise CheckpointError(f"{path}: no such model file") from None
+
+
+def loads(data, name="model"):
+    """``(network, metadata)`` from the bytes of an ``.npz`` file; ``name`` labels errors."""
+    return _load(io.BytesIO(data), name)
+
+
+def _load(source, path):
+    try:
+        with np.load(source, allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except FileNotFoundError:
+        raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise CheckpointError(f"{path}: not a readable .npz model file ({exc})") from None
     meta = _read_metadata(path, arrays.pop("metadata", None))
@@ -95,7 +118,8 @@ def load(path):
             raise CheckpointError(f"{path}: {key} is {a.dtype}, metadata says {dtype}")
         if not np.all(np.isfinite(a)):
             raise CheckpointError(f"{path}: {key} holds NaN or infinite values")
-    net = Network(sizes, activation=meta["activation"], cost=meta["cost"], dtype=dtype)
+    net = Network(sizes, activation=meta["activation"], cost=meta["cost"], dtype=dtype,
+                  deskew=meta["preprocessing"]["deskew"])
     net.weights = [arrays[f"w{l}"] for l in range(len(sizes) - 1)]
     net.biases = [arrays[f"b{l}"] for l in range(len(sizes) - 1)]
     return net, meta
@@ -118,4 +142,8 @@ def _read_metadata(path, raw):
         raise CheckpointError(f"{path}: unknown activation or cost in metadata")
     if meta.get("dtype") not in ("float32", "float64"):
         raise CheckpointError(f"{path}: dtype {meta.get('dtype')!r} is not float32 or float64")
+    preprocessing = meta.get("preprocessing")
+    if not isinstance(preprocessing, dict) or not isinstance(preprocessing.get("deskew"), bool):
+        raise CheckpointError(f"{path}: metadata lacks the input contract "
+                              "(preprocessing.deskew true or false)")
     return meta

@@ -102,10 +102,10 @@ def deskew(images, max_shear=1.0):
 
 
 def prepare(images, use_deskew=True):
-    """uint8 or float images (n, 28, 28) → network inputs float32 (n, 784) in [0, 1].
+    """uint8 (0..255) or float (0..1) images (n, 28, 28) → float32 rows (n, 784) in [0, 1].
 
-    The same function turns drawings into inputs in the web app, so training
-    and serving see identical preprocessing.
+    The one place that scales pixels and applies deskewing; callers holding a
+    network use ``inputs(net, images)``, which reads the choice from the network.
     """
     images = np.asarray(images, dtype=np.float32)
     if images.max(initial=0) > 1:
@@ -114,3 +114,12 @@ def prepare(images, use_deskew=True):
         images = np.concatenate([deskew(images[i:i + 1024]) for i in range(0, len(images), 1024)]
                                 ) if len(images) else images
     return np.clip(images, 0, 1).reshape(len(images), -1)
+
+
+def inputs(net, images):
+    """28×28 images (n, 28, 28) → ``net``'s input rows (n, 784), as ``net`` was trained.
+
+    Serving, evaluation, training and retraining all call this, so a model is
+    always read with the preprocessing it carries (``net.deskew``).
+    """
+    return prepare(images, net.deskew)

@@ -163,11 +163,6 @@ def split_validation(images, labels, size=VALIDATION_SIZE):
     return images[:-size], labels[:-size], images[-size:], labels[-size:]
 
 
-def to_inputs(images):
-    """uint8 images (n, 28, 28) → float32 rows (n, 784) scaled to [0, 1]."""
-    return (images.reshape(len(images), -1) / np.float32(255)).astype(np.float32)
-
-
 def one_hot(labels, classes=10, dtype=np.float32):
     """Integer labels (n,) → one-hot rows (n, classes)."""
     return np.eye(classes, dtype=dtype)[labels]

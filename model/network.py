@@ -70,7 +70,7 @@ class Network:
     """A fully connected network; ``sizes`` lists the units per layer, input first."""
 
     def __init__(self, sizes, activation="sigmoid", cost="cross_entropy",
-                 dtype=np.float32, seed=0):
+                 dtype=np.float32, seed=0, deskew=True):
         if len(sizes) < 2 or any(int(s) < 1 for s in sizes):
             raise ValueError(f"sizes must list at least two positive layer sizes, got {sizes!r}")
         if activation not in ACTIVATIONS:
@@ -81,6 +81,10 @@ class Network:
         self.activation = activation
         self.cost = cost
         self.dtype = np.dtype(dtype)
+        # The input contract: whether 28×28 images are deskewed before they reach
+        # the first layer. It travels with the weights (checkpoints store it), and
+        # ``model.inputs`` is the one function that applies it.
+        self.deskew = bool(deskew)
         rng = np.random.default_rng(seed)
         # Scale 1/sqrt(fan_in) keeps sigmoid pre-activations out of saturation
         # (Nielsen's network2); ReLU wants He's sqrt(2/fan_in).

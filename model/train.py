@@ -14,18 +14,20 @@ import numpy as np
 
 from . import augment as augmentation
 from . import mnist
-from .geometry import prepare
+from .geometry import inputs
 from .network import Network
 
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """Every training setting and its default, in one place (the CLI and the admin read these)."""
+
     hidden: tuple = (256,)
     activation: str = "sigmoid"
     cost: str = "cross_entropy"
     epochs: int = 60
     batch_size: int = 128
-    eta: float = 0.1            # peak learning rate
+    eta: float = 0.5            # peak learning rate
     momentum: float = 0.9
     weight_decay: float = 5e-5  # L2 on weights
     schedule: str = "cosine"    # "cosine" decays eta to 0 over the run; "constant" keeps it
@@ -33,6 +35,7 @@ class TrainConfig:
     augment: bool = True
     deskew: bool = True
     seed: int = 0
+    extra_repeat: int = 1       # times each extra (collected) image is seen per epoch
     validation_size: int = mnist.VALIDATION_SIZE  # the last images of the training set
     augment_config: augmentation.AugmentConfig = field(default_factory=augmentation.AugmentConfig)
 
@@ -75,25 +78,35 @@ def run_epoch(net, X, Y, batch_size, eta_at, rng, momentum=0.0, weight_decay=0.0
         net.update_mini_batch(X[idx], Y[idx], eta_at(i / n), momentum, weight_decay)
 
 
-def train(config, data, on_epoch=None):
+def train(config, data, on_epoch=None, extra=None, start=None):
     """Train a network on ``data`` (from ``mnist.load``) with ``config``.
+
+    ``extra`` is ``(images, labels)``: more 28×28 digits (uint8 or 0..1, e.g. the
+    corrections users made) mixed into the training set, each seen
+    ``config.extra_repeat`` times per epoch. ``start`` is a network to fine-tune
+    (a copy is trained; its sizes and input contract win over ``config``'s).
 
     Returns ``(net, history)``: the best-on-validation network and a list of
     per-epoch dicts (epoch, eta, seconds, loss, train_accuracy, val_accuracy,
-    val_loss). ``on_epoch(record)`` is called after every epoch.
+    val_loss). ``on_epoch(record)`` is called after every epoch; raising from it
+    stops training.
     """
     shuffle_rng, augment_rng = (np.random.default_rng(s)
                                 for s in np.random.SeedSequence(config.seed).spawn(2))
     train_images, train_labels, val_images, val_labels = mnist.split_validation(
         data["train_images"], data["train_labels"], config.validation_size)
+    net = fresh_network(config) if start is None else copy_network(start)
     # Deskew once; augmentation then perturbs the canonical, upright digits,
     # which is the distribution deskewed drawings come from.
-    base = prepare(train_images, config.deskew).reshape(-1, 28, 28)
+    base = inputs(net, train_images).reshape(-1, 28, 28)
+    if extra is not None and len(extra[0]):
+        repeat = max(int(config.extra_repeat), 1)
+        more = inputs(net, extra[0]).reshape(-1, 28, 28)
+        base = np.concatenate([base, *[more] * repeat])
+        train_labels = np.concatenate([train_labels, *[np.asarray(extra[1])] * repeat])
     X_clean = base.reshape(len(base), -1)
     Y = mnist.one_hot(train_labels)
-    X_val = prepare(val_images, config.deskew)
-    net = Network([784, *config.hidden, 10], activation=config.activation, cost=config.cost,
-                  seed=config.seed)
+    X_val = inputs(net, val_images)
 
     best = (-1.0, None)
     history = []
@@ -123,6 +136,20 @@ def train(config, data, on_epoch=None):
     net.weights, net.biases = best[1]
     net.velocities = None
     return net, history
+
+
+def fresh_network(config):
+    return Network([784, *config.hidden, 10], activation=config.activation, cost=config.cost,
+                   seed=config.seed, deskew=config.deskew)
+
+
+def copy_network(net):
+    """A trainable copy of ``net`` (same sizes, activation, cost, dtype and input contract)."""
+    copy = Network(net.sizes, activation=net.activation, cost=net.cost, dtype=net.dtype,
+                   deskew=net.deskew)
+    copy.weights = [w.copy() for w in net.weights]
+    copy.biases = [b.copy() for b in net.biases]
+    return copy
 
 
 def config_dict(config):

@@ -7,7 +7,9 @@ with the shipped model on a free loopback port in a thread, and launch
 Debian's Chromium through pytest-playwright (``browser_type_launch_args``).
 """
 
+import os
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +20,12 @@ from tests.chromium import launch_options
 from webapp import create_app
 
 
+DATA_DIR = os.environ.get("DIGITS_DATA_DIR")
+needs_data = pytest.mark.skipif(
+    not DATA_DIR or not Path(DATA_DIR, "t10k-images-idx3-ubyte.gz").exists(),
+    reason="full MNIST not present: set DIGITS_DATA_DIR to the directory of the four idx .gz files")
+
+
 def save_network(path, sizes=(784, 16, 10), seed=1, output_bias=None, zero_weights=False):
     """Write a small network to ``path``; zero weights and ``output_bias`` (10,) fix its answer."""
     net = model.Network(list(sizes), seed=seed)
@@ -25,7 +33,7 @@ def save_network(path, sizes=(784, 16, 10), seed=1, output_bias=None, zero_weigh
         net.weights = [np.zeros_like(w) for w in net.weights]
     if output_bias is not None:
         net.biases[-1] = np.asarray(output_bias, dtype=net.dtype)
-    model.save(path, net, {"preprocessing": {"deskew": True}})
+    model.save(path, net)
     return path
 
 
@@ -43,6 +51,11 @@ def app(model_path):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
 
 
 # -- browser tests ------------------------------------------------------------------------

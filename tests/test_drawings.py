@@ -20,9 +20,9 @@ def shipped():
 
 
 def read(shipped, strokes):
-    net, meta = shipped
+    net, _ = shipped
     digit = read_digit(render(strokes))
-    X = model.prepare(digit.image[None], meta["preprocessing"]["deskew"])
+    X = model.inputs(net, digit.image[None])
     return net.feedforward(X)[0]
 
 

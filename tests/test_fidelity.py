@@ -11,7 +11,6 @@ bound loosened for its size.
 """
 
 import io
-import os
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +19,10 @@ from PIL import Image
 
 import model
 from model import mnist
+from tests.conftest import DATA_DIR, needs_data
 from webapp.preprocess import read_digit
 
 FIXTURES = Path(__file__).parent / "fixtures"
-DATA_DIR = os.environ.get("DIGITS_DATA_DIR")
 
 
 @pytest.fixture(scope="module")
@@ -41,15 +40,14 @@ def as_canvas_png(image, resample):
 
 def accuracies(shipped, images, labels, resample):
     """(raw accuracy, accuracy through the canvas path), both on ``images`` (n, 28, 28)."""
-    net, meta = shipped
-    deskew = meta["preprocessing"]["deskew"]
-    raw = net.evaluate(model.prepare(images, deskew), labels) / len(labels)
+    net, _ = shipped
+    raw = net.evaluate(model.inputs(net, images), labels) / len(labels)
     drawn = []
     for image in images:
         digit = read_digit(as_canvas_png(image, resample))
         assert digit.image is not None, digit.blank
         drawn.append(digit.image)
-    canvas = net.evaluate(model.prepare(np.stack(drawn), deskew), labels) / len(labels)
+    canvas = net.evaluate(model.inputs(net, np.stack(drawn)), labels) / len(labels)
     print(f"\n{len(labels)} digits ({resample.name}): raw {raw:.4f}, through the canvas path "
           f"{canvas:.4f} ({100 * (canvas - raw):+.2f} points)")
     return raw, canvas
@@ -64,9 +62,7 @@ def test_fixture_digits_read_as_well_through_the_canvas_path(shipped, resample):
     assert abs(canvas - raw) <= 0.015        # 1.5 points: 7 of 500 digits
 
 
-@pytest.mark.skipif(not DATA_DIR or not Path(DATA_DIR, mnist.FILES["test_images"][0]).exists(),
-                    reason="full MNIST test set not present: set DIGITS_DATA_DIR to the "
-                           "directory holding t10k-images-idx3-ubyte.gz and its labels")
+@needs_data
 def test_whole_test_set_reads_within_half_a_point_through_the_canvas_path(shipped):
     data = mnist.load(DATA_DIR)
     raw, canvas = accuracies(shipped, data["test_images"], data["test_labels"],

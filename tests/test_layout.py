@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 MODEL_DIR = Path(__file__).resolve().parent.parent / "model"
-FORBIDDEN = {"flask", "werkzeug", "PIL", "sqlalchemy", "webapp", "jinja2", "scipy", "torch"}
-ALLOWED_IN_BENCH = {"torch"}   # the benchmark compares against PyTorch, if installed
+FORBIDDEN = {"flask", "werkzeug", "PIL", "sqlalchemy", "webapp", "jinja2", "scipy", "torch",
+             "bench", "huey"}
 
 
 def imported_roots(path):
@@ -21,5 +21,8 @@ def imported_roots(path):
 
 @pytest.mark.parametrize("path", sorted(MODEL_DIR.glob("*.py")), ids=lambda p: p.name)
 def test_model_module_imports_no_web_code(path):
-    allowed = ALLOWED_IN_BENCH if path.name == "bench.py" else set()
-    assert not (set(imported_roots(path)) & (FORBIDDEN - allowed))
+    assert not (set(imported_roots(path)) & FORBIDDEN)
+
+
+def test_model_holds_only_the_network_the_data_and_training():
+    assert not (MODEL_DIR / "bench.py").exists()      # benchmarks live in bench/

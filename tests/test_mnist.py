@@ -1,7 +1,6 @@
 """The MNIST loader: checksums, clear errors, downloads from a mirror, idx parsing."""
 
 import gzip
-import os
 import shutil
 from pathlib import Path
 
@@ -9,12 +8,9 @@ import numpy as np
 import pytest
 
 from model import mnist
+from tests.conftest import DATA_DIR, needs_data
 
 FIXTURES = Path(__file__).parent / "fixtures"
-DATA_DIR = os.environ.get("DIGITS_DATA_DIR")
-needs_data = pytest.mark.skipif(
-    not DATA_DIR or not Path(DATA_DIR, "t10k-images-idx3-ubyte.gz").exists(),
-    reason="full MNIST not present: set DIGITS_DATA_DIR to the directory of the four idx .gz files")
 
 
 def test_read_idx_fixture():

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model import mnist
+from model import mnist, prepare
 from model.network import Network
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -116,9 +116,9 @@ def test_update_mini_batch_rejects_mismatched_targets():
 
 def test_a_small_network_learns_digits():
     read = lambda name: mnist.read_idx(FIXTURES / name)  # noqa: E731
-    X = mnist.to_inputs(read("train-1000-images-idx3-ubyte.gz"))
+    X = prepare(read("train-1000-images-idx3-ubyte.gz"), use_deskew=False)
     Y = mnist.one_hot(read("train-1000-labels-idx1-ubyte.gz"))
-    X_test = mnist.to_inputs(read("t10k-500-images-idx3-ubyte.gz"))
+    X_test = prepare(read("t10k-500-images-idx3-ubyte.gz"), use_deskew=False)
     test_labels = read("t10k-500-labels-idx1-ubyte.gz")
     net = Network([784, 64, 10], seed=0)
     rng = np.random.default_rng(0)

@@ -1,7 +1,6 @@
 """The model that ships in the repo: loads cleanly, and reads MNIST's test set at >= 99.0 %."""
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -9,13 +8,9 @@ import pytest
 
 import model
 from model import mnist, train
-from webapp import cli
+from tests.conftest import DATA_DIR, needs_data
 
 FIXTURES = Path(__file__).parent / "fixtures"
-DATA_DIR = os.environ.get("DIGITS_DATA_DIR")
-needs_data = pytest.mark.skipif(
-    not DATA_DIR or not Path(DATA_DIR, "t10k-images-idx3-ubyte.gz").exists(),
-    reason="full MNIST not present: set DIGITS_DATA_DIR to the directory of the four idx .gz files")
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +23,7 @@ def test_shipped_model_shape_and_metadata(shipped):
     assert net.sizes[0] == 784 and net.sizes[-1] == 10
     assert len(net.sizes) == 3 and net.sizes[1] <= 256      # one hidden layer whose bars fit
     assert net.activation == "sigmoid"
-    assert meta["preprocessing"]["deskew"] in (True, False)
+    assert net.deskew is True and meta["preprocessing"]["deskew"] is True
     assert meta["data_sha256"] == {name: sha for name, sha in mnist.FILES.values()}
     assert "command" in meta and meta["command"].startswith("digits train")
 
@@ -37,14 +32,13 @@ def test_shipped_model_on_fixture(shipped):
     net, meta = shipped
     images = mnist.read_idx(FIXTURES / "t10k-500-images-idx3-ubyte.gz")
     labels = mnist.read_idx(FIXTURES / "t10k-500-labels-idx1-ubyte.gz")
-    X = model.prepare(images, meta["preprocessing"]["deskew"])
+    X = model.inputs(net, images)
     assert train.evaluate(net, X, labels)["accuracy"] >= 0.98
 
 
 @needs_data
-def test_shipped_model_reaches_99_percent_on_full_test_set(capsys):
-    cli.main(["evaluate", "--json", "--data-dir", DATA_DIR])
-    result = json.loads(capsys.readouterr().out)
+def test_shipped_model_reaches_99_percent_on_full_test_set(runner):
+    result = json.loads(runner.invoke(args=["evaluate", "--json", "--data-dir", DATA_DIR]).output)
     assert result["n"] == 10000
     assert result["accuracy"] >= 0.990
     assert len(result["per_class"]) == 10 and min(result["per_class"]) > 0.97

@@ -47,6 +47,33 @@ def test_training_learns_and_keeps_best_validation_weights(small_data, augment):
     assert test["confusion"].sum() == 500
 
 
+def test_a_trained_network_carries_its_input_contract(small_data, tmp_path):
+    import model
+
+    config = train.TrainConfig(hidden=(8,), epochs=1, deskew=False, augment=False,
+                               validation_size=200)
+    net, _ = train.train(config, small_data)
+    assert net.deskew is False
+    assert model.load(model.save(tmp_path / "m.npz", net))[0].deskew is False
+
+
+def test_extra_images_are_mixed_in_and_fine_tuning_starts_from_a_copy(small_data):
+    config = train.TrainConfig(hidden=(16,), epochs=2, batch_size=32, augment=False,
+                               validation_size=200, seed=2)
+    start, _ = train.train(config, small_data)
+    before = [w.copy() for w in start.weights]
+    # A made-up digit: a bar at the top-left labelled 3, shown many times.
+    bar = np.zeros((20, 28, 28), np.uint8)
+    bar[:, 2:6, 2:20] = 255
+    tuned_config = train.TrainConfig(hidden=(16,), epochs=3, batch_size=32, augment=False,
+                                     validation_size=200, seed=2, extra_repeat=5, eta=0.2)
+    tuned, history = train.train(tuned_config, small_data, extra=(bar, np.full(20, 3)),
+                                 start=start)
+    assert all(np.array_equal(a, b) for a, b in zip(before, start.weights))
+    assert history[0]["val_accuracy"] > 0.7          # fine-tuning did not start from scratch
+    assert (tuned.predict(prepare(bar[:3])) == 3).all()
+
+
 def test_evaluate_confusion_matrix():
     class Fixed:
         def feedforward(self, X):

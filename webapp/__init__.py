@@ -17,7 +17,7 @@ from pathlib import Path
 from flask import Flask
 from flask_compress import Compress
 
-from . import api, draw, errors, preprocess, served
+from . import api, cli, draw, errors, preprocess, served
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -66,6 +66,7 @@ def create_app(test_config=None):
     errors.init_app(app)
     app.register_blueprint(draw.bp)
     app.register_blueprint(api.bp)
+    cli.init_app(app)
     app.after_request(add_security_headers)
     Compress(app)
     return app

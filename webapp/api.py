@@ -32,7 +32,7 @@ def predict():
     loaded = get_model()
     digit = read_digit(image_bytes())
     answer = {"model": {"version": loaded.version, "sizes": loaded.net.sizes,
-                        "deskew": loaded.deskew}}
+                        "deskew": loaded.net.deskew}}
     if digit.image is None:
         return {**answer, "digit": None, "reason": digit.blank, "confidence": None,
                 "probabilities": None, "hidden": None, "input": None}

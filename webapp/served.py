@@ -62,16 +62,12 @@ class Loaded:
     path: Path
 
     @property
-    def deskew(self):
-        return bool(self.meta.get("preprocessing", {}).get("deskew", False))
-
-    @property
     def hidden_sizes(self):
         return self.net.sizes[1:-1]
 
     def read(self, image):
         """Run the network on an MNIST-style image (28, 28) in [0, 1] → ``Reading``."""
-        inputs = model.prepare(image[None], self.deskew)
+        inputs = model.inputs(self.net, image[None])
         activations = self.net.forward(inputs)
         return Reading(probabilities=activations[-1][0],
                        hidden=[a[0] for a in activations[1:-1]],

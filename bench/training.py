@@ -1,6 +1,6 @@
 """Training speed: seconds per MNIST epoch for our NumPy network against PyTorch on the CPU.
 
-``digits bench`` (``make bench``). Every contender trains 784-128-10 (sigmoid
+``python -m bench.training`` (``make bench``). Every contender trains 784-128-10 (sigmoid
 hidden layer, softmax read with cross-entropy) by plain SGD, eta 0.1, batch
 128, on all 60,000 training images, shuffled each epoch the same way and
 starting from the same weights; epochs run round-robin in one process so a
@@ -20,6 +20,7 @@ PyTorch is an optional extra (``pip install -e '.[bench]'``), never imported
 by the app; neither is threadpoolctl, which only sharpens the BLAS report.
 """
 
+import argparse
 import json
 import os
 import statistics
@@ -28,10 +29,9 @@ import time
 
 import numpy as np
 
-from . import augment as augmentation
-from . import mnist, train
-from .geometry import prepare
-from .network import Network
+from model import augment as augmentation
+from model import inputs, mnist, prepare, train
+from model.network import Network
 
 SIZES = (784, 128, 10)
 BATCH = 128
@@ -188,7 +188,7 @@ def shipped(images, labels):
     augment_seconds)``; both draw their shuffle and distortion from ``rng``.
     """
     config = train.TrainConfig()
-    base = prepare(images, config.deskew).reshape(-1, 28, 28)
+    base = inputs(train.fresh_network(config), images).reshape(-1, 28, 28)
     X_plain = base.reshape(len(base), -1)
     Y = mnist.one_hot(labels)
     augment_seconds = []
@@ -202,8 +202,7 @@ def shipped(images, labels):
         return distorted.reshape(len(base), -1)
 
     def trainer():
-        net = Network([784, *config.hidden, 10], config.activation, config.cost,
-                      seed=config.seed)
+        net = train.fresh_network(config)
         return lambda X, rng: train.run_epoch(
             net, X, Y, config.batch_size, lambda fraction: config.eta, rng, config.momentum,
             config.weight_decay)
@@ -240,7 +239,7 @@ def main(args):
     try:
         data = mnist.load(args.data_dir, download=args.download)
     except mnist.DataError as exc:
-        sys.exit(f"digits: {exc}")
+        sys.exit(f"bench: {exc}")
     try:
         import torch
     except ImportError:
@@ -268,9 +267,9 @@ def measure(args, data, torch):
     """Every number of the report, as one JSON-ready dict."""
     load_average = os.getloadavg()[0]
     blas, threads = blas_report()
-    X, labels = mnist.to_inputs(data["train_images"]), data["train_labels"]
+    X, labels = prepare(data["train_images"], use_deskew=False), data["train_labels"]
     Y = mnist.one_hot(labels)
-    X_test, test_labels = mnist.to_inputs(data["test_images"]), data["test_labels"]
+    X_test, test_labels = prepare(data["test_images"], use_deskew=False), data["test_labels"]
     n = len(X)
     flops = epoch_flops(SIZES, n)
     peaks = {"numpy": gemm_gflops(np.matmul, lambda s: np.ones((s, s), np.float32))}
@@ -365,3 +364,26 @@ def print_report(r):
           f"   {shipped['augmented_vs_plain']:.2f}x   (augment() alone {shipped['augment_alone']:.3f} s)")
     verdict = "met" if shipped["augmented_vs_plain"] <= AUGMENT_LIMIT else "MISSED"
     print(f"  augmented / plain <= {AUGMENT_LIMIT:.0f}x: {verdict}")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m bench.training",
+                                     description=__doc__.split("\n")[0])
+    parser.add_argument("--data-dir", help="directory with the four MNIST idx .gz files "
+                        "(default: $DIGITS_DATA_DIR, else ~/.cache/digits/mnist)")
+    parser.add_argument("--no-download", dest="download", action="store_false",
+                        help="never fetch missing MNIST files")
+    parser.add_argument("--epochs", type=int, default=5, help="timed epochs per contender")
+    parser.add_argument("--threads", type=int, help="BLAS and PyTorch threads (default: "
+                        "NumPy's BLAS setting; needs threadpoolctl)")
+    parser.add_argument("--no-torch", dest="torch", action="store_false",
+                        help="time NumPy only, even if PyTorch is installed")
+    parser.add_argument("--reference", type=int, nargs="?", const=3840, default=0,
+                        metavar="SAMPLES", help="also time the seed's per-sample loop on "
+                        "SAMPLES images (default 3840) and extrapolate to an epoch")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    main(parse_args())
