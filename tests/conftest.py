@@ -42,10 +42,15 @@ def model_path(tmp_path):
     return save_network(tmp_path / "model.npz")
 
 
+def app_config(instance, **settings):
+    """An app's settings for tests: its own instance folder (SQLite database, queue) in ``instance``."""
+    return {"TESTING": True, "SECRET_KEY": "test", "INSTANCE_PATH": str(instance),
+            "MODEL_CHECK_SECONDS": 0, **settings}
+
+
 @pytest.fixture
-def app(model_path):
-    return create_app({"TESTING": True, "SECRET_KEY": "test", "MODEL": str(model_path),
-                       "MODEL_CHECK_SECONDS": 0})
+def app(model_path, tmp_path):
+    return create_app(app_config(tmp_path / "instance", MODEL=str(model_path)))
 
 
 @pytest.fixture
@@ -66,9 +71,10 @@ class QuietHandler(WSGIRequestHandler):
 
 
 @pytest.fixture(scope="session")
-def live_server():
+def live_server(tmp_path_factory):
     """The app serving the shipped model at ``http://127.0.0.1:<free port>``."""
-    app = create_app({"SECRET_KEY": "test", "MODEL": str(model.PRETRAINED)})
+    app = create_app(app_config(tmp_path_factory.mktemp("live"), TESTING=False,
+                                 MODEL=str(model.PRETRAINED), MODEL_CHECK_SECONDS=1.0))
     server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -10,14 +10,15 @@ import model
 from tests import images
 from tests.drawings import render
 from webapp import preprocess
-from webapp.served import load
+from webapp.served import Loaded
 
 URL = "/api/v1/predict"
 
 
 def expected_digit(model_path, png):
     """What the model file itself says about ``png``, through the same preprocessing."""
-    return load(model_path).read(preprocess.read_digit(png).image).digit
+    net, meta = model.load(model_path)
+    return Loaded(net, meta, version=0).read(preprocess.read_digit(png).image).digit
 
 
 def check_answer(data, model_path, png):

@@ -5,6 +5,7 @@ Commands run through ``app.test_cli_runner()``, in the app's context, as
 """
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -50,9 +51,10 @@ def test_training_defaults_have_one_source(app):
     assert tuple(options["hidden"]) == defaults.hidden
 
 
-def test_console_script_is_installed():
+def test_console_script_is_installed(tmp_path):
+    env = {**os.environ, "DIGITS_INSTANCE_PATH": str(tmp_path)}
     out = subprocess.run([Path(sys.executable).with_name("digits"), "--help"],
-                         capture_output=True, text=True, check=True).stdout
+                         capture_output=True, text=True, check=True, env=env).stdout
     for command in ("train", "evaluate", "serve"):
         assert command in out
 

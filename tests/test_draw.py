@@ -6,7 +6,7 @@ from html.parser import HTMLParser
 import pytest
 
 from tests import images
-from tests.conftest import save_network
+from tests.conftest import app_config, save_network
 from webapp import create_app
 
 HX = {"HX-Request": "true"}
@@ -186,7 +186,7 @@ def test_plain_form_post_gets_the_whole_page(client):
 
 def fixed_answer_client(tmp_path, **network):
     path = save_network(tmp_path / "fixed.npz", zero_weights=True, **network)
-    return create_app({"TESTING": True, "SECRET_KEY": "t", "MODEL": str(path)}).test_client()
+    return create_app(app_config(tmp_path / "instance", MODEL=str(path))).test_client()
 
 
 def test_low_confidence_says_not_sure_and_names_the_runner_up(tmp_path):
@@ -237,7 +237,7 @@ def test_fragments_and_pages_share_urls_so_responses_vary_on_htmx(client):
 
 def test_every_hidden_layer_gets_its_bars(tmp_path):
     path = save_network(tmp_path / "deep.npz", sizes=(784, 16, 9, 10))
-    client = create_app({"TESTING": True, "SECRET_KEY": "t", "MODEL": str(path)}).test_client()
+    client = create_app(app_config(tmp_path / "instance", MODEL=str(path))).test_client()
     fragment = Elements(post_drawing(client, images.drawing("7")).text)
     assert fragment.one(data_testid="hidden-bars")["viewbox"] == "0 0 4 4"
     assert fragment.one(data_testid="hidden-bars-2")["viewbox"] == "0 0 3 3"
@@ -254,6 +254,6 @@ def test_htmx_is_served_from_node_modules(client):
 
 
 def test_missing_node_modules_is_a_404_not_a_crash(model_path, tmp_path):
-    app = create_app({"TESTING": True, "SECRET_KEY": "t", "MODEL": str(model_path),
-                      "NODE_MODULES": str(tmp_path)})
+    app = create_app(app_config(tmp_path / "instance", MODEL=str(model_path),
+                                 NODE_MODULES=str(tmp_path)))
     assert app.test_client().get("/vendor/htmx.min.js").status_code == 404

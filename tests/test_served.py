@@ -1,74 +1,104 @@
-"""The served model: loaded once per process, swapped when its file is replaced."""
-
-import os
+"""The served model: loaded once per process from the database, swapped when the served
+version changes, never replaced by a version that does not load."""
 
 import pytest
+from sqlalchemy import update
 
 import model
 from tests import images
-from tests.conftest import save_network
-from webapp import create_app, instance_secret_key, served
+from tests.conftest import app_config, save_network
+from webapp import create_app, instance_secret_key, registry, served
+from webapp.db import ModelVersion, db
 
 
-def version(client):
+def answer(client):
     return client.post("/api/v1/predict", data=images.drawing("7"),
                        content_type="image/png").json["model"]
 
 
-def test_a_new_model_file_is_picked_up_by_the_next_request(client, model_path):
-    before = version(client)
-    assert before["sizes"] == [784, 16, 10]
-    save_network(model_path, sizes=(784, 8, 10), seed=2)      # atomic replace, as training does
-    after = version(client)
-    assert after["sizes"] == [784, 8, 10] and after["version"] != before["version"]
-    page = client.get("/").text
-    assert page.count("data-unit=") == 8
-
-
-def test_a_broken_model_file_keeps_the_old_model_serving(client, model_path, caplog):
-    before = version(client)
-    model_path.write_bytes(b"not a model")
-    assert version(client) == before
-    assert "cannot reload" in caplog.text
-    os.unlink(model_path)
-    assert version(client) == before
-
-
-def test_the_file_is_checked_at_most_once_per_interval(model_path):
-    app = create_app({"TESTING": True, "SECRET_KEY": "t", "MODEL": str(model_path),
-                      "MODEL_CHECK_SECONDS": 3600})
-    client = app.test_client()
-    before = version(client)
-    save_network(model_path, sizes=(784, 8, 10), seed=2)
-    assert version(client) == before
-
-
-def test_the_shipped_model_is_the_default():
-    app = create_app({"TESTING": True, "SECRET_KEY": "t"})
+def add_version(app, tmp_path, sizes=(784, 8, 10), seed=2):
     with app.app_context():
-        assert served.get_model().path == model.PRETRAINED
+        net, meta = model.load(save_network(tmp_path / f"v{seed}.npz", sizes=sizes, seed=seed))
+        return registry.register(net, meta, {"test_accuracy": None}, origin="test").id
 
 
-def test_environment_configures_the_app(model_path, monkeypatch):
+def test_the_configured_model_is_version_1(client):
+    assert answer(client) == {"version": 1, "sizes": [784, 16, 10], "deskew": True}
+
+
+def test_a_promotion_is_picked_up_by_the_next_request(app, client, tmp_path):
+    new = add_version(app, tmp_path)
+    assert answer(client)["version"] == 1           # registered is not served
+    with app.app_context():
+        registry.promote(new)
+    assert answer(client) == {"version": new, "sizes": [784, 8, 10], "deskew": True}
+    assert client.get("/").text.count("data-unit=") == 8
+
+
+def test_another_app_on_the_same_database_follows_a_promotion(app, tmp_path):
+    other = create_app(app_config(tmp_path / "instance"))
+    new = add_version(app, tmp_path)
+    with app.app_context():
+        registry.promote(new)
+    assert answer(other.test_client())["version"] == new
+
+
+def test_a_corrupt_version_keeps_the_old_model_serving(app, client, tmp_path, caplog):
+    new = add_version(app, tmp_path)
+    with app.app_context():
+        db.session.execute(update(ModelVersion).where(ModelVersion.id == new)
+                           .values(weights=b"PK\x03\x04 not a model"))
+        db.session.commit()
+        with pytest.raises(model.CheckpointError, match="SHA-256"):
+            registry.promote(new)                   # refused before it is served
+        # Even if the row is switched behind the registry's back, no process serves it.
+        db.session.execute(update(served.db.Model.metadata.tables["serving"])
+                           .values(version_id=new))
+        db.session.commit()
+    assert answer(client)["version"] == 1
+    assert "keeping model version 1" in caplog.text
+
+
+def test_the_database_is_asked_at_most_once_per_interval(model_path, tmp_path):
+    app = create_app(app_config(tmp_path / "instance", MODEL=str(model_path),
+                                 MODEL_CHECK_SECONDS=3600))
+    client = app.test_client()
+    new = add_version(app, tmp_path)
+    with app.app_context():
+        registry.promote(new)
+    assert answer(client)["version"] == 1
+
+
+def test_the_shipped_model_is_the_default_version_1(tmp_path):
+    app = create_app(app_config(tmp_path / "instance"))
+    with app.app_context():
+        assert registry.get(1).origin == "shipped"
+        assert registry.get(1).weights == model.PRETRAINED.read_bytes()
+
+
+def test_environment_configures_the_app(model_path, monkeypatch, tmp_path):
     monkeypatch.setenv("DIGITS_MODEL", str(model_path))
     monkeypatch.setenv("DIGITS_SECRET_KEY", "from-env")
+    monkeypatch.setenv("DIGITS_INSTANCE_PATH", str(tmp_path / "instance"))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'env.sqlite'}")
     app = create_app()
     assert app.config["SECRET_KEY"] == "from-env"
+    assert (tmp_path / "env.sqlite").exists()
     with app.app_context():
-        assert served.get_model().path == model_path
+        assert served.get_model().net.sizes == [784, 16, 10]
 
 
 def test_an_unreadable_model_at_start_up_is_a_clear_error(tmp_path):
     bad = tmp_path / "broken.npz"
     bad.write_bytes(b"junk")
     with pytest.raises(model.CheckpointError, match="broken.npz"):
-        create_app({"TESTING": True, "SECRET_KEY": "t", "MODEL": str(bad)})
+        create_app(app_config(tmp_path / "instance", MODEL=str(bad)))
 
 
-def test_a_model_that_does_not_read_digits_is_refused(tmp_path):
-    path = save_network(tmp_path / "wrong.npz", sizes=(100, 8, 10))
-    with pytest.raises(model.CheckpointError, match="784 inputs"):
-        served.load(path)
+def test_a_model_that_does_not_read_digits_is_refused(app, tmp_path):
+    net, meta = model.load(save_network(tmp_path / "wrong.npz", sizes=(100, 8, 10)))
+    with app.app_context(), pytest.raises(model.CheckpointError, match="784 inputs"):
+        registry.register(net, meta, {}, origin="wrong")
 
 
 def test_secret_key_is_made_once_and_kept_private(tmp_path):

@@ -17,7 +17,7 @@ from pathlib import Path
 from flask import Flask
 from flask_compress import Compress
 
-from . import api, cli, draw, errors, preprocess, served
+from . import api, cli, db, draw, errors, preprocess, registry, served
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,12 +37,20 @@ SECURITY_HEADERS = {
 
 
 def create_app(test_config=None):
-    """Build the app; ``test_config`` (a dict) replaces environment and instance config."""
-    app = Flask(__name__, instance_relative_config=True,
+    """Build the app; ``test_config`` (a dict) replaces environment and instance config.
+
+    ``INSTANCE_PATH`` (in ``test_config`` or ``$DIGITS_INSTANCE_PATH``) moves the
+    instance folder, where the SQLite database, the job queue and the secret key live.
+    """
+    instance_path = (test_config or {}).get("INSTANCE_PATH") or os.environ.get(
+        "DIGITS_INSTANCE_PATH")
+    app = Flask(__name__, instance_relative_config=True, instance_path=instance_path,
                 static_folder=str(ROOT / "static"), template_folder=str(ROOT / "templates"))
     app.config.from_mapping(
-        MODEL=None,                            # model file; None serves model.PRETRAINED
-        MODEL_CHECK_SECONDS=1.0,               # how often a request may stat the model file
+        MODEL=None,                 # version 1 in a new database; None: model.PRETRAINED
+        MODEL_CHECK_SECONDS=1.0,    # how often a request may ask which version to serve
+        DATABASE_URL=None,          # None: SQLite in the instance folder
+        PROMOTE_MARGIN=0.005,       # a promotion may cost at most this much test accuracy
         MAX_CONTENT_LENGTH=preprocess.MAX_BYTES,
         MAX_FORM_MEMORY_SIZE=preprocess.MAX_BYTES,
         UNSURE_BELOW=0.6,                      # confidence under which the page says "not sure"
@@ -57,11 +65,17 @@ def create_app(test_config=None):
     if test_config is None:
         app.config.from_pyfile("config.py", silent=True)
         app.config.from_prefixed_env("DIGITS")
+        # The conventional names, as hosting platforms set them.
+        for name in ("DATABASE_URL", "REDIS_URL"):
+            if os.environ.get(name):
+                app.config[name] = os.environ[name]
     else:
         app.config.from_mapping(test_config)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = instance_secret_key(Path(app.instance_path))
 
+    db.init_app(app)
+    registry.init_app(app)
     served.init_app(app)
     errors.init_app(app)
     app.register_blueprint(draw.bp)

@@ -1,25 +1,29 @@
-"""The network the app serves: loaded once per process, swapped when its file changes.
+"""The network the app serves: loaded once per process, swapped when the served version changes.
 
 flaskr's ``db.py`` pattern for a shared resource: ``init_app(app)`` loads the
-model at start-up and keeps it on ``app.extensions``; views call
-``get_model()``. Every gunicorn worker holds its own copy, so a new model file
-(published atomically, e.g. by ``model.save``) must be noticed by each worker:
-at most once per ``MODEL_CHECK_SECONDS`` a request stats the file and reloads
-it if its identity (inode, size, mtime) changed. A file that fails to load
+serving model version at start-up and keeps it on ``app.extensions``; views
+call ``get_model()`` once per request and use that one snapshot throughout,
+so a prediction never mixes two models. Every gunicorn worker on every host
+holds its own copy, so each must notice a promotion: at most once per
+``MODEL_CHECK_SECONDS`` a request reads the serving version's number from the
+database and, when it changed, loads the new version completely, checks its
+SHA-256 and contents, and only then swaps it in. A version that fails to load
 leaves the previous model serving, and the failure is logged.
 """
 
-import hashlib
-import os
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from flask import current_app
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 import model
+
+from . import registry
+from .db import ModelVersion, db
 
 
 @dataclass(frozen=True)
@@ -54,12 +58,11 @@ class Reading:
 
 @dataclass(frozen=True)
 class Loaded:
-    """One loaded model file: the network, its metadata and a version string."""
+    """One loaded model version: the network, its metadata and its version number."""
 
     net: model.Network
     meta: dict
-    version: str
-    path: Path
+    version: int
 
     @property
     def hidden_sizes(self):
@@ -86,33 +89,30 @@ class Loaded:
         return self.net.weights[1][unit]
 
 
-def load(path):
-    """Load ``path`` into a ``Loaded``; raises ``model.CheckpointError``."""
-    path = Path(path)
-    net, meta = model.load(path)
-    if net.sizes[0] != 784 or net.sizes[-1] != 10:
-        raise model.CheckpointError(f"{path}: sizes {net.sizes} do not read 28×28 digits "
-                                    "(need 784 inputs and 10 outputs)")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-    version = str(meta.get("version") or f"{path.stem}-{digest}")
-    return Loaded(net=net, meta=meta, version=version, path=path)
+def load_serving(current=None):
+    """The serving version as a ``Loaded``, or ``current`` if that is still the one to serve.
+
+    Reads through a short session of its own, so the request's session is left
+    alone. Raises ``model.CheckpointError`` for a version that does not load.
+    """
+    with Session(db.engine) as session:
+        version_id = registry.serving_id(session)
+        if current is not None and current.version == version_id:
+            return current
+        version = session.get(ModelVersion, version_id)
+        net, meta = registry.load_version(version)
+    return Loaded(net=net, meta=meta, version=version_id)
 
 
 class ServedModel:
-    """The current ``Loaded`` model for one process, reloaded when its file changes."""
+    """The current ``Loaded`` model for one process, following the database's serving row."""
 
-    def __init__(self, path, check_seconds=1.0, logger=None):
-        self.path = Path(path)
+    def __init__(self, check_seconds=1.0, logger=None):
         self.check_seconds = float(check_seconds)
         self.logger = logger
         self._lock = threading.Lock()
-        self._identity = self._stat()
-        self._loaded = load(self.path)
+        self._loaded = load_serving()
         self._checked = time.monotonic()
-
-    def _stat(self):
-        st = os.stat(self.path)
-        return st.st_ino, st.st_size, st.st_mtime_ns
 
     def current(self):
         """The model to use for this request (one consistent snapshot)."""
@@ -121,30 +121,28 @@ class ServedModel:
             with self._lock:
                 if now - self._checked >= self.check_seconds:
                     self._checked = now
-                    self._reload_if_changed()
+                    self._follow()
         return self._loaded
 
-    def _reload_if_changed(self):
+    def _follow(self):
         try:
-            identity = self._stat()
-            if identity == self._identity:
+            loaded = load_serving(self._loaded)
+            if loaded is self._loaded:
                 return
-            loaded = load(self.path)
-        except (OSError, model.CheckpointError) as exc:
+        except (SQLAlchemyError, model.CheckpointError) as exc:
             if self.logger:
-                self.logger.error("keeping model %s: cannot reload %s: %s",
-                                  self._loaded.version, self.path, exc)
+                self.logger.error("keeping model version %s: %s", self._loaded.version, exc)
             return
-        self._identity, self._loaded = identity, loaded
+        self._loaded = loaded
         if self.logger:
-            self.logger.info("now serving model %s from %s", loaded.version, self.path)
+            self.logger.info("now serving model version %d", loaded.version)
 
 
 def init_app(app):
-    """Load the model named by ``app.config["MODEL"]`` (default: the shipped one)."""
-    path = app.config.get("MODEL") or model.PRETRAINED
-    app.extensions["digits_model"] = ServedModel(
-        path, check_seconds=app.config.get("MODEL_CHECK_SECONDS", 1.0), logger=app.logger)
+    """Load the version the database says to serve (version 1, the shipped model, at first)."""
+    with app.app_context():
+        app.extensions["digits_model"] = ServedModel(
+            check_seconds=app.config.get("MODEL_CHECK_SECONDS", 1.0), logger=app.logger)
 
 
 def get_model():
