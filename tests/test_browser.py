@@ -238,3 +238,17 @@ def test_a_hidden_unit_shows_its_value_and_opens_its_weights(pad):
     expect(panel).to_contain_text("Hidden unit 1")
     panel.get_by_role("link", name="Next unit (2)").click()
     expect(panel).to_contain_text("Hidden unit 2")
+
+
+def test_a_visitor_corrects_the_reading_with_the_keyboard(pad):
+    """"It was a N" under the reading: reachable by Tab, sent by htmx, no page reload."""
+    draw(pad, BASE["7"][1])
+    assert answer(pad) == "7"
+    pad.evaluate("window.notReloaded = true")
+    confirm = pad.get_by_test_id("confirm")
+    expect(confirm).to_have_text("Yes, a 7")
+    pad.get_by_test_id("label-1").focus()
+    pad.keyboard.press("Enter")
+    expect(pad.get_by_test_id("teach")).to_contain_text("Saved as a 1")
+    assert pad.evaluate("window.notReloaded") is True
+    expect(pad.get_by_test_id("model-version")).to_have_text("Model version 1")

@@ -16,8 +16,9 @@ from pathlib import Path
 
 from flask import Flask
 from flask_compress import Compress
+from flask_wtf.csrf import CSRFProtect
 
-from . import api, cli, db, draw, errors, preprocess, registry, served
+from . import api, cli, db, draw, errors, preprocess, registry, samples, served
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,6 +52,10 @@ def create_app(test_config=None):
         MODEL_CHECK_SECONDS=1.0,    # how often a request may ask which version to serve
         DATABASE_URL=None,          # None: SQLite in the instance folder
         PROMOTE_MARGIN=0.005,       # a promotion may cost at most this much test accuracy
+        REDIS_URL=None,             # rate limits (and the job queue) in Redis instead of locally
+        SAMPLES_RATE_LIMIT="60 per minute;600 per hour",   # per client, corrections and API
+        HOLD_OUT_PERCENT=20,        # of new samples, kept back to measure retrains, never trained on
+        WTF_CSRF_TIME_LIMIT=None,   # a token lives as long as the session (a page left open)
         MAX_CONTENT_LENGTH=preprocess.MAX_BYTES,
         MAX_FORM_MEMORY_SIZE=preprocess.MAX_BYTES,
         UNSURE_BELOW=0.6,                      # confidence under which the page says "not sure"
@@ -80,6 +85,12 @@ def create_app(test_config=None):
     errors.init_app(app)
     app.register_blueprint(draw.bp)
     app.register_blueprint(api.bp)
+    samples.init_app(app)
+    csrf = CSRFProtect(app)
+    # Reading a drawing changes nothing, and the JSON API takes no cookies: no token.
+    csrf.exempt(draw.predict)
+    csrf.exempt(api.bp)
+    csrf.exempt(samples.create)
     cli.init_app(app)
     app.after_request(add_security_headers)
     Compress(app)

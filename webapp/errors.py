@@ -9,6 +9,7 @@ never a traceback.
 """
 
 from flask import current_app, render_template, request
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from . import readout
@@ -22,6 +23,7 @@ MESSAGES = {
 
 
 def init_app(app):
+    app.register_error_handler(CSRFError, handle_csrf_error)
     app.register_error_handler(ImageError, handle_image_error)
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(Exception, handle_unexpected)
@@ -35,7 +37,14 @@ def respond(status, message):
         return render_template("error.html", status=status, message=message), status
     if request.endpoint == "draw.predict":
         return readout.render_fragment(readout.failed(message)), status
+    if request.endpoint == "samples.correct":
+        return render_template("partials/_teach.html", problem=message), status
     return render_template("partials/_problem.html", message=message), status
+
+
+def handle_csrf_error(exc):
+    return respond(400, "This form was not sent from a page of this site, or the page is too "
+                        "old: reload the page and try again.")
 
 
 def handle_image_error(exc):
@@ -44,6 +53,9 @@ def handle_image_error(exc):
 
 def handle_http_error(exc):
     """A view's own ``abort(code, message)`` wins; else a plain sentence for the code."""
+    if exc.code == 429:         # Flask-Limiter's description is the limit ("3 per 1 minute")
+        return respond(429, f"Too many submissions from your address (the limit is "
+                            f"{exc.description}): wait a minute, then try again.")
     custom = exc.description != type(exc).description
     return respond(exc.code, exc.description if custom else MESSAGES.get(exc.code, exc.description))
 
