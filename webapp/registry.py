@@ -68,12 +68,15 @@ def ensure_initial(path):
     check_network(net, str(path))
     metrics = {"test_accuracy": meta.get("metrics", {}).get("test_accuracy"),
                "val_accuracy": meta.get("metrics", {}).get("val_accuracy")}
-    db.session.add(ModelVersion(id=1, weights=weights, sha256=hashlib.sha256(weights).hexdigest(),
-                                sizes=sizes_label(net.sizes), meta=meta, metrics=metrics,
-                                origin="shipped" if path == model.PRETRAINED else path.name))
+    # No explicit id: PostgreSQL's sequence would not know about it. The first
+    # row of an empty table is 1.
+    version = ModelVersion(weights=weights, sha256=hashlib.sha256(weights).hexdigest(),
+                           sizes=sizes_label(net.sizes), meta=meta, metrics=metrics,
+                           origin="shipped" if path == model.PRETRAINED else path.name)
+    db.session.add(version)
     db.session.flush()
-    db.session.add(Serving(id=1, version_id=1))
-    db.session.add(Activation(version_id=1, action="initial"))
+    db.session.add(Serving(id=1, version_id=version.id))
+    db.session.add(Activation(version_id=version.id, action="initial"))
     db.session.commit()
 
 
