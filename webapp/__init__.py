@@ -18,7 +18,8 @@ from flask import Flask
 from flask_compress import Compress
 from flask_wtf.csrf import CSRFProtect
 
-from . import api, cli, db, draw, errors, preprocess, registry, samples, served
+from . import (admin, api, cli, commands, db, draw, errors, jobs, preprocess, registry, samples,
+               served)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -82,6 +83,7 @@ def create_app(test_config=None):
     db.init_app(app)
     registry.init_app(app)
     served.init_app(app)
+    jobs.init_app(app)
     errors.init_app(app)
     app.register_blueprint(draw.bp)
     app.register_blueprint(api.bp)
@@ -91,7 +93,9 @@ def create_app(test_config=None):
     csrf.exempt(draw.predict)
     csrf.exempt(api.bp)
     csrf.exempt(samples.create)
+    admin.init_app(app)
     cli.init_app(app)
+    commands.init_app(app)
     app.after_request(add_security_headers)
     Compress(app)
     return app

@@ -162,11 +162,19 @@ def gunicorn_args(host, port, workers, app="webapp:create_app()"):
 @click.option("--workers", type=click.IntRange(1),
               default=lambda: int(os.environ.get("DIGITS_WORKERS", "2")),
               show_default="2 or $DIGITS_WORKERS")
-def serve_command(host, port, workers):
-    """Run the web app under gunicorn."""
+@click.option("--no-worker", is_flag=True, help="Start no training worker (run `digits worker` "
+                                                 "elsewhere).")
+def serve_command(host, port, workers, no_worker):
+    """Run the web app under gunicorn, and one training worker beside it."""
+    from . import jobs
     from .server import Server
 
-    Server(gunicorn_options(host, port, workers)).run()
+    consumer = None if no_worker else jobs.start_consumer_process()
+    try:
+        Server(gunicorn_options(host, port, workers)).run()
+    finally:
+        if consumer is not None:
+            jobs.stop_consumer_process(consumer)
 
 
 def init_app(app):

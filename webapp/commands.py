@@ -1,0 +1,139 @@
+"""The operator's ``digits`` commands: the training worker, retraining and model versions.
+
+    digits worker
+    digits retrain [--epochs 4 --eta 0.05 … --include-samples --from-scratch]
+    digits models list | promote N [--force] | rollback [N]
+
+They run in the app's context against the configured database (``DATABASE_URL``,
+else the instance folder) and call what the dashboard calls: ``runs`` for a
+retrain (the same validation, the same one-at-a-time rule, the same
+``runs.execute``, here in this process) and ``registry`` for versions.
+"""
+
+import click
+from flask import current_app
+
+from . import jobs, registry, runs
+
+DEFAULTS = runs.DEFAULTS
+
+
+@click.command("worker")
+def worker_command():
+    """Run one training worker: consume the job queue (SIGINT finishes the run first)."""
+    jobs.run_consumer(current_app._get_current_object())
+
+
+@click.command("retrain")
+@click.option("--hidden", type=int, help=f"Hidden units, from scratch only [default: "
+                                         f"{runs.SCRATCH_DEFAULTS.hidden}].")
+@click.option("--epochs", type=int, help=f"[default: {DEFAULTS.epochs}; from scratch "
+                                         f"{runs.SCRATCH_DEFAULTS.epochs}]")
+@click.option("--eta", type=float, help=f"Peak learning rate [default: {DEFAULTS.eta:g}; "
+                                        f"from scratch {runs.SCRATCH_DEFAULTS.eta:g}].")
+@click.option("--batch-size", type=int, help=f"[default: {DEFAULTS.batch_size}]")
+@click.option("--augment/--no-augment", default=DEFAULTS.augment, show_default=True,
+              help="Distort the training images afresh every epoch.")
+@click.option("--include-samples/--no-include-samples", default=DEFAULTS.include_samples,
+              show_default=True, help="Train on the collected samples too (not the held-out "
+                                      "ones).")
+@click.option("--sample-weight", type=int,
+              help=f"Times each collected sample is seen per epoch [default: "
+                   f"{DEFAULTS.sample_weight}].")
+@click.option("--from-scratch", is_flag=True,
+              help="Train a new network instead of fine-tuning the serving model.")
+@click.option("--data-dir", type=click.Path(file_okay=False),
+              help="Directory with the four MNIST idx .gz files (default: $DIGITS_DATA_DIR, "
+                   "else ~/.cache/digits/mnist).")
+def retrain_command(from_scratch, data_dir, augment, include_samples, **numbers):
+    """Retrain as the dashboard does and register a new model version (not served yet)."""
+    form = {name: str(value) for name, value in numbers.items() if value is not None}
+    form.update(start="scratch" if from_scratch else "serving",
+                augment="on" if augment else "", include_samples="on" if include_samples else "")
+    if numbers["hidden"] is not None and not from_scratch:
+        click.echo("note: --hidden applies only with --from-scratch; fine-tuning keeps the "
+                   "serving model's sizes")
+    settings, errors = runs.validate(form)
+    if errors:
+        raise click.UsageError(" ".join(errors.values()))
+    try:
+        run = runs.start(settings, enqueue=False)
+    except runs.RunRefused as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"training run {run.id}: " + ", ".join(
+        f"{name} {value}" for name, value in vars(settings).items()))
+
+    def report(record):
+        click.echo(f"epoch {record['epoch']:3d}  loss {record['loss']:.4f}  "
+                   f"train {record['train_accuracy']:.4f}  val {record['val_accuracy']:.4f}  "
+                   f"{record['seconds']:.1f}s")
+
+    run = runs.execute(run.id, data_dir=data_dir, report=report)
+    if run.status != "succeeded":
+        raise click.ClickException(run.error or f"Training run {run.id} {run.status}.")
+    results = run.results
+    held_out = results["held_out"]
+    click.echo(f"model version {run.version_id}")
+    click.echo(f"test accuracy {results['test_accuracy']:.4f}  validation "
+               f"{results['val_accuracy']:.4f}  held-out samples "
+               + (f"{held_out['accuracy']:.4f} (n={held_out['n']})"
+                  if held_out["accuracy"] is not None else "none")
+               + f"  {results['seconds']:.0f} s")
+    click.echo("styles: " + "  ".join(f"{name} {value:.4f}"
+                                      for name, value in results["styles"].items()))
+    click.echo(f"serve it with: digits models promote {run.version_id}")
+
+
+@click.group("models")
+def models_group():
+    """List, promote and roll back model versions."""
+
+
+def percent(value):
+    return "—" if value is None else f"{value:.2%}"
+
+
+@models_group.command("list")
+def list_command():
+    """Every model version, newest first; * marks the one being served."""
+    serving = registry.serving_id()
+    rows = [("", "version", "created", "sizes", "origin", "test", "held-out")]
+    for version in registry.versions():
+        metrics = version.metrics or {}
+        rows.append(("*" if version.id == serving else "", str(version.id),
+                     version.created.strftime("%Y-%m-%d %H:%M"), version.sizes, version.origin,
+                     percent(metrics.get("test_accuracy")),
+                     percent(metrics.get("held_out_accuracy"))))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+@models_group.command("promote")
+@click.argument("version", type=int)
+@click.option("--force", is_flag=True,
+              help="Promote even if its test accuracy is more than PROMOTE_MARGIN below the "
+                   "serving model's.")
+def promote_command(version, force):
+    """Serve model VERSION from now on (every web process follows within about a second)."""
+    try:
+        registry.promote(version, force=force)
+    except registry.RegistryError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"now serving model version {version}" + (" (forced)" if force else ""))
+
+
+@models_group.command("rollback")
+@click.argument("version", type=int, required=False)
+def rollback_command(version):
+    """Serve VERSION again, or else the version served before the current one."""
+    try:
+        served = registry.rollback(version)
+    except registry.RegistryError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"now serving model version {served.id}")
+
+
+def init_app(app):
+    for command in (worker_command, retrain_command, models_group):
+        app.cli.add_command(command)

@@ -1,0 +1,511 @@
+"""Training runs: validate a retrain's settings, start one at a time, cancel, and do the work.
+
+The dashboard and ``digits retrain`` both call these functions; the job queue
+(``jobs``) only carries a run's id to ``execute`` in a worker process. A run's
+row (``db.TrainingRun``) is the one record of it: the worker writes its
+progress, a heartbeat, its results and its error there, and every web process
+reads it. ``slot`` is 1 while a run is queued or running and is unique, so the
+database itself refuses a second active run, whichever process asks.
+
+A worker killed outright (kill -9, power loss) cannot say so: its run keeps
+``running`` with a heartbeat that stops moving, and ``reap_stale`` marks it
+failed once the heartbeat is older than ``JOB_STALE_SECONDS``. Nothing is
+half-written: a model version is one row inserted in one transaction, at the
+very end.
+"""
+
+import base64
+import sys
+import threading
+import time
+import traceback
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+from flask import current_app
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session
+
+import model
+from model import mnist, train
+
+from . import registry
+from .db import ModelVersion, TrainingRun, db, utcnow
+
+ACTIVE = ("queued", "running")
+UNITS_SHOWN = 6          # hidden units whose incoming weights the dashboard shows
+UNITS_EPOCHS_KEPT = 30   # the start plus the latest epochs of those pictures
+WORST_SHOWN = 12         # test images read wrongly with the highest confidence
+
+
+class RunRefused(ValueError):
+    """A refused start or cancel; ``str()`` says what to do instead."""
+
+
+class Stopped(Exception):
+    """Raised inside a run to end it early: cancelled, or its row was taken from it."""
+
+
+@dataclass(frozen=True)
+class RetrainSettings:
+    """What the Train form sets. ``hidden`` applies only from scratch (fine-tuning keeps the
+    serving model's sizes); ``sample_weight`` is how often each collected sample is seen per
+    epoch; ``start`` is "serving" (fine-tune the model in service) or "scratch"."""
+
+    hidden: int
+    epochs: int
+    eta: float
+    batch_size: int
+    augment: bool
+    include_samples: bool
+    sample_weight: int
+    start: str = "serving"
+
+
+_TRAIN = train.TrainConfig()
+# Fine-tuning the serving model: a few epochs at a tenth of the from-scratch learning rate
+# keep what it knows while it learns the collected styles, in under a minute on 2 cores
+# with all of MNIST plus 10,000 samples (bench/retrain.py measures it).
+DEFAULTS = RetrainSettings(hidden=_TRAIN.hidden[0], epochs=4, eta=0.05,
+                           batch_size=_TRAIN.batch_size, augment=True, include_samples=True,
+                           sample_weight=10, start="serving")
+# From scratch, what the form leaves out comes from TrainConfig, the one source of defaults.
+SCRATCH_DEFAULTS = replace(DEFAULTS, epochs=_TRAIN.epochs, eta=_TRAIN.eta, start="scratch")
+STARTS = {"serving": "the serving model", "scratch": "scratch"}
+
+WHOLE_NUMBERS = {  # field: (label, lowest, highest)
+    "hidden": ("Hidden units", 10, 2048),
+    "epochs": ("Epochs", 1, 200),
+    "batch_size": ("Batch size", 1, 4096),
+    "sample_weight": ("Sample weight", 1, 100),
+}
+ETA_RANGE = (0.0, 5.0)   # exclusive, inclusive
+TRUE_WORDS = ("on", "true", "1", "yes")
+
+
+def defaults_for(start):
+    """The settings a form left blank takes: fine-tuning's ``DEFAULTS`` or from scratch's."""
+    return SCRATCH_DEFAULTS if start == "scratch" else DEFAULTS
+
+
+def _values(form, name):
+    if hasattr(form, "getlist"):
+        return [str(v) for v in form.getlist(name)]
+    value = form.get(name)
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return [str(v) for v in value]
+    return [str(value)]
+
+
+def _checked(form, name):
+    """Checkbox semantics: present as "on", "true", "1" or "yes" (any case) means true."""
+    return any(v.strip().lower() in TRUE_WORDS for v in _values(form, name))
+
+
+def validate(form):
+    """``(RetrainSettings, {})`` from a mapping of strings, or ``(None, {field: message})``.
+
+    Blank or missing numbers take ``defaults_for(start)``; a missing checkbox is false.
+    """
+    errors = {}
+    text = {name: (_values(form, name) or [""])[0].strip()
+            for name in (*WHOLE_NUMBERS, "eta", "start")}
+    start = text["start"].lower() or DEFAULTS.start
+    if start not in STARTS:
+        errors["start"] = "Start from must be the serving model or scratch."
+        start = DEFAULTS.start
+    defaults = defaults_for(start)
+    values = {"start": start, "augment": _checked(form, "augment"),
+              "include_samples": _checked(form, "include_samples")}
+    for name, (label, low, high) in WHOLE_NUMBERS.items():
+        if not text[name]:
+            values[name] = getattr(defaults, name)
+            continue
+        try:
+            values[name] = int(text[name])
+        except ValueError:
+            values[name] = None
+        if values[name] is None or not low <= values[name] <= high:
+            errors[name] = f"{label} must be a whole number from {low} to {high}."
+    low, high = ETA_RANGE
+    if not text["eta"]:
+        values["eta"] = defaults.eta
+    else:
+        try:
+            values["eta"] = float(text["eta"])
+        except ValueError:
+            values["eta"] = None
+        if values["eta"] is None or not low < values["eta"] <= high:
+            errors["eta"] = (f"Learning rate must be a number above {low:g} and at most "
+                             f"{high:g} (e.g. {defaults.eta:g}).")
+    if errors:
+        return None, errors
+    return RetrainSettings(**values), {}
+
+
+# -- the run's row --------------------------------------------------------------------------
+
+def get(run_id):
+    """The run ``run_id``, or None."""
+    return db.session.get(TrainingRun, run_id)
+
+
+def latest():
+    """The newest run (after marking runs whose worker died as failed), or None."""
+    reap_stale()
+    return db.session.scalar(select(TrainingRun).order_by(TrainingRun.id.desc()).limit(1))
+
+
+def recent(limit=10):
+    """The newest ``limit`` runs, newest first."""
+    return db.session.scalars(select(TrainingRun).order_by(TrainingRun.id.desc())
+                              .limit(limit)).all()
+
+
+def as_utc(moment):
+    """SQLite hands back naive datetimes; every time stored here is UTC."""
+    return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def reap_stale():
+    """Mark failed every running run whose heartbeat is older than ``JOB_STALE_SECONDS``."""
+    stale = float(current_app.config["JOB_STALE_SECONDS"])
+    now = utcnow()
+    cutoff = now - timedelta(seconds=stale)
+    dead = db.session.execute(select(TrainingRun.id, TrainingRun.heartbeat, TrainingRun.started)
+                              .where(TrainingRun.status == "running")).all()
+    db.session.commit()      # under BEGIN IMMEDIATE even a read holds the write lock: end it
+    reaped = []
+    for run_id, heartbeat, started in dead:
+        last = as_utc(heartbeat or started)
+        if last is not None and last >= cutoff:
+            continue
+        silent = (now - last).total_seconds() if last else stale
+        # The heartbeat is checked again in the UPDATE: it may have moved meanwhile.
+        result = db.session.execute(
+            update(TrainingRun).where(TrainingRun.id == run_id, TrainingRun.status == "running",
+                                      (TrainingRun.heartbeat < cutoff)
+                                      | TrainingRun.heartbeat.is_(None))
+            .values(status="failed", slot=None, finished=now, phase="failed",
+                    error=f"The training worker stopped (no heartbeat for {silent:.0f} s)."))
+        db.session.commit()
+        if result.rowcount:
+            current_app.logger.warning("training run %d: no heartbeat for %.0f s, marked failed",
+                                       run_id, silent)
+            reaped.append(run_id)
+    return reaped
+
+
+def start(settings, enqueue=True):
+    """Queue a run with ``settings``; ``RunRefused`` when one is already queued or running."""
+    from . import jobs
+
+    reap_stale()
+    run = TrainingRun(status="queued", slot=1, settings=asdict(settings),
+                      epochs=settings.epochs, phase="waiting for a worker")
+    db.session.add(run)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        active = db.session.scalar(select(TrainingRun).where(TrainingRun.slot == 1))
+        db.session.commit()
+        which = f"Training run #{active.id} is already {active.status}" if active else \
+            "Another training run has just started"
+        raise RunRefused(f"{which}: wait for it to finish or cancel it.") from None
+    if enqueue:
+        try:
+            jobs.enqueue_retrain(run.id)
+        except Exception as exc:
+            current_app.logger.exception("training run %d: could not queue it", run.id)
+            finish(run.id, "failed", error=f"The job queue refused the run ({exc}).")
+            raise RunRefused(f"The job queue is not available ({exc}); is Redis running?") \
+                from None
+    return run
+
+
+def cancel(run_id):
+    """Cancel a queued run at once, or ask a running one to stop at its next epoch's end."""
+    done = db.session.execute(
+        update(TrainingRun).where(TrainingRun.id == run_id, TrainingRun.status == "queued")
+        .values(status="cancelled", slot=None, finished=utcnow(), phase="cancelled"))
+    if not done.rowcount:
+        done = db.session.execute(
+            update(TrainingRun).where(TrainingRun.id == run_id, TrainingRun.status == "running")
+            .values(cancel_requested=True, phase="cancelling at the end of this epoch"))
+    db.session.commit()
+    run = get(run_id)
+    if run is None:
+        raise RunRefused(f"There is no training run #{run_id}.")
+    db.session.refresh(run)
+    if not done.rowcount:
+        raise RunRefused(f"Training run #{run_id} has already {run.status}; "
+                         "there is nothing to cancel.")
+    return run
+
+
+def write(run_id, only_if="running", **values):
+    """Update run ``run_id``'s row in a short transaction of its own, if its status is still
+    ``only_if`` (None: whatever it is); True if it was updated."""
+    statement = update(TrainingRun).where(TrainingRun.id == run_id)
+    if only_if is not None:
+        statement = statement.where(TrainingRun.status == only_if)
+    with Session(db.engine) as session, session.begin():
+        return bool(session.execute(statement.values(**values)).rowcount)
+
+
+def cancel_requested(run_id):
+    with Session(db.engine) as session, session.begin():
+        return bool(session.scalar(select(TrainingRun.cancel_requested)
+                                   .where(TrainingRun.id == run_id)))
+
+
+def finish(run_id, status, **values):
+    write(run_id, only_if=None, status=status, slot=None, finished=utcnow(), **values)
+
+
+# -- doing the run --------------------------------------------------------------------------
+
+class Heartbeat(threading.Thread):
+    """Writes the run's heartbeat every ``interval`` seconds through its own session, and
+    notices a cancel request or the row being taken away (reaped as failed)."""
+
+    def __init__(self, engine, run_id, interval, logger):
+        super().__init__(name=f"heartbeat-{run_id}", daemon=True)
+        self.engine, self.run_id, self.interval, self.logger = engine, run_id, interval, logger
+        self.done = threading.Event()
+        self.cancel = threading.Event()
+        self.lost = threading.Event()
+
+    def beat(self):
+        with Session(self.engine) as session, session.begin():
+            alive = session.execute(
+                update(TrainingRun).where(TrainingRun.id == self.run_id,
+                                          TrainingRun.status == "running")
+                .values(heartbeat=utcnow())).rowcount
+            if alive and session.scalar(select(TrainingRun.cancel_requested)
+                                        .where(TrainingRun.id == self.run_id)):
+                self.cancel.set()
+        if not alive:
+            self.lost.set()
+
+    def run(self):
+        while not self.done.wait(self.interval):
+            try:
+                self.beat()
+            except SQLAlchemyError as exc:     # the next beat tries again
+                self.logger.warning("training run %d: heartbeat failed: %s", self.run_id, exc)
+
+    def check(self):
+        """Raise ``Stopped`` if the run should end now."""
+        if self.lost.is_set():
+            raise Stopped("The run was marked failed while it ran (its heartbeat was late).")
+        if self.cancel.is_set():
+            raise Stopped("cancelled")
+
+    def stop(self):
+        self.done.set()
+        self.join(timeout=10)
+
+
+def claim(run_id):
+    """Queued → running, atomically; False when the run was cancelled or taken meanwhile."""
+    now = utcnow()
+    return write(run_id, only_if="queued", status="running", started=now, heartbeat=now,
+                 phase="loading MNIST")
+
+
+def execute(run_id, data_dir=None, report=None):
+    """Do run ``run_id`` (a worker calls this, and ``digits retrain`` in-process).
+
+    ``data_dir`` overrides ``DATA_DIR`` for MNIST; ``report(record)`` is called after
+    every epoch. Never raises for a failed run (its row says why); returns the run.
+    """
+    app = current_app._get_current_object()
+    db.session.commit()      # the caller's transaction would hold SQLite's write lock
+    if not claim(run_id):
+        app.logger.info("training run %d is no longer queued; skipping it", run_id)
+        return get(run_id)
+    heartbeat = Heartbeat(db.engine, run_id, float(app.config["JOB_HEARTBEAT_SECONDS"]),
+                          app.logger)
+    heartbeat.start()
+    try:
+        version_id, results = _train(run_id, heartbeat, data_dir, report)
+        finish(run_id, "succeeded", version_id=version_id, results=results, phase="done",
+               progress=1.0)
+        app.logger.info("training run %d: registered model version %d", run_id, version_id)
+    except Stopped as exc:
+        if heartbeat.cancel.is_set():
+            finish(run_id, "cancelled", phase="cancelled")
+        else:
+            app.logger.warning("training run %d: %s", run_id, exc)
+    except Exception as exc:
+        app.logger.error("training run %d failed:\n%s", run_id, traceback.format_exc())
+        finish(run_id, "failed", phase="failed", error=error_message(exc))
+    except BaseException:
+        finish(run_id, "failed", phase="failed",
+               error="The training worker was stopped during the run.")
+        raise
+    finally:
+        heartbeat.stop()
+        db.session.remove()
+    return get(run_id)
+
+
+def error_message(exc):
+    """A sentence for the dashboard; the traceback goes to the worker's log."""
+    if isinstance(exc, (mnist.DataError, model.CheckpointError, ValueError)):
+        return f"Training failed: {exc}"
+    return f"Training failed: {type(exc).__name__}: {exc} (the worker's log has the details)."
+
+
+def _train(run_id, heartbeat, data_dir, report):
+    """The run itself: data, network, epochs, evaluation, registration. Returns
+    ``(version_id, results)``."""
+    from . import samples
+    from .cli import styled_accuracy
+
+    app = current_app._get_current_object()
+    began = time.perf_counter()
+    run = db.session.get(TrainingRun, run_id)
+    settings = RetrainSettings(**run.settings)
+    db.session.commit()
+    data = mnist.load(data_dir or app.config.get("DATA_DIR"), download=True)
+    extra = None
+    if settings.include_samples:
+        write(run_id, phase="loading collected samples")
+        extra = samples.training_set()
+        db.session.commit()
+    heartbeat.check()
+
+    start_version = registry.serving_id() if settings.start == "serving" else None
+    config = train.TrainConfig(hidden=(settings.hidden,), epochs=settings.epochs,
+                               eta=settings.eta, batch_size=settings.batch_size,
+                               augment=settings.augment, extra_repeat=settings.sample_weight)
+    if start_version is not None:
+        net, _ = registry.load_version(registry.get(start_version))
+        config = replace(config, hidden=tuple(net.sizes[1:-1]))
+    else:
+        net = train.fresh_network(config)
+    db.session.commit()
+    units = tracked_units(net)
+    pictures = [unit_pictures(net, units, 0)]
+    history = []
+    write(run_id, phase=f"epoch 1 of {settings.epochs}", progress=0.02,
+          units=pictures)
+
+    def on_epoch(record):
+        heartbeat.check()
+        record = {key: float(value) if key != "epoch" else int(value)
+                  for key, value in record.items()}
+        history.append(record)
+        live = live_network()
+        if live is not None:
+            pictures.append(unit_pictures(live, units, record["epoch"]))
+            del pictures[1:-(UNITS_EPOCHS_KEPT - 1)]
+        epoch = record["epoch"]
+        running = write(run_id, epoch=epoch, progress=0.02 + 0.93 * epoch / settings.epochs,
+                        phase=(f"epoch {epoch + 1} of {settings.epochs}"
+                               if epoch < settings.epochs else "evaluating"),
+                        history=history, units=pictures)
+        if not running:
+            heartbeat.lost.set()
+        elif cancel_requested(run_id):
+            heartbeat.cancel.set()
+        if report:
+            report(record)
+        heartbeat.check()
+
+    trained, history = train.train(config, data, on_epoch=on_epoch, extra=extra, start=net)
+
+    write(run_id, phase="evaluating", progress=0.95)
+    results = evaluate(trained, data, samples.held_out_set(), styled_accuracy)
+    db.session.commit()
+    best = max(history, key=lambda r: r["val_accuracy"])
+    results.update(val_accuracy=best["val_accuracy"], best_epoch=best["epoch"],
+                   start_version=start_version, trained_samples=0 if extra is None else
+                   len(extra[1]), sizes=trained.sizes, settings=asdict(settings))
+    heartbeat.check()
+
+    write(run_id, phase="saving", progress=0.98)
+    results["seconds"] = round(time.perf_counter() - began, 1)
+    metrics = {"test_accuracy": results["test_accuracy"], "test_loss": results["test_loss"],
+               "val_accuracy": results["val_accuracy"],
+               "held_out_accuracy": results["held_out"]["accuracy"],
+               "held_out_n": results["held_out"]["n"], "styles": results["styles"]}
+    meta = {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "preprocessing": {"input": "28x28 MNIST-normalised, white ink on black, in [0, 1]"},
+            "training": {**train.config_dict(config), "start_version": start_version,
+                         "samples": results["trained_samples"]},
+            "metrics": {**metrics, "best_epoch": best["epoch"]}, "history": history,
+            "data_sha256": data["sha256"], "command": f"training run {run_id}"}
+    version = registry.register(trained, meta, metrics=metrics, origin=f"run {run_id}",
+                                run_id=run_id)
+    version_id = version.id
+    db.session.commit()
+    return version_id, results
+
+
+def tracked_units(net, count=UNITS_SHOWN):
+    """The first-hidden-layer units with the largest outgoing weights at the start: the
+    ones that matter most to the answer, chosen once so every epoch shows the same ones."""
+    if len(net.sizes) < 3:
+        return []
+    strength = np.linalg.norm(net.weights[1], axis=1)
+    return sorted(int(u) for u in np.argsort(-strength, kind="stable")[:count])
+
+
+def unit_pictures(net, units, epoch):
+    """``{"epoch", "units", "weights"}``: each unit's 784 incoming weights, 4 decimals."""
+    return {"epoch": int(epoch), "units": units,
+            "weights": [np.round(net.weights[0][:, u].astype(np.float64), 4).tolist()
+                        for u in units]}
+
+
+def live_network():
+    """The network ``train.train`` is training, from inside its ``on_epoch`` callback.
+
+    ``train.train`` hands ``on_epoch`` only the epoch's numbers, and the pictures
+    of the units must show the weights after this epoch, not the best ones kept;
+    its frame holds them as ``net``. None if that ever changes (no pictures then).
+    """
+    frame = sys._getframe(2)          # live_network ← on_epoch ← train.train
+    net = frame.f_locals.get("net") if frame.f_code is train.train.__code__ else None
+    return net if isinstance(net, model.Network) else None
+
+
+def evaluate(net, data, held_out, styled_accuracy):
+    """Test accuracy, per class, confusion, worst mistakes, held-out samples and styles."""
+    X = model.inputs(net, data["test_images"])
+    labels = data["test_labels"]
+    test = train.evaluate(net, X, labels)
+    confusion = test["confusion"]
+    probabilities = np.concatenate([net.feedforward(X[i:i + 5000])
+                                    for i in range(0, len(X), 5000)])
+    predicted = probabilities.argmax(axis=1)
+    confidence = probabilities.max(axis=1)
+    wrong = np.flatnonzero(predicted != labels)
+    worst = wrong[np.argsort(-confidence[wrong], kind="stable")][:WORST_SHOWN]
+    images, held_labels = held_out
+    held_accuracy = None
+    if len(held_labels):
+        held_accuracy = float((net.predict(model.inputs(net, images)) == held_labels).mean())
+    return {
+        "test_accuracy": test["accuracy"], "test_loss": test["loss"],
+        "per_class": (confusion.diagonal() / np.maximum(confusion.sum(axis=1), 1)).tolist(),
+        "confusion": confusion.tolist(),
+        "worst": [{"pixels": base64.b64encode(data["test_images"][i].tobytes()).decode("ascii"),
+                   "label": int(labels[i]), "predicted": int(predicted[i]),
+                   "confidence": round(float(confidence[i]), 4)} for i in worst],
+        "held_out": {"n": int(len(held_labels)), "accuracy": held_accuracy},
+        "styles": styled_accuracy(net, data),
+    }
+
+
+def version_of(run):
+    """The model version a finished run registered, or None."""
+    return db.session.get(ModelVersion, run.version_id) if run and run.version_id else None
