@@ -18,8 +18,8 @@ from flask import Flask
 from flask_compress import Compress
 from flask_wtf.csrf import CSRFProtect
 
-from . import (admin, api, cli, commands, db, draw, errors, jobs, preprocess, registry, samples,
-               served)
+from . import (admin, api, cli, commands, db, draw, errors, jobs, preprocess, registry,
+               samples, served)
 
 ROOT = Path(__file__).resolve().parent.parent
 

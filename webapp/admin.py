@@ -1,0 +1,329 @@
+"""The admin dashboard: the data users taught, retraining, its progress and results, the models.
+
+One page (``GET /admin/``) built from htmx partials in ``templates/admin/partials``;
+each action answers with the partial it changed, so the page updates in
+place, and a plain form post (no htmx) is redirected back to the page.
+Everything here needs a login (``auth.require_login`` runs before every
+view). The work is done elsewhere, by the functions the ``digits`` command
+calls too: ``samples`` (the collected drawings), ``runs`` (retraining on the
+job queue) and ``registry`` (model versions). The SVG geometry of the
+charts is in ``charts``.
+"""
+
+import base64
+import math
+
+import numpy as np
+from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request,
+                   url_for)
+
+from model import mnist
+
+from . import auth, charts, pictures, registry, runs, samples
+from .db import TrainingRun
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+bp.before_request(auth.require_login)
+PER_PAGE = 24
+ACTIVE = ("queued", "running")
+
+
+def is_htmx():
+    return request.headers.get("HX-Request") == "true"
+
+
+def answer(template, status=200, section="", **context):
+    """The changed partial for htmx; otherwise back to the dashboard (its message flashed)."""
+    if is_htmx():
+        return render_template(template, **context), status
+    for key in ("error", "message"):
+        if context.get(key):
+            flash(context[key], key)
+    return redirect(url_for("admin.dashboard") + (f"#{section}" if section else ""))
+
+
+@bp.app_template_filter("when")
+def when(moment):
+    """A stored time as the dashboard shows it: "2026-11-29 01:25 UTC"."""
+    if moment is None:
+        return ""
+    return auth.as_utc(moment).strftime("%Y-%m-%d %H:%M UTC")
+
+
+@bp.get("/")
+def dashboard():
+    return render_template("admin/dashboard.html", **data_context(request.args.get(
+        "page", 1, type=int)), **train_context(), **models_context())
+
+
+# -- data: MNIST and what users taught -----------------------------------------------------
+
+def mnist_counts():
+    """Images per digit in MNIST's training and test sets, read from the label files.
+
+    ``{"train": [10 ints], "test": [10 ints], "directory": path}``, or with
+    ``"missing"`` listing the files not found there. Cached on the app: the
+    files are checked against their SHA-256 whenever they are used, never changed.
+    """
+    directory = mnist.resolve_data_dir(current_app.config.get("DATA_DIR"))
+    cache = current_app.extensions.setdefault("admin_mnist_counts", {})
+    if str(directory) not in cache:
+        result = {"directory": str(directory)}
+        names = {split: mnist.FILES[f"{split}_labels"][0] for split in ("train", "test")}
+        missing = [name for name in names.values() if not (directory / name).is_file()]
+        if missing:
+            return {**result, "missing": missing}
+        for split, name in names.items():
+            labels = mnist.read_idx(directory / name)
+            result[split] = np.bincount(labels, minlength=10).tolist()
+        cache[str(directory)] = result
+    return cache[str(directory)]
+
+
+def counts_context():
+    return {"mnist": mnist_counts(), "collected": samples.counts()}
+
+
+def gallery_context(number):
+    total_pages = max(1, math.ceil(samples.page(1, 1)[1] / PER_PAGE))
+    number = min(max(number, 1), total_pages)
+    rows, total = samples.page(number, PER_PAGE)
+    cards = [sample_card(s) for s in rows]
+    return {"cards": cards, "page": number, "pages": total_pages, "total": total}
+
+
+def sample_card(sample):
+    return {"sample": sample, "image_url": pictures.ink_data_url(samples.image(sample) / 255)}
+
+
+def data_context(number=1):
+    return {**counts_context(), **gallery_context(number)}
+
+
+@bp.get("/samples")
+def gallery():
+    number = request.args.get("page", 1, type=int)
+    if not is_htmx():
+        return redirect(url_for("admin.dashboard", page=number) + "#gallery")
+    return render_template("admin/partials/_gallery.html", **gallery_context(number))
+
+
+@bp.post("/samples/<int:sample_id>/label")
+def relabel(sample_id):
+    try:
+        sample = samples.relabel(sample_id, request.form.get("label", ""))
+    except samples.SampleError as exc:
+        return answer("partials/_problem.html", exc.status, "gallery", error=str(exc))
+    return answer("admin/partials/_sample.html", 200, "gallery", oob=True,
+                  message=f"Sample {sample.id} is now labelled {sample.label}.",
+                  card=sample_card(sample), **counts_context())
+
+
+@bp.post("/samples/<int:sample_id>/delete")
+def delete_sample(sample_id):
+    try:
+        samples.delete(sample_id)
+    except samples.SampleError as exc:
+        return answer("partials/_problem.html", exc.status, "gallery", error=str(exc))
+    return answer("admin/partials/_gallery.html", 200, "gallery", oob=True,
+                  message=f"Sample {sample_id} deleted.",
+                  **data_context(request.form.get("page", 1, type=int)))
+
+
+# -- training ---------------------------------------------------------------------------------
+
+def form_values(form=None):
+    """The train form's values: as sent (to show them again with errors), else the defaults."""
+    values = {name: getattr(runs.DEFAULTS, name) for name in TRAIN_FIELDS}
+    if form is not None:
+        for name in TRAIN_FIELDS:
+            if name in CHECKBOXES:
+                values[name] = name in form
+            else:
+                values[name] = form.get(name, "")
+    values["hidden"] = hidden_text(values["hidden"])
+    return values
+
+
+TRAIN_FIELDS = ("hidden", "epochs", "eta", "batch_size", "augment", "include_samples",
+                "sample_weight", "start")
+CHECKBOXES = ("augment", "include_samples")
+
+
+def hidden_text(hidden):
+    if isinstance(hidden, (list, tuple)):
+        return ", ".join(str(h) for h in hidden)
+    return str(hidden)
+
+
+def train_context(form=None, errors=None, refused=None, run=None):
+    run = run or runs.latest()
+    return {"values": form_values(form), "errors": errors or {}, "refused": refused,
+            "scratch": runs.SCRATCH_DEFAULTS, "run": run_view(run) if run else None,
+            "recent": runs.recent(10), "serving": registry.get(registry.serving_id())}
+
+
+@bp.post("/runs")
+def start_run():
+    settings, errors = runs.validate(request.form)
+    if errors:
+        return answer("admin/partials/_train.html", 400, "train",
+                      error="Check the settings marked below.",
+                      **train_context(request.form, errors))
+    try:
+        run = runs.start(settings)
+    except runs.RunRefused as exc:
+        return answer("admin/partials/_train.html", 409, "train", error=str(exc),
+                      **train_context(request.form, refused=str(exc)))
+    return answer("admin/partials/_train.html", 202, "train", started=True,
+                  message=f"Run {run.id} queued.", **train_context(run=run))
+
+
+def get_run(run_id):
+    run = runs.get(run_id)
+    if run is None:
+        abort(404, f"There is no training run {run_id}.")
+    return run
+
+
+@bp.get("/runs/<int:run_id>")
+def show_run(run_id):
+    """The run's panel; while it runs the panel polls this, and its last answer ends the polling.
+
+    ``?polled=1`` marks a poll: when the run has ended, that answer also
+    refreshes the run list and the models out of band (a new version may exist).
+    """
+    run = get_run(run_id)
+    if not is_htmx():
+        return redirect(url_for("admin.dashboard") + "#run")
+    ended = bool(request.args.get("polled")) and run.status not in ACTIVE
+    context = {"run": run_view(run), "refresh": ended}
+    if ended:
+        context.update(recent=runs.recent(10), **models_context())
+    return render_template("admin/partials/_run.html", **context)
+
+
+@bp.get("/runs")
+def recent_runs():
+    if not is_htmx():
+        return redirect(url_for("admin.dashboard") + "#runs")
+    return render_template("admin/partials/_runs.html", recent=runs.recent(10),
+                           run=None)
+
+
+@bp.post("/runs/<int:run_id>/cancel")
+def cancel_run(run_id):
+    get_run(run_id)
+    try:
+        runs.cancel(run_id)
+    except runs.RunRefused as exc:
+        return answer("admin/partials/_run.html", 409, "run", error=str(exc),
+                      run=run_view(get_run(run_id)), run_error=str(exc))
+    return answer("admin/partials/_run.html", 200, "run",
+                  message=f"Run {run_id}: cancel requested.", run=run_view(get_run(run_id)))
+
+
+def run_view(run: TrainingRun):
+    """A run as the panel shows it: its progress, ETA, curves, unit pictures and results."""
+    history = run.history or []
+    active = run.status in ACTIVE
+    seconds = [h["seconds"] for h in history if h.get("seconds") is not None]
+    eta = (sum(seconds) / len(seconds)) * max(run.epochs - run.epoch, 0) if seconds else None
+    return {"row": run, "active": active, "history": history,
+            "progress": min(max(float(run.progress or 0), 0.0), 1.0),
+            "eta": duration(eta) if active and eta is not None else None,
+            "loss_chart": charts.loss_chart(history, run.epochs) if history else None,
+            "accuracy_chart": charts.accuracy_chart(history, run.epochs) if history else None,
+            "units": unit_pictures(run.units or []),
+            "results": results_view(run.results) if run.results else None,
+            "settings": run.settings or {},
+            "serving": registry.get(registry.serving_id())}
+
+
+def duration(seconds):
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    return f"{seconds // 60} min {seconds % 60:02d} s"
+
+
+def unit_pictures(units, columns=6):
+    """The tracked hidden units' incoming weights at up to ``columns`` epochs, first to latest."""
+    if not units:
+        return None
+    picks = sorted({round(i * (len(units) - 1) / max(columns - 1, 1))
+                    for i in range(min(columns, len(units)))})
+    shown = [units[i] for i in picks]
+    rows = []
+    for row, unit in enumerate(shown[-1]["units"]):
+        rows.append({"unit": unit, "pictures": [
+            pictures.weights_data_url(np.asarray(entry["weights"][row], dtype=np.float32)
+                                      .reshape(28, 28)) if row < len(entry["weights"]) else None
+            for entry in shown]})
+    return {"epochs": [entry["epoch"] for entry in shown], "rows": rows}
+
+
+def results_view(results):
+    worst = []
+    for mistake in results.get("worst", []):
+        pixels = np.frombuffer(base64.b64decode(mistake["pixels"]), np.uint8)
+        worst.append({**mistake, "image_url": pictures.ink_data_url(
+            pixels.reshape(28, 28) / 255)})
+    confusion = results.get("confusion")
+    per_class = results.get("per_class") or []
+    return {**results, "worst": worst, "per_class": per_class,
+            "per_class_low": charts.columns_floor(per_class),
+            "heatmap": charts.heatmap(confusion) if confusion else None,
+            "seconds_text": duration(results["seconds"]) if results.get("seconds") else None}
+
+
+# -- models -----------------------------------------------------------------------------------
+
+def models_context(message=None, error=None):
+    serving = registry.serving_id()
+    return {"versions": registry.versions(), "serving_id": serving,
+            "activations": registry.history()[-6:][::-1],
+            "models_message": message, "models_error": error}
+
+
+def change_model(version_id, action):
+    registry_action = {"promote": lambda: registry.promote(version_id, force="force" in
+                                                           request.form),
+                       "rollback": lambda: registry.rollback(version_id)}[action]
+    if all(v.id != version_id for v in registry.versions()):
+        abort(404, f"There is no model version {version_id}.")
+    try:
+        version = registry_action()
+    except registry.RegistryError as exc:
+        return answer("admin/partials/_models.html", 409, "models", error=str(exc),
+                      **models_context(error=str(exc)))
+    done = "promoted" if action == "promote" else "rolled back to"
+    message = f"Version {version.id} {done}: every server follows within a second."
+    context = models_context(message=message)
+    shown_run = request.form.get("run", type=int)     # the run panel the button was in
+    if shown_run and runs.get(shown_run):
+        context.update(run=run_view(runs.get(shown_run)), run_oob=True)
+    return answer("admin/partials/_models.html", 200, "models", message=message, **context)
+
+
+@bp.get("/models")
+def models():
+    if not is_htmx():
+        return redirect(url_for("admin.dashboard") + "#models")
+    return render_template("admin/partials/_models.html", **models_context())
+
+
+@bp.post("/models/<int:version_id>/promote")
+def promote(version_id):
+    return change_model(version_id, "promote")
+
+
+@bp.post("/models/<int:version_id>/rollback")
+def rollback(version_id):
+    return change_model(version_id, "rollback")
+
+
+def init_app(app):
+    """Register the dashboard, the login views and ``digits admin``."""
+    auth.init_app(app)
+    app.register_blueprint(bp)
