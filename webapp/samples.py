@@ -30,7 +30,6 @@ from .served import get_model
 from .uploads import image_bytes
 
 bp = Blueprint("samples", __name__)
-limiter = Limiter(key_func=get_remote_address)
 DIGITS = tuple(str(d) for d in range(10))
 
 
@@ -135,14 +134,17 @@ def delete(sample_id):
     db.session.commit()
 
 
-def rate_limit():
-    return current_app.config["SAMPLES_RATE_LIMIT"]
+def count_submission():
+    """Count this request against the client's limit; raises a 429 once it is used up."""
+    limiter = current_app.extensions["digits_limiter"]
+    with limiter.limit(lambda: current_app.config["SAMPLES_RATE_LIMIT"]):
+        pass
 
 
 @bp.post("/corrections")
-@limiter.limit(rate_limit)
 def correct():
     """The page's answer to "Was it right?": stores the canvas with the label the visitor gave."""
+    count_submission()
     try:
         label = parse_label(request.form.get("label"))
         sample = add(image_bytes(), label, source="page")
@@ -152,9 +154,9 @@ def correct():
 
 
 @bp.post("/api/v1/samples")
-@limiter.limit(rate_limit)
 def create():
     """A labelled drawing: ``image`` as for predict, ``label`` as a form field or query parameter."""
+    count_submission()
     try:
         label = parse_label(request.form.get("label", request.args.get("label")))
         sample = add(image_bytes(), label, source="api")
@@ -165,7 +167,8 @@ def create():
 
 
 def init_app(app):
+    """Register the views, with a limiter of this app's own (memory, or Redis at ``REDIS_URL``)."""
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
-    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
-    limiter.init_app(app)
+    app.config.setdefault("RATELIMIT_ENABLED", True)
+    app.extensions["digits_limiter"] = Limiter(get_remote_address, app=app)
     app.register_blueprint(bp)
