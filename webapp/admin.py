@@ -20,7 +20,7 @@ from flask import (Blueprint, abort, current_app, flash, redirect, render_templa
 from model import mnist
 
 from . import auth, charts, pictures, registry, runs, samples
-from .db import TrainingRun
+from .db import TrainingRun, db
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.before_request(auth.require_login)
@@ -36,9 +36,9 @@ def answer(template, status=200, section="", **context):
     """The changed partial for htmx; otherwise back to the dashboard (its message flashed)."""
     if is_htmx():
         return render_template(template, **context), status
-    for key in ("error", "message"):
-        if context.get(key):
-            flash(context[key], key)
+    if context.get("error") or context.get("message"):
+        flash(context.get("error") or context["message"],
+              "error" if context.get("error") else "message")
     return redirect(url_for("admin.dashboard") + (f"#{section}" if section else ""))
 
 
@@ -113,21 +113,27 @@ def relabel(sample_id):
     try:
         sample = samples.relabel(sample_id, request.form.get("label", ""))
     except samples.SampleError as exc:
-        return answer("partials/_problem.html", exc.status, "gallery", error=str(exc))
+        if exc.status == 404:
+            return answer("partials/_problem.html", 404, "gallery", error=str(exc),
+                          message=str(exc))
+        db.session.rollback()
+        return answer("admin/partials/_sample.html", exc.status, "gallery", error=str(exc),
+                      card_error=str(exc), card=sample_card(samples.get(sample_id)))
     return answer("admin/partials/_sample.html", 200, "gallery", oob=True,
-                  message=f"Sample {sample.id} is now labelled {sample.label}.",
+                  message=f"Drawing {sample.id} is now labelled {sample.label}.",
                   card=sample_card(sample), **counts_context())
 
 
 @bp.post("/samples/<int:sample_id>/delete")
 def delete_sample(sample_id):
+    number = request.form.get("page", 1, type=int)
     try:
         samples.delete(sample_id)
     except samples.SampleError as exc:
-        return answer("partials/_problem.html", exc.status, "gallery", error=str(exc))
+        return answer("admin/partials/_gallery.html", exc.status, "gallery", error=str(exc),
+                      gallery_error=str(exc), **data_context(number))
     return answer("admin/partials/_gallery.html", 200, "gallery", oob=True,
-                  message=f"Sample {sample_id} deleted.",
-                  **data_context(request.form.get("page", 1, type=int)))
+                  message=f"Drawing {sample_id} deleted.", **data_context(number))
 
 
 # -- training ---------------------------------------------------------------------------------
@@ -251,8 +257,8 @@ def unit_pictures(units, columns=6):
     """The tracked hidden units' incoming weights at up to ``columns`` epochs, first to latest."""
     if not units:
         return None
-    picks = sorted({round(i * (len(units) - 1) / max(columns - 1, 1))
-                    for i in range(min(columns, len(units)))})
+    count = min(columns, len(units))
+    picks = sorted({round(i * (len(units) - 1) / max(count - 1, 1)) for i in range(count)})
     shown = [units[i] for i in picks]
     rows = []
     for row, unit in enumerate(shown[-1]["units"]):
@@ -297,8 +303,8 @@ def change_model(version_id, action):
     except registry.RegistryError as exc:
         return answer("admin/partials/_models.html", 409, "models", error=str(exc),
                       **models_context(error=str(exc)))
-    done = "promoted" if action == "promote" else "rolled back to"
-    message = f"Version {version.id} {done}: every server follows within a second."
+    message = (f"{'Promoted' if action == 'promote' else 'Rolled back to'} version "
+               f"{version.id}: every server reads with it within a second.")
     context = models_context(message=message)
     shown_run = request.form.get("run", type=int)     # the run panel the button was in
     if shown_run and runs.get(shown_run):
