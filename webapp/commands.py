@@ -12,6 +12,7 @@ retrain (the same validation, the same one-at-a-time rule, the same
 
 import click
 from flask import current_app
+from flask.cli import AppGroup, with_appcontext
 
 from . import jobs, registry, runs
 
@@ -19,6 +20,7 @@ DEFAULTS = runs.DEFAULTS
 
 
 @click.command("worker")
+@with_appcontext
 def worker_command():
     """Run one training worker: consume the job queue (SIGINT finishes the run first)."""
     jobs.run_consumer(current_app._get_current_object())
@@ -45,6 +47,7 @@ def worker_command():
 @click.option("--data-dir", type=click.Path(file_okay=False),
               help="Directory with the four MNIST idx .gz files (default: $DIGITS_DATA_DIR, "
                    "else ~/.cache/digits/mnist).")
+@with_appcontext
 def retrain_command(from_scratch, data_dir, augment, include_samples, **numbers):
     """Retrain as the dashboard does and register a new model version (not served yet)."""
     form = {name: str(value) for name, value in numbers.items() if value is not None}
@@ -84,7 +87,7 @@ def retrain_command(from_scratch, data_dir, augment, include_samples, **numbers)
     click.echo(f"serve it with: digits models promote {run.version_id}")
 
 
-@click.group("models")
+@click.group("models", cls=AppGroup)
 def models_group():
     """List, promote and roll back model versions."""
 

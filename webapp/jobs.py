@@ -79,8 +79,15 @@ def run_consumer(app):
     from . import runs
 
     jobs = app.extensions["digits_jobs"]
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s "
-                                                   "%(message)s")
+    # huey says what it runs; the app's logger (Flask's handler) says what the runs do.
+    huey_log = logging.getLogger("huey")
+    if not huey_log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("[%(asctime)s] %(levelname)s in %(name)s: "
+                                               "%(message)s"))
+        huey_log.addHandler(handler)
+        huey_log.setLevel(logging.INFO)
+    app.logger.setLevel(logging.INFO)
     with app.app_context():
         for run_id in runs.reap_stale():
             app.logger.warning("training run %d was left running by a dead worker", run_id)
@@ -100,8 +107,8 @@ def start_consumer_process(env=None):
     env = {**WORKER_ENVIRONMENT, **(os.environ if env is None else env)}
     # Its own session: a Ctrl-C meant for the server must not start a graceful wait
     # for the run to end; the server stops it (SIGTERM) when it exits.
-    return subprocess.Popen([sys.executable, "-m", "webapp.cli", "worker"], env=env,
-                            start_new_session=True)
+    return subprocess.Popen([sys.executable, "-c", "import sys; from webapp.cli import main; "
+                             "main(sys.argv[1:])", "worker"], env=env, start_new_session=True)
 
 
 def stop_consumer_process(process, timeout=10):

@@ -249,19 +249,21 @@ def cancel(run_id):
 
 
 def write(run_id, only_if="running", **values):
-    """Update run ``run_id``'s row in a short transaction of its own, if its status is still
-    ``only_if`` (None: whatever it is); True if it was updated."""
+    """Update run ``run_id``'s row and commit, if its status is still ``only_if`` (None:
+    whatever it is); True if it was updated."""
     statement = update(TrainingRun).where(TrainingRun.id == run_id)
     if only_if is not None:
         statement = statement.where(TrainingRun.status == only_if)
-    with Session(db.engine) as session, session.begin():
-        return bool(session.execute(statement.values(**values)).rowcount)
+    updated = db.session.execute(statement.values(**values)).rowcount
+    db.session.commit()
+    return bool(updated)
 
 
 def cancel_requested(run_id):
-    with Session(db.engine) as session, session.begin():
-        return bool(session.scalar(select(TrainingRun.cancel_requested)
-                                   .where(TrainingRun.id == run_id)))
+    requested = db.session.scalar(select(TrainingRun.cancel_requested)
+                                  .where(TrainingRun.id == run_id))
+    db.session.commit()
+    return bool(requested)
 
 
 def finish(run_id, status, **values):
@@ -326,7 +328,6 @@ def execute(run_id, data_dir=None, report=None):
     every epoch. Never raises for a failed run (its row says why); returns the run.
     """
     app = current_app._get_current_object()
-    db.session.commit()      # the caller's transaction would hold SQLite's write lock
     if not claim(run_id):
         app.logger.info("training run %d is no longer queued; skipping it", run_id)
         return get(run_id)

@@ -1,0 +1,160 @@
+"""The job queue (``webapp/jobs.py``) with a real huey consumer: ``digits worker`` in its own
+process, pointed at the test's instance folder, runs a retrain; killed with SIGKILL in the
+middle of an epoch, its run is shown failed and the served model stays as it was."""
+
+import os
+import signal
+import socket
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from huey import RedisHuey, SqliteHuey
+
+from tests.conftest import DATA_DIR, app_config, needs_data
+from webapp import create_app, jobs, registry, runs
+from webapp.db import db
+
+ROOT = Path(__file__).resolve().parent.parent
+SHORT = replace(runs.DEFAULTS, epochs=1, augment=False, include_samples=False)
+
+
+def worker_env(app, **settings):
+    """The environment ``digits worker`` needs to build this test's app: its instance
+    folder and MNIST, nothing from the surrounding shell's database or Redis."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("DIGITS_") and k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update({"DIGITS_INSTANCE_PATH": app.instance_path, "DIGITS_DATA_DIR": DATA_DIR or "",
+                "DIGITS_JOB_HEARTBEAT_SECONDS": "0.5", "PYTHONPATH": str(ROOT)})
+    env.update({f"DIGITS_{k}": str(v) for k, v in settings.items()})
+    return env
+
+
+@pytest.fixture
+def worker(app):
+    """Start ``digits worker`` for ``app``; stopped (or found killed) at the end."""
+    processes = []
+
+    def start(**settings):
+        process = jobs.start_consumer_process(worker_env(app, **settings))
+        processes.append(process)
+        return process
+
+    yield start
+    for process in processes:
+        jobs.stop_consumer_process(process)
+
+
+def wait_until(check, timeout=180, what="the run"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        db.session.commit()
+        db.session.expire_all()
+        value = check()
+        db.session.commit()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"{what} did not get there in {timeout} s")
+
+
+def test_the_queue_is_sqlite_in_the_instance_folder(app):
+    huey = app.extensions["digits_jobs"].huey
+    assert isinstance(huey, SqliteHuey)
+    assert huey.storage.filename == str(Path(app.instance_path) / "huey.sqlite")
+    with app.app_context():
+        runs.start(runs.DEFAULTS)
+        assert huey.pending_count() == 1           # kept on disk until a worker takes it
+
+
+def test_the_queue_is_redis_when_redis_url_is_set(model_path, tmp_path):
+    app = create_app(app_config(tmp_path / "instance", MODEL=str(model_path),
+                                REDIS_URL="redis://127.0.0.1:6379/0", HUEY_NAME="t"))
+    assert isinstance(app.extensions["digits_jobs"].huey, RedisHuey)
+
+
+def redis_running():
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+@needs_data
+def test_a_worker_runs_a_queued_retrain_and_registers_a_version(app, worker):
+    worker()
+    with app.app_context():
+        run = runs.start(SHORT)
+        run = wait_until(lambda: runs.get(run.id) if runs.get(run.id).status not in runs.ACTIVE
+                         else None)
+        assert run.status == "succeeded", run.error
+        assert run.version_id == 2 and registry.get(2).origin == f"run {run.id}"
+        assert registry.serving_id() == 1
+        assert run.results["test_accuracy"] > 0.85 and run.heartbeat is not None
+
+
+@needs_data
+@pytest.mark.skipif(not redis_running(), reason="no Redis on 127.0.0.1:6379")
+def test_a_worker_runs_a_retrain_queued_in_redis(model_path, tmp_path):
+    settings = {"REDIS_URL": "redis://127.0.0.1:6379/0", "HUEY_NAME": f"test-{os.getpid()}"}
+    app = create_app(app_config(tmp_path / "instance", MODEL=str(model_path), **settings))
+    app.extensions["digits_jobs"].huey.flush()
+    process = jobs.start_consumer_process({**worker_env(app), "REDIS_URL": settings["REDIS_URL"],
+                                           "DIGITS_HUEY_NAME": settings["HUEY_NAME"]})
+    try:
+        with app.app_context():
+            run = runs.start(SHORT)
+            run = wait_until(lambda: runs.get(run.id) if runs.get(run.id).status
+                             not in runs.ACTIVE else None)
+            assert run.status == "succeeded", run.error
+    finally:
+        jobs.stop_consumer_process(process)
+        app.extensions["digits_jobs"].huey.flush()
+
+
+@needs_data
+def test_a_worker_killed_mid_epoch_leaves_a_failed_run_and_the_served_model(app, worker):
+    app.config["JOB_STALE_SECONDS"] = 3
+    process = worker()
+    with app.app_context():
+        run = runs.start(replace(SHORT, epochs=200, augment=True))
+        run_id = run.id
+        wait_until(lambda: runs.get(run_id).epoch >= 1, what="the first epoch")
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+        killed = time.monotonic()
+        run = wait_until(lambda: runs.latest() if runs.latest().status != "running" else None,
+                         timeout=30, what="the failed run")
+        assert time.monotonic() - killed >= 2    # not before its heartbeat was late
+        assert run.id == run_id and run.status == "failed" and run.slot is None
+        assert run.error.startswith("The training worker stopped (no heartbeat for ")
+        assert run.version_id is None and [v.id for v in registry.versions()] == [1]
+        assert registry.serving_id() == 1
+        assert runs.start(SHORT, enqueue=False).id == run_id + 1    # the slot is free again
+    with app.test_request_context():
+        from webapp.served import get_model
+
+        assert get_model().version == 1
+
+
+def test_a_worker_started_after_a_crash_marks_the_dead_run_failed(app, worker):
+    """``digits worker`` reaps at start: no dashboard needs to be open."""
+    app.config["JOB_STALE_SECONDS"] = 1
+    with app.app_context():
+        run = runs.start(SHORT, enqueue=False)
+        runs.claim(run.id)
+        run_id = run.id
+    time.sleep(1.5)      # the claim's heartbeat goes stale (no thread is beating for it)
+    worker(JOB_STALE_SECONDS=1)
+    with app.app_context():
+        run = wait_until(lambda: runs.get(run_id) if runs.get(run_id).status == "failed" else None,
+                         timeout=60)
+        assert "no heartbeat" in run.error
+
+
+def test_the_worker_command_is_registered(runner):
+    result = runner.invoke(args=["worker", "--help"])
+    assert result.exit_code == 0 and "training worker" in result.output
+    assert "--no-worker" in runner.invoke(args=["serve", "--help"]).output
