@@ -235,15 +235,30 @@ def run_view(run: TrainingRun):
     active = run.status in ACTIVE
     seconds = [h["seconds"] for h in history if h.get("seconds") is not None]
     eta = (sum(seconds) / len(seconds)) * max(run.epochs - run.epoch, 0) if seconds else None
+    serving = registry.get(registry.serving_id())
     return {"row": run, "active": active, "history": history,
             "progress": min(max(float(run.progress or 0), 0.0), 1.0),
             "eta": duration(eta) if active and eta is not None else None,
             "loss_chart": charts.loss_chart(history, run.epochs) if history else None,
-            "accuracy_chart": charts.accuracy_chart(history, run.epochs) if history else None,
+            "accuracy_chart": (charts.accuracy_chart(history, run.epochs,
+                                                     accuracy_reference(run, serving))
+                               if history else None),
             "units": unit_pictures(run.units or []),
             "results": results_view(run.results) if run.results else None,
-            "settings": run.settings or {},
-            "serving": registry.get(registry.serving_id())}
+            "settings": run.settings or {}, "serving": serving}
+
+
+def accuracy_reference(run, serving):
+    """The validation accuracy to beat: the version the run fine-tuned, else the serving one."""
+    start = (run.results or {}).get("start_version")
+    if start:
+        version, name = registry.get(start), f"start (v{start})"
+    elif serving.id != run.version_id:
+        version, name = serving, f"serving (v{serving.id})"
+    else:
+        return None
+    value = (version.metrics or {}).get("val_accuracy")
+    return (name, value) if value is not None else None
 
 
 def duration(seconds):

@@ -34,13 +34,15 @@ def value_ticks(lo, hi):
     return [lo + i * step for i in range(count + 1)], step
 
 
-def line_chart(history, epochs, series, lo, hi, label):
+def line_chart(history, epochs, series, lo, hi, label, reference=None, value=None):
     """Lines for ``series`` ((key, name, css class), ...) of ``history`` over ``epochs``.
 
     Epoch 0 (before training) is the left edge, so a one-epoch run still has
     its point at the right. ``label`` formats a value for the axis and the
-    last point's caption.
+    last point's caption (``value`` for the caption, if finer); ``reference``
+    (name, value) is drawn as a level line.
     """
+    value = value or label
     epochs = max(epochs, len(history), 1)
 
     def x(epoch):
@@ -54,12 +56,14 @@ def line_chart(history, epochs, series, lo, hi, label):
         points = [(x(h["epoch"]), y(h[key]), h[key]) for h in history if h.get(key) is not None]
         if points:
             lines.append({"name": name, "css": css, "last": points[-1],
-                          "last_text": label(points[-1][2]),
+                          "last_text": value(points[-1][2]),
                           "points": " ".join(f"{px:.1f},{py:.1f}" for px, py, _ in points)})
     return {"viewbox": f"0 0 {WIDTH} {HEIGHT}", "left": LEFT, "right": RIGHT, "top": TOP,
             "bottom": BOTTOM, "lines": lines,
             "yticks": [(round(y(v), 1), label(v)) for v in value_ticks(lo, hi)[0]],
-            "xticks": [(round(x(e), 1), e) for e in epoch_ticks(epochs)]}
+            "xticks": [(round(x(e), 1), e) for e in [0, *epoch_ticks(epochs)]],
+            "reference": reference and {"name": reference[0], "y": round(y(reference[1]), 1),
+                                        "text": value(reference[1])}}
 
 
 def loss_chart(history, epochs):
@@ -68,18 +72,21 @@ def loss_chart(history, epochs):
     digits = decimals(value_ticks(0.0, hi)[1])
     return line_chart(history, epochs, (("loss", "training", "is-train"),
                                          ("val_loss", "validation", "is-val")),
-                      0.0, hi, lambda v: f"{v:.{digits}f}")
+                      0.0, hi, lambda v: f"{v:.{digits}f}", value=lambda v: f"{v:.4f}")
 
 
-def accuracy_chart(history, epochs):
+def accuracy_chart(history, epochs, reference=None):
+    """Training and validation accuracy; ``reference`` (name, accuracy): e.g. the serving
+    model's validation accuracy, as a level line to beat."""
     values = [h[k] for h in history for k in ("val_accuracy", "train_accuracy")
-              if h.get(k) is not None]
+              if h.get(k) is not None] + ([reference[1]] if reference else [])
     lowest = min(values) if values else 0.0
     span = min(1.0, nice_ceiling(max(1.0 - lowest, 0.002) * 1.15))
     digits = decimals(value_ticks(1.0 - span, 1.0)[1] * 100)
     return line_chart(history, epochs, (("train_accuracy", "training", "is-train"),
                                         ("val_accuracy", "validation", "is-val")),
-                      1.0 - span, 1.0, lambda v: f"{v * 100:.{digits}f}%")
+                      1.0 - span, 1.0, lambda v: f"{v * 100:.{digits}f}%", reference,
+                      value=lambda v: f"{v * 100:.2f}%")
 
 
 def decimals(step):
