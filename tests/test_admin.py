@@ -10,6 +10,7 @@ import base64
 import gzip
 import io
 import re
+import threading
 
 import numpy as np
 import pytest
@@ -230,6 +231,30 @@ def test_a_second_start_is_refused_with_a_message(app, admin):
     assert refused.status_code == 409
     message = re.search(r'data-testid="train-refused">([^<]*)<', refused.text).group(1)
     assert "already queued" in message and "cancel it" in message
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(TrainingRun)) == 1
+
+
+def test_two_simultaneous_starts_give_exactly_one_run(app):
+    set_password(app)
+    clients = [browser(app), browser(app)]
+    for client in clients:
+        log_in(client)
+        client.hx = {**HX, "X-CSRFToken": token(client, "/admin/")}
+    barrier = threading.Barrier(2)
+    statuses = []
+
+    def click(client):
+        barrier.wait()
+        statuses.append(client.post("/admin/runs", data={"epochs": "1"},
+                                    headers=client.hx).status_code)
+
+    threads = [threading.Thread(target=click, args=(c,)) for c in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [202, 409]
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(TrainingRun)) == 1
 

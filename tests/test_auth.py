@@ -13,6 +13,7 @@ import pytest
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from tests.conftest import app_config
+from tests.test_services import database_url  # noqa: F401 (a fixture: a fresh PostgreSQL schema)
 from webapp import auth, create_app
 from webapp.db import LoginFailure, Setting, db
 
@@ -183,9 +184,21 @@ def failures(app):
 
 
 def test_failed_logins_are_throttled_across_processes_sharing_the_database(model_path, tmp_path):
-    """Two app instances (as two gunicorn workers or hosts) on one database share the count."""
+    """Two app instances (as two gunicorn workers) on one SQLite database share the count."""
     config = app_config(tmp_path / "shared", MODEL=str(model_path))
-    first, second = create_app(config), create_app(config)
+    assert_shared_throttle(create_app(config), create_app(config))
+
+
+def test_failed_logins_are_throttled_across_hosts_on_postgresql(model_path, tmp_path,
+                                                               database_url):
+    """Two hosts (instance folders of their own) on one PostgreSQL database share it too."""
+    first, second = (create_app(app_config(tmp_path / name, MODEL=str(model_path),
+                                           DATABASE_URL=database_url))
+                     for name in ("host1", "host2"))
+    assert_shared_throttle(first, second)
+
+
+def assert_shared_throttle(first, second):
     set_password(first)
     clients = [browser(first), browser(second)]
     for attempt in range(5):
