@@ -16,16 +16,17 @@ import math
 import numpy as np
 from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request,
                    url_for)
+from sqlalchemy import select
+from sqlalchemy.orm import defer
 
 from model import mnist
 
 from . import auth, charts, pictures, registry, runs, samples
-from .db import TrainingRun, db
+from .db import ModelVersion, TrainingRun, db
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.before_request(auth.require_login)
 PER_PAGE = 24
-ACTIVE = ("queued", "running")
 
 
 def is_htmx():
@@ -62,8 +63,8 @@ def mnist_counts():
     """Images per digit in MNIST's training and test sets, read from the label files.
 
     ``{"train": [10 ints], "test": [10 ints], "directory": path}``, or with
-    ``"missing"`` listing the files not found there. Cached on the app: the
-    files are checked against their SHA-256 whenever they are used, never changed.
+    ``"missing"`` listing the files not found there. Cached on the app, per
+    directory: MNIST never changes.
     """
     directory = mnist.resolve_data_dir(current_app.config.get("DATA_DIR"))
     cache = current_app.extensions.setdefault("admin_mnist_counts", {})
@@ -85,11 +86,15 @@ def counts_context():
 
 
 def gallery_context(number):
-    total_pages = max(1, math.ceil(samples.page(1, 1)[1] / PER_PAGE))
-    number = min(max(number, 1), total_pages)
+    """Page ``number`` of the gallery (the last one if there are fewer)."""
+    number = max(number, 1)
     rows, total = samples.page(number, PER_PAGE)
-    cards = [sample_card(s) for s in rows]
-    return {"cards": cards, "page": number, "pages": total_pages, "total": total}
+    pages = max(1, math.ceil(total / PER_PAGE))
+    if number > pages:
+        number = pages
+        rows, total = samples.page(number, PER_PAGE)
+    return {"cards": [sample_card(s) for s in rows], "page": number, "pages": pages,
+            "total": total}
 
 
 def sample_card(sample):
@@ -116,7 +121,6 @@ def relabel(sample_id):
         if exc.status == 404:
             return answer("partials/_problem.html", 404, "gallery", error=str(exc),
                           message=str(exc))
-        db.session.rollback()
         return answer("admin/partials/_sample.html", exc.status, "gallery", error=str(exc),
                       card_error=str(exc), card=sample_card(samples.get(sample_id)))
     return answer("admin/partials/_sample.html", 200, "gallery", oob=True,
@@ -138,35 +142,24 @@ def delete_sample(sample_id):
 
 # -- training ---------------------------------------------------------------------------------
 
-def form_values(form=None):
-    """The train form's values: as sent (to show them again with errors), else the defaults."""
-    values = {name: getattr(runs.DEFAULTS, name) for name in TRAIN_FIELDS}
-    if form is not None:
-        for name in TRAIN_FIELDS:
-            if name in CHECKBOXES:
-                values[name] = name in form
-            else:
-                values[name] = form.get(name, "")
-    values["hidden"] = hidden_text(values["hidden"])
-    return values
-
-
 TRAIN_FIELDS = ("hidden", "epochs", "eta", "batch_size", "augment", "include_samples",
                 "sample_weight", "start")
 CHECKBOXES = ("augment", "include_samples")
 
 
-def hidden_text(hidden):
-    if isinstance(hidden, (list, tuple)):
-        return ", ".join(str(h) for h in hidden)
-    return str(hidden)
+def form_values(form=None):
+    """The train form's values: as sent (to show them again with errors), else the defaults."""
+    if form is None:
+        return {name: getattr(runs.DEFAULTS, name) for name in TRAIN_FIELDS}
+    return {name: (name in form) if name in CHECKBOXES else form.get(name, "")
+            for name in TRAIN_FIELDS}
 
 
 def train_context(form=None, errors=None, refused=None, run=None):
     run = run or runs.latest()
     return {"values": form_values(form), "errors": errors or {}, "refused": refused,
             "scratch": runs.SCRATCH_DEFAULTS, "run": run_view(run) if run else None,
-            "recent": runs.recent(10), "serving": registry.get(registry.serving_id())}
+            "recent": runs.recent(10), "serving": summary(registry.serving_id())}
 
 
 @bp.post("/runs")
@@ -202,7 +195,7 @@ def show_run(run_id):
     run = get_run(run_id)
     if not is_htmx():
         return redirect(url_for("admin.dashboard") + "#run")
-    ended = bool(request.args.get("polled")) and run.status not in ACTIVE
+    ended = bool(request.args.get("polled")) and run.status not in runs.ACTIVE
     context = {"run": run_view(run), "refresh": ended}
     if ended:
         context.update(recent=runs.recent(10), **models_context())
@@ -232,10 +225,10 @@ def cancel_run(run_id):
 def run_view(run: TrainingRun):
     """A run as the panel shows it: its progress, ETA, curves, unit pictures and results."""
     history = run.history or []
-    active = run.status in ACTIVE
+    active = run.status in runs.ACTIVE
     seconds = [h["seconds"] for h in history if h.get("seconds") is not None]
     eta = (sum(seconds) / len(seconds)) * max(run.epochs - run.epoch, 0) if seconds else None
-    serving = registry.get(registry.serving_id())
+    serving = summary(registry.serving_id())
     return {"row": run, "active": active, "history": history,
             "progress": min(max(float(run.progress or 0), 0.0), 1.0),
             "eta": duration(eta) if active and eta is not None else None,
@@ -252,12 +245,12 @@ def accuracy_reference(run, serving):
     """The validation accuracy to beat: the version the run fine-tuned, else the serving one."""
     start = (run.results or {}).get("start_version")
     if start:
-        version, name = registry.get(start), f"start (v{start})"
+        version, name = summary(start), f"start (v{start})"
     elif serving.id != run.version_id:
         version, name = serving, f"serving (v{serving.id})"
     else:
         return None
-    value = (version.metrics or {}).get("val_accuracy")
+    value = ((version.metrics or {}) if version else {}).get("val_accuracy")
     return (name, value) if value is not None else None
 
 
@@ -300,21 +293,32 @@ def results_view(results):
 
 # -- models -----------------------------------------------------------------------------------
 
+def summary(version_id):
+    """A model version without its weights (the dashboard shows, never loads, them), or None."""
+    return db.session.get(ModelVersion, version_id, options=[defer(ModelVersion.weights)])
+
+
+def summaries():
+    """``registry.versions()`` without the weights: newest first."""
+    return db.session.scalars(select(ModelVersion).options(defer(ModelVersion.weights))
+                              .order_by(ModelVersion.id.desc())).all()
+
+
 def models_context(message=None, error=None):
     serving = registry.serving_id()
-    return {"versions": registry.versions(), "serving_id": serving,
+    return {"versions": summaries(), "serving_id": serving,
             "activations": registry.history()[-6:][::-1],
             "models_message": message, "models_error": error}
 
 
 def change_model(version_id, action):
-    registry_action = {"promote": lambda: registry.promote(version_id, force="force" in
-                                                           request.form),
-                       "rollback": lambda: registry.rollback(version_id)}[action]
-    if all(v.id != version_id for v in registry.versions()):
+    if summary(version_id) is None:
         abort(404, f"There is no model version {version_id}.")
     try:
-        version = registry_action()
+        if action == "promote":
+            version = registry.promote(version_id, force="force" in request.form)
+        else:
+            version = registry.rollback(version_id)
     except registry.RegistryError as exc:
         return answer("admin/partials/_models.html", 409, "models", error=str(exc),
                       **models_context(error=str(exc)))
