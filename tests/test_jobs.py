@@ -3,8 +3,11 @@ process, pointed at the test's instance folder, runs a retrain; killed with SIGK
 middle of an epoch, its run is shown failed and the served model stays as it was."""
 
 import os
+import re
 import signal
 import socket
+import subprocess
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -158,3 +161,38 @@ def test_the_worker_command_is_registered(runner):
     result = runner.invoke(args=["worker", "--help"])
     assert result.exit_code == 0 and "training worker" in result.output
     assert "--no-worker" in runner.invoke(args=["serve", "--help"]).output
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def process_gone(pid):
+    try:
+        state = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+    return "State:\tZ" in state       # exited, waiting for its parent to reap it
+
+
+@needs_data
+def test_serve_starts_one_worker_beside_the_web_server_and_stops_it(app, tmp_path):
+    log = tmp_path / "serve.log"
+    with open(log, "w") as err:
+        serve = subprocess.Popen([sys.executable, "-c", "import sys; from webapp.cli import main; "
+                                  "main(sys.argv[1:])", "serve", "--port", str(free_port()),
+                                  "--workers", "1"], env=worker_env(app), stdout=subprocess.DEVNULL,
+                                 stderr=err, start_new_session=True)
+    try:
+        with app.app_context():
+            run = runs.start(SHORT)
+            run = wait_until(lambda: runs.get(run.id) if runs.get(run.id).status
+                             not in runs.ACTIVE else None)
+            assert run.status == "succeeded", run.error
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        serve.wait(timeout=60)
+    pid = int(re.search(r"training worker (\d+) consuming", log.read_text()).group(1))
+    assert process_gone(pid)

@@ -149,21 +149,38 @@ def validate(form):
 
 # -- the run's row --------------------------------------------------------------------------
 
+def snapshot(runs):
+    """``runs`` as read now, detached from the session, whose transaction is then ended.
+
+    Under SQLite's ``BEGIN IMMEDIATE`` an open transaction, even a read, holds the
+    write lock: a caller that kept one while it waited would stall the worker's
+    progress writes. A run's row is read-only to everyone but the worker anyway.
+    """
+    for run in runs:
+        db.session.expunge(run)
+    db.session.commit()
+    return runs
+
+
 def get(run_id):
-    """The run ``run_id``, or None."""
-    return db.session.get(TrainingRun, run_id)
+    """The run ``run_id`` as it is now, or None."""
+    run = db.session.get(TrainingRun, run_id, populate_existing=True)
+    return snapshot([run])[0] if run is not None else None
 
 
 def latest():
     """The newest run (after marking runs whose worker died as failed), or None."""
     reap_stale()
-    return db.session.scalar(select(TrainingRun).order_by(TrainingRun.id.desc()).limit(1))
+    run = db.session.scalar(select(TrainingRun).order_by(TrainingRun.id.desc()).limit(1)
+                            .execution_options(populate_existing=True))
+    return snapshot([run])[0] if run is not None else None
 
 
 def recent(limit=10):
     """The newest ``limit`` runs, newest first."""
-    return db.session.scalars(select(TrainingRun).order_by(TrainingRun.id.desc())
-                              .limit(limit)).all()
+    return snapshot(db.session.scalars(select(TrainingRun).order_by(TrainingRun.id.desc())
+                                       .limit(limit)
+                                       .execution_options(populate_existing=True)).all())
 
 
 def as_utc(moment):
@@ -212,20 +229,23 @@ def start(settings, enqueue=True):
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        active = db.session.scalar(select(TrainingRun).where(TrainingRun.slot == 1))
+        active = db.session.execute(select(TrainingRun.id, TrainingRun.status)
+                                    .where(TrainingRun.slot == 1)).first()
         db.session.commit()
         which = f"Training run #{active.id} is already {active.status}" if active else \
             "Another training run has just started"
         raise RunRefused(f"{which}: wait for it to finish or cancel it.") from None
+    run_id = run.id
+    db.session.commit()
     if enqueue:
         try:
-            jobs.enqueue_retrain(run.id)
+            jobs.enqueue_retrain(run_id)
         except Exception as exc:
-            current_app.logger.exception("training run %d: could not queue it", run.id)
-            finish(run.id, "failed", error=f"The job queue refused the run ({exc}).")
+            current_app.logger.exception("training run %d: could not queue it", run_id)
+            finish(run_id, "failed", error=f"The job queue refused the run ({exc}).")
             raise RunRefused(f"The job queue is not available ({exc}); is Redis running?") \
                 from None
-    return run
+    return get(run_id)
 
 
 def cancel(run_id):
@@ -241,7 +261,6 @@ def cancel(run_id):
     run = get(run_id)
     if run is None:
         raise RunRefused(f"There is no training run #{run_id}.")
-    db.session.refresh(run)
     if not done.rowcount:
         raise RunRefused(f"Training run #{run_id} has already {run.status}; "
                          "there is nothing to cancel.")
@@ -341,20 +360,30 @@ def execute(run_id, data_dir=None, report=None):
         app.logger.info("training run %d: registered model version %d", run_id, version_id)
     except Stopped as exc:
         if heartbeat.cancel.is_set():
-            finish(run_id, "cancelled", phase="cancelled")
+            finish_quietly(run_id, "cancelled", phase="cancelled")
         else:
             app.logger.warning("training run %d: %s", run_id, exc)
     except Exception as exc:
         app.logger.error("training run %d failed:\n%s", run_id, traceback.format_exc())
-        finish(run_id, "failed", phase="failed", error=error_message(exc))
+        finish_quietly(run_id, "failed", phase="failed", error=error_message(exc))
     except BaseException:
-        finish(run_id, "failed", phase="failed",
-               error="The training worker was stopped during the run.")
+        finish_quietly(run_id, "failed", phase="failed",
+                       error="The training worker was stopped during the run.")
         raise
     finally:
         heartbeat.stop()
         db.session.remove()
     return get(run_id)
+
+
+def finish_quietly(run_id, status, **values):
+    """``finish``, for a run already ending badly: if even that fails (the database is
+    gone), the worker lives on and the stopped heartbeat gets the run marked failed."""
+    try:
+        db.session.rollback()
+        finish(run_id, status, **values)
+    except SQLAlchemyError:
+        current_app.logger.exception("training run %d: could not record it %s", run_id, status)
 
 
 def error_message(exc):
@@ -424,8 +453,9 @@ def _train(run_id, heartbeat, data_dir, report):
     trained, history = train.train(config, data, on_epoch=on_epoch, extra=extra, start=net)
 
     write(run_id, phase="evaluating", progress=0.95)
-    results = evaluate(trained, data, samples.held_out_set(), styled_accuracy)
-    db.session.commit()
+    held_out = samples.held_out_set()
+    db.session.commit()      # no transaction (SQLite's write lock) while evaluating
+    results = evaluate(trained, data, held_out, styled_accuracy)
     best = max(history, key=lambda r: r["val_accuracy"])
     results.update(val_accuracy=best["val_accuracy"], best_epoch=best["epoch"],
                    start_version=start_version, trained_samples=0 if extra is None else
