@@ -8,7 +8,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+import uuid
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,6 +18,7 @@ import pytest
 from huey import RedisHuey, SqliteHuey
 
 from tests.conftest import DATA_DIR, app_config, needs_data
+from tests.test_services import database_url, redis_url  # noqa: F401 (fixtures)
 from webapp import create_app, jobs, registry, runs
 from webapp.db import db
 
@@ -77,14 +80,6 @@ def test_the_queue_is_redis_when_redis_url_is_set(model_path, tmp_path):
     assert isinstance(app.extensions["digits_jobs"].huey, RedisHuey)
 
 
-def redis_running():
-    try:
-        socket.create_connection(("127.0.0.1", 6379), timeout=0.5).close()
-        return True
-    except OSError:
-        return False
-
-
 @needs_data
 def test_a_worker_runs_a_queued_retrain_and_registers_a_version(app, worker):
     worker()
@@ -96,25 +91,6 @@ def test_a_worker_runs_a_queued_retrain_and_registers_a_version(app, worker):
         assert run.version_id == 2 and registry.get(2).origin == f"run {run.id}"
         assert registry.serving_id() == 1
         assert run.results["test_accuracy"] > 0.85 and run.heartbeat is not None
-
-
-@needs_data
-@pytest.mark.skipif(not redis_running(), reason="no Redis on 127.0.0.1:6379")
-def test_a_worker_runs_a_retrain_queued_in_redis(model_path, tmp_path):
-    settings = {"REDIS_URL": "redis://127.0.0.1:6379/0", "HUEY_NAME": f"test-{os.getpid()}"}
-    app = create_app(app_config(tmp_path / "instance", MODEL=str(model_path), **settings))
-    app.extensions["digits_jobs"].huey.flush()
-    process = jobs.start_consumer_process({**worker_env(app), "REDIS_URL": settings["REDIS_URL"],
-                                           "DIGITS_HUEY_NAME": settings["HUEY_NAME"]})
-    try:
-        with app.app_context():
-            run = runs.start(SHORT)
-            run = wait_until(lambda: runs.get(run.id) if runs.get(run.id).status
-                             not in runs.ACTIVE else None)
-            assert run.status == "succeeded", run.error
-    finally:
-        jobs.stop_consumer_process(process)
-        app.extensions["digits_jobs"].huey.flush()
 
 
 @needs_data
@@ -196,3 +172,56 @@ def test_serve_starts_one_worker_beside_the_web_server_and_stops_it(app, tmp_pat
         serve.wait(timeout=60)
     pid = int(re.search(r"training worker (\d+) consuming", log.read_text()).group(1))
     assert process_gone(pid)
+
+
+@needs_data
+def test_on_postgresql_and_redis_one_run_at_a_time_kill_and_retrain(model_path, tmp_path,
+                                                                    database_url, redis_url):
+    """The multi-host set-up: runs in PostgreSQL, the queue in Redis."""
+    name = f"digits-test-{uuid.uuid4().hex[:8]}"
+    app = create_app(app_config(tmp_path / "instance", MODEL=str(model_path),
+                                DATABASE_URL=database_url, REDIS_URL=redis_url, HUEY_NAME=name,
+                                JOB_STALE_SECONDS=3))
+    env = {**worker_env(app), "DATABASE_URL": database_url, "REDIS_URL": redis_url,
+           "DIGITS_HUEY_NAME": name}
+    huey = app.extensions["digits_jobs"].huey
+    barrier, outcomes = threading.Barrier(3), []
+
+    def click():
+        with app.app_context():
+            barrier.wait()
+            try:
+                outcomes.append(runs.start(replace(SHORT, epochs=200, augment=True)).id)
+            except runs.RunRefused as exc:
+                outcomes.append(str(exc))
+
+    clicks = [threading.Thread(target=click) for _ in range(3)]
+    for thread in clicks:
+        thread.start()
+    for thread in clicks:
+        thread.join()
+    started = [o for o in outcomes if isinstance(o, int)]
+    assert len(started) == 1 and huey.pending_count() == 1, outcomes
+    run_id = started[0]
+
+    worker = jobs.start_consumer_process(env)
+    try:
+        with app.app_context():
+            wait_until(lambda: runs.get(run_id).epoch >= 1, what="the first epoch")
+            os.kill(worker.pid, signal.SIGKILL)
+            worker.wait()
+            run = wait_until(lambda: runs.latest() if runs.latest().status != "running"
+                             else None, timeout=30, what="the failed run")
+            assert run.status == "failed" and "no heartbeat" in run.error
+            assert registry.serving_id() == 1 and len(registry.versions()) == 1
+
+        worker = jobs.start_consumer_process(env)
+        with app.app_context():
+            run = runs.start(SHORT)
+            run = wait_until(lambda: runs.get(run.id) if runs.get(run.id).status
+                             not in runs.ACTIVE else None)
+            assert run.status == "succeeded", run.error
+            assert registry.get(run.version_id).origin == f"run {run.id}"
+    finally:
+        jobs.stop_consumer_process(worker)
+        huey.flush()
