@@ -280,12 +280,15 @@ def test_the_run_panel_polls_while_the_run_runs_and_stops_when_it_ends(app, admi
     admin.post("/admin/runs", data={"epochs": "4"}, headers=admin.hx)
     with app.app_context():
         run_id = runs.latest().id
-    url = f"/admin/runs/{run_id}?polled=1"
     progress(app, run_id, status="running", epoch=2, progress=0.5, history=history(2),
              units=unit_pictures(2), phase="epoch 3 of 4")
-    running = admin.get(url, headers=HX).text
+    first = admin.get(f"/admin/runs/{run_id}?seen=queued", headers=HX).text
+    assert 'id="runs" class="runs" hx-swap-oob="true"' in first    # the list says running
+    assert 'id="models"' not in first
+    running = admin.get(f"/admin/runs/{run_id}?seen=running", headers=HX).text
     assert 'hx-trigger="load delay:1s"' in running
-    assert f'hx-get="/admin/runs/{run_id}?polled=1"' in running
+    assert f'hx-get="/admin/runs/{run_id}?seen=running"' in running
+    assert "Epoch 3 of 4" in running
     assert re.search(r'<progress max="1" value="0.5000"', running)
     assert 'data-testid="eta">about 4 s left' in running       # 2 s an epoch × 2 epochs left
     assert 'data-testid="loss-chart"' in running and 'data-testid="accuracy-chart"' in running
@@ -301,7 +304,7 @@ def test_the_run_panel_polls_while_the_run_runs_and_stops_when_it_ends(app, admi
                "seconds": 75.0, "settings": {"epochs": 4}}
     progress(app, run_id, status="succeeded", slot=None, epoch=4, progress=1.0,
              history=history(4), results=results, version_id=1)
-    ended = admin.get(url, headers=HX).text
+    ended = admin.get(f"/admin/runs/{run_id}?seen=running", headers=HX).text
     assert "hx-trigger" not in ended.split('id="runs"')[0]         # no more polling
     assert 'data-status="succeeded"' in ended
     assert 'id="runs" class="runs" hx-swap-oob="true"' in ended    # the list and the models

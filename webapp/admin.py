@@ -17,7 +17,7 @@ import numpy as np
 from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request,
                    url_for)
 from sqlalchemy import select
-from sqlalchemy.orm import defer
+from sqlalchemy.orm import defer, load_only
 
 from model import mnist
 
@@ -159,7 +159,7 @@ def train_context(form=None, errors=None, refused=None, run=None):
     run = run or runs.latest()
     return {"values": form_values(form), "errors": errors or {}, "refused": refused,
             "scratch": runs.SCRATCH_DEFAULTS, "run": run_view(run) if run else None,
-            "recent": runs.recent(10), "serving": summary(registry.serving_id())}
+            "recent": recent(), "serving": summary(registry.serving_id())}
 
 
 @bp.post("/runs")
@@ -189,25 +189,37 @@ def get_run(run_id):
 def show_run(run_id):
     """The run's panel; while it runs the panel polls this, and its last answer ends the polling.
 
-    ``?polled=1`` marks a poll: when the run has ended, that answer also
-    refreshes the run list and the models out of band (a new version may exist).
+    A poll sends the status it last showed (``?seen=running``): when the status
+    has changed, the answer also refreshes the run list out of band, and once
+    the run has ended, the models too (it may have made a new version).
     """
     run = get_run(run_id)
     if not is_htmx():
         return redirect(url_for("admin.dashboard") + "#run")
-    ended = bool(request.args.get("polled")) and run.status not in runs.ACTIVE
-    context = {"run": run_view(run), "refresh": ended}
-    if ended:
-        context.update(recent=runs.recent(10), **models_context())
+    seen = request.args.get("seen")
+    context = {"run": run_view(run), "refresh_runs": bool(seen) and seen != run.status,
+               "refresh_models": bool(seen) and run.status not in runs.ACTIVE}
+    if context["refresh_runs"]:
+        context["recent"] = recent()
+    if context["refresh_models"]:
+        context.update(models_context())
     return render_template("admin/partials/_run.html", **context)
+
+
+def recent(limit=10):
+    """The latest runs for the list: without their live pictures and curves."""
+    return db.session.scalars(
+        select(TrainingRun).options(load_only(
+            TrainingRun.id, TrainingRun.status, TrainingRun.epoch, TrainingRun.epochs,
+            TrainingRun.created, TrainingRun.version_id, TrainingRun.results))
+        .order_by(TrainingRun.id.desc()).limit(limit)).all()
 
 
 @bp.get("/runs")
 def recent_runs():
     if not is_htmx():
         return redirect(url_for("admin.dashboard") + "#runs")
-    return render_template("admin/partials/_runs.html", recent=runs.recent(10),
-                           run=None)
+    return render_template("admin/partials/_runs.html", recent=recent(), run=None)
 
 
 @bp.post("/runs/<int:run_id>/cancel")
