@@ -221,6 +221,14 @@ def test_the_train_form_shows_each_error_next_to_its_field(app, admin):
         assert db.session.scalar(select(func.count()).select_from(TrainingRun)) == 0
 
 
+def test_without_htmx_the_train_form_errors_come_back_on_the_page(app, admin):
+    response = admin.post("/admin/runs", data={"epochs": "x", "csrf_token": admin.hx[
+        "X-CSRFToken"]})
+    assert response.status_code == 400
+    assert "<title>Dashboard · digits</title>" in response.text
+    assert 'data-testid="error-epochs"' in response.text and 'value="x"' in response.text
+
+
 def test_a_second_start_is_refused_with_a_message(app, admin):
     settings = {"epochs": "1", "start": "serving", "include_samples": "1"}
     started = admin.post("/admin/runs", data=settings, headers=admin.hx)

@@ -57,6 +57,14 @@ def dashboard():
         "page", 1, type=int)), **train_context(), **models_context())
 
 
+def train_refused(status, **context):
+    """The train form again, with its errors: the partial for htmx, else the whole page."""
+    if is_htmx():
+        return render_template("admin/partials/_train.html", **context), status
+    return render_template("admin/dashboard.html", **data_context(), **context,
+                           **models_context()), status
+
+
 # -- data: MNIST and what users taught -----------------------------------------------------
 
 def mnist_counts():
@@ -166,14 +174,11 @@ def train_context(form=None, errors=None, refused=None, run=None):
 def start_run():
     settings, errors = runs.validate(request.form)
     if errors:
-        return answer("admin/partials/_train.html", 400, "train",
-                      error="Check the settings marked below.",
-                      **train_context(request.form, errors))
+        return train_refused(400, **train_context(request.form, errors))
     try:
         run = runs.start(settings)
     except runs.RunRefused as exc:
-        return answer("admin/partials/_train.html", 409, "train", error=str(exc),
-                      **train_context(request.form, refused=str(exc)))
+        return train_refused(409, **train_context(request.form, refused=str(exc)))
     return answer("admin/partials/_train.html", 202, "train", started=True,
                   message=f"Run {run.id} queued.", **train_context(run=run))
 
