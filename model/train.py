@@ -75,8 +75,13 @@ def run_epoch(net, X, Y, batch_size, eta_at, rng, momentum=0.0, weight_decay=0.0
         net.update_mini_batch(X[idx], Y[idx], eta_at(i / n), momentum, weight_decay)
 
 
-def train(config, data, on_epoch=None):
+def train(config, data, on_epoch=None, extra=None):
     """Train a network on ``data`` (from ``mnist.load``) with ``config``.
+
+    ``extra``, if given, is ``(images, labels)``: more training digits (k, 28, 28)
+    (uint8, or float in [0, 1], undeskewed, as MNIST's), with labels (k,). They
+    are prepared and augmented like MNIST's training images and shuffled in
+    with them every epoch; validation stays MNIST's own.
 
     Returns ``(net, history)``: the best-on-validation network and a list of
     per-epoch dicts (epoch, eta, seconds, loss, train_accuracy, val_accuracy,
@@ -89,6 +94,12 @@ def train(config, data, on_epoch=None):
     # Deskew once; augmentation then perturbs the canonical, upright digits,
     # which is the distribution deskewed drawings come from.
     base = prepare(train_images, config.deskew).reshape(-1, 28, 28)
+    if extra is not None:
+        extra_images, extra_labels = extra
+        if len(extra_images) != len(extra_labels):
+            raise ValueError(f"extra has {len(extra_images)} images but {len(extra_labels)} labels")
+        base = np.concatenate([base, prepare(extra_images, config.deskew).reshape(-1, 28, 28)])
+        train_labels = np.concatenate([train_labels, np.asarray(extra_labels, dtype=np.int64)])
     X_clean = base.reshape(len(base), -1)
     Y = mnist.one_hot(train_labels)
     X_val = prepare(val_images, config.deskew)
