@@ -40,7 +40,7 @@ def _form(name, traditions, *strokes):
     return Form(name, int(name[0]), tuple(traditions), tuple(strokes))
 
 
-EU, BR, AM, IN, EA = TRADITIONS
+AM, BR, EU, IN, EA = TRADITIONS
 OVAL = "50,8 32,17 24,44 29,76 48,92 67,82 76,52 71,22 54,8 44,12"
 
 FORMS = (
@@ -89,15 +89,22 @@ FORMS = (
 BY_NAME = {form.name: form for form in FORMS}
 
 
-def select(traditions=None, exclude=()):
-    """The forms taught in any of ``traditions`` (None: all), minus any tagged with ``exclude``."""
+def select(traditions=None, exclude=(), shared=True):
+    """The forms taught in any of ``traditions`` (None: all of them).
+
+    Forms tagged with a tradition in ``exclude`` are left out, except those
+    every tradition shares (the common forms: without them some digits would
+    have no form at all). ``shared=False`` leaves the common forms out too,
+    keeping only each tradition's distinctive ones.
+    """
     unknown = set(traditions or ()) | set(exclude)
     if unknown - set(TRADITIONS):
         raise ValueError(f"unknown traditions {sorted(unknown - set(TRADITIONS))}; "
                          f"known: {TRADITIONS}")
     return tuple(f for f in FORMS
                  if (traditions is None or set(f.traditions) & set(traditions))
-                 and not set(f.traditions) & set(exclude))
+                 and (f.traditions == ALL and shared
+                      or f.traditions != ALL and not set(f.traditions) & set(exclude)))
 
 
 def control_points(stroke):

@@ -43,29 +43,32 @@ def _source_digest():
     return digest.hexdigest()[:16]
 
 
-def plan(n, seed, traditions=None, exclude=()):
-    """Which form each of ``n`` drawings shows: digits in turn 0..9, a random allowed form each.
+def plan(n, seed, traditions=None, exclude=(), shared=True):
+    """Which form each of ``n`` drawings shows: a list of ``n`` ``strokes.Form``.
 
-    Returns a list of ``n`` ``strokes.Form``. Raises ``ValueError`` if a digit has no form left.
+    The digits that have a form among ``strokes.select(traditions, exclude,
+    shared)`` take turns (0, 1, ..., 9, 0, ...), so classes are balanced; each
+    drawing is one of its digit's forms at random. Raises ``ValueError`` if
+    no form is left.
     """
-    forms = strokes.select(traditions, exclude)
-    per_digit = [[f for f in forms if f.digit == d] for d in range(10)]
-    missing = [d for d, fs in enumerate(per_digit) if not fs]
-    if missing:
-        raise ValueError(f"no form of digit(s) {missing} in traditions={traditions} "
-                         f"exclude={list(exclude)}")
+    forms = strokes.select(traditions, exclude, shared)
+    per_digit = [fs for fs in ([f for f in forms if f.digit == d] for d in range(10)) if fs]
+    if not per_digit:
+        raise ValueError(f"no forms in traditions={traditions} exclude={list(exclude)} "
+                         f"shared={shared}")
     rng = np.random.default_rng([seed, 1])
-    return [per_digit[i % 10][rng.integers(len(per_digit[i % 10]))] for i in range(n)]
+    chosen = (per_digit[i % len(per_digit)] for i in range(n))
+    return [fs[rng.integers(len(fs))] for fs in chosen]
 
 
-def generate(n, seed, traditions=None, exclude=(), variation=strokes.Variation()):
+def generate(n, seed, traditions=None, exclude=(), shared=True, variation=strokes.Variation()):
     """``n`` fresh drawings: images (n, 28, 28) float32 in [0, 1], labels (n,), form names (n,).
 
     Images are the web app's reading before deskewing (``Digit.image``). A
     sample that reads as blank (it cannot at these sizes, but the page allows
     it) is drawn again.
     """
-    chosen = plan(n, seed, traditions, exclude)
+    chosen = plan(n, seed, traditions, exclude, shared)
     rng = np.random.default_rng([seed, 2])
     images = np.empty((n, 28, 28), dtype=np.float32)
     for i, form in enumerate(chosen):
@@ -77,16 +80,21 @@ def generate(n, seed, traditions=None, exclude=(), variation=strokes.Variation()
     return images, labels, np.array([f.name for f in chosen])
 
 
-def drawings(n, seed, traditions=None, exclude=(), cache=True):
-    """``generate``'s result, from the cache when the same drawings were made before."""
+def drawings(n, seed, traditions=None, exclude=(), shared=True, cache=True):
+    """``generate``'s result, from the cache when the same drawings were made before.
+
+    Returns images (n, 28, 28) float32 in [0, 1] (undeskewed), labels (n,)
+    int64 and form names (n,); see ``plan`` for which forms are drawn.
+    """
     key = json.dumps({"n": n, "seed": seed, "traditions": sorted(traditions) if traditions
-                      else None, "exclude": sorted(exclude), "code": _source_digest()},
+                      else None, "exclude": sorted(exclude), "shared": shared,
+                      "code": _source_digest()},
                      sort_keys=True)
     path = cache_dir() / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.npz"
     if cache and path.exists():
         with np.load(path, allow_pickle=False) as saved:
             return saved["images"], saved["labels"], saved["names"]
-    images, labels, names = generate(n, seed, traditions, exclude)
+    images, labels, names = generate(n, seed, traditions, exclude, shared)
     if cache:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
