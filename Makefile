@@ -6,12 +6,14 @@
 #   make test    run the whole test suite
 #   make bench   seconds per training epoch against PyTorch
 #   make bench-web  predictions per second against bare Flask, stroke-to-screen latency
+#   make bench-forms  the world's digit forms: before/after per form and digit, calibration
+#                     (BEFORE= a copy of the previous model; needs DIGITS_DATA_DIR)
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench bench-web setup setup-test browser clean
+.PHONY: run test bench bench-web bench-forms setup setup-test browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +46,11 @@ bench: setup
 bench-web: setup browser
 	@command -v wrk >/dev/null || { echo "bench-web needs wrk (Debian: apt-get install wrk)"; exit 1; }
 	$(BIN)/python -m bench.web
+
+BEFORE ?= /tmp/pretrained-before.npz
+bench-forms: setup
+	$(BIN)/python -m bench.forms report --before $(BEFORE) --svg docs/reliability.svg
+	$(BIN)/python -m bench.forms loto --before $(BEFORE)
 
 clean:
 	rm -rf $(VENV) node_modules digits.egg-info

@@ -3,6 +3,7 @@ digit, per tradition held out, and how honest its confidence is.
 
     python -m bench.forms report --before /tmp/pretrained-before.npz [--after model/pretrained.npz]
     python -m bench.forms loto [--epochs 40] [--drawings 12000] [--runs /tmp/forms-loto]
+    python -m bench.forms sheet docs/forms.svg
 
 Run from the repository root with ``DIGITS_DATA_DIR`` pointing at MNIST.
 
@@ -13,6 +14,8 @@ and generated drawings of every form (``webapp.forms``, seed 2; training used
 seed 1). It prints per-digit and per-form accuracy, calibration (ECE) and how
 often the model is wrong when it says it is sure (confidence ≥ 0.6), and with
 ``--svg`` writes the reliability diagrams.
+
+``sheet`` draws every form's template and a few random samples of it as SVG.
 
 ``loto`` trains one model per tradition without that tradition's distinctive
 forms (shorter runs: ``--epochs``), then tests each on generated drawings of
@@ -146,6 +149,35 @@ def loto(args):
         Path(args.json).write_text(json.dumps(rows, indent=1))
 
 
+def sheet(args, samples=4, cell=56):
+    """Every form: its template, then ``samples`` random drawings, as SVG polylines."""
+    rng = np.random.default_rng(0)
+    width, height = 170 + (samples + 1) * cell, len(strokes.FORMS) * cell
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'font-family="sans-serif" font-size="11"><rect width="100%" height="100%" '
+           f'fill="white"/>']
+    for row, form in enumerate(strokes.FORMS):
+        y = row * cell
+        out.append(f'<text x="4" y="{y + cell / 2 - 2}">{form.name}</text>')
+        out.append(f'<text x="4" y="{y + cell / 2 + 11}" fill="#666" font-size="9">'
+                   f'{", ".join(form.traditions) if form.traditions != strokes.ALL else "all"}'
+                   '</text>')
+        template = [strokes.curve(*strokes.control_points(s)) for s in form.strokes]
+        drawings = [template] + [strokes.sample(form, rng) for _ in range(samples)]
+        for col, drawing in enumerate(drawings):
+            x = 170 + col * cell
+            for stroke in drawing:
+                kept = [stroke[0]]
+                for point in stroke[1:]:            # a point per 2 px is plenty at this size
+                    if np.hypot(*(point - kept[-1])) * cell >= 2 or point is stroke[-1]:
+                        kept.append(point)
+                points = " ".join(f"{x + px * cell:.0f},{y + py * cell:.0f}" for px, py in kept)
+                out.append(f'<polyline points="{points}" fill="none" stroke="#16181d" '
+                           f'stroke-width="{cell / 14:.1f}" stroke-linecap="round" '
+                           f'stroke-linejoin="round"/>')
+    Path(args.path).write_text("\n".join(out + ["</svg>"]) + "\n")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -160,6 +192,8 @@ def main(argv=None):
     sub.choices["report"].add_argument("--drawings", type=int, default=5000,
                                        help="generated test drawings")
     sub.choices["report"].add_argument("--svg", help="write the reliability diagrams here")
+    sub.add_parser("sheet").add_argument("path")
+    sub.choices["sheet"].set_defaults(func=sheet)
     p = sub.choices["loto"]
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--drawings", type=int, default=12000, help="training drawings per run")
