@@ -7,12 +7,14 @@
 #   make bench   seconds per training epoch against PyTorch
 #   make bench-web  predictions per second against bare Flask, stroke-to-screen latency
 #   make bench-retrain  seconds for a default admin retrain on MNIST + 10,000 samples
+#   make bench-forms  the world's digit forms: before/after per form and digit, calibration
+#                     (BEFORE= a copy of the previous model; needs DIGITS_DATA_DIR)
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench bench-web bench-retrain setup setup-test browser clean
+.PHONY: run test bench bench-web bench-retrain bench-forms setup setup-test browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +50,11 @@ bench-web: setup browser
 
 bench-retrain: setup
 	$(BIN)/python -m bench.retrain
+
+BEFORE ?= /tmp/pretrained-before.npz
+bench-forms: setup
+	$(BIN)/python -m bench.forms report --before $(BEFORE) --svg docs/reliability.svg
+	$(BIN)/python -m bench.forms loto --before $(BEFORE)
 
 clean:
 	rm -rf $(VENV) node_modules digits.egg-info

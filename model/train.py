@@ -81,10 +81,12 @@ def run_epoch(net, X, Y, batch_size, eta_at, rng, momentum=0.0, weight_decay=0.0
 def train(config, data, on_epoch=None, extra=None, start=None):
     """Train a network on ``data`` (from ``mnist.load``) with ``config``.
 
-    ``extra`` is ``(images, labels)``: more 28×28 digits (uint8 or 0..1, e.g. the
-    corrections users made) mixed into the training set, each seen
-    ``config.extra_repeat`` times per epoch. ``start`` is a network to fine-tune
-    (a copy is trained; its sizes and input contract win over ``config``'s).
+    ``extra`` is ``(images, labels)``: more training digits (k, 28, 28) (uint8, or
+    float in [0, 1], undeskewed, as MNIST's; generated forms or the corrections
+    users made), prepared and augmented like MNIST's and shuffled in with them
+    every epoch, each seen ``config.extra_repeat`` times; validation stays
+    MNIST's own. ``start`` is a network to fine-tune (a copy is trained; its
+    sizes and input contract win over ``config``'s).
 
     Returns ``(net, history)``: the best-on-validation network and a list of
     per-epoch dicts (epoch, eta, seconds, loss, train_accuracy, val_accuracy,
@@ -100,10 +102,14 @@ def train(config, data, on_epoch=None, extra=None, start=None):
     # which is the distribution deskewed drawings come from.
     base = inputs(net, train_images).reshape(-1, 28, 28)
     if extra is not None and len(extra[0]):
+        extra_images, extra_labels = extra
+        if len(extra_images) != len(extra_labels):
+            raise ValueError(f"extra has {len(extra_images)} images but {len(extra_labels)} labels")
         repeat = max(int(config.extra_repeat), 1)
-        more = inputs(net, extra[0]).reshape(-1, 28, 28)
+        more = inputs(net, extra_images).reshape(-1, 28, 28)
         base = np.concatenate([base, *[more] * repeat])
-        train_labels = np.concatenate([train_labels, *[np.asarray(extra[1])] * repeat])
+        train_labels = np.concatenate([train_labels,
+                                       *[np.asarray(extra_labels, dtype=np.int64)] * repeat])
     X_clean = base.reshape(len(base), -1)
     Y = mnist.one_hot(train_labels)
     X_val = inputs(net, val_images)

@@ -13,6 +13,7 @@ from playwright.sync_api import expect
 
 from tests.chromium import ANSWERED, draw, to_screen
 from tests.drawings import BASE, all_drawings
+from tests.handdrawn_forms import HANDDRAWN, strokes as handdrawn_strokes
 
 DRAWINGS = all_drawings()
 
@@ -123,6 +124,26 @@ def test_a_digit_drawn_with_the_mouse_is_read(pad, name):
     assert sum(h > 0 for h in hidden_heights(pad)) > 10
     assert pad.locator("[data-testid=hidden-bars] > .is-strong").count() == 10
     expect(pad.get_by_role("img", name="The 28 by 28 pixel image the network read")).to_be_visible()
+
+
+WORLD_FORMS = ["9-hook", "9-g", "7-hook-crossed", "7-arched-crossed", "1-tall-flag",
+               "4-open-one-stroke", "2-looped", "8-two-circles", "0-slashed", "6-straight-stem"]
+
+
+def test_the_world_s_digit_forms_drawn_with_the_mouse_are_read(pad):
+    """A held-out hand-drawn digit of the forms issue #7 names, a different size and place each.
+
+    All of the set is read through the upload path in ``tests/test_handdrawn_forms.py``.
+    """
+    misread = []
+    for k, form in enumerate(WORLD_FORMS):
+        digit, drawings = HANDDRAWN[form]
+        draw(pad, handdrawn_strokes(drawings[k % len(drawings)]), steps=2)
+        if answer(pad) != str(digit):
+            misread.append(f"{form} #{k % len(drawings)} as {answer(pad)!r}")
+        pad.get_by_test_id("clear").click()
+        assert answer(pad) == ""
+    assert len(misread) <= 1, misread
 
 
 def test_bars_follow_the_drawing(pad):

@@ -81,3 +81,16 @@ def test_evaluate_confusion_matrix():
     result = train.evaluate(Fixed(), np.zeros((4, 784)), np.array([0, 1, 2, 2]))
     assert result["accuracy"] == 0.75
     assert result["confusion"][2].tolist() == [0, 1, 1, 0, 0, 0, 0, 0, 0, 0]
+
+
+def test_extra_images_are_learnt_alongside_mnist(small_data):
+    """A shape MNIST never shows (a filled square), given as extra 3s, is read as a 3."""
+    square = np.zeros((28, 28), dtype=np.uint8)
+    square[8:20, 8:20] = 255
+    extra = (np.repeat(square[None], 200, axis=0), np.full(200, 3))
+    config = train.TrainConfig(hidden=(32,), epochs=6, batch_size=32, eta=0.5,
+                               validation_size=200, seed=1)
+    net, _ = train.train(config, small_data, extra=extra)
+    assert net.feedforward(prepare(square[None]))[0, 3] > 0.9
+    with pytest.raises(ValueError, match="labels"):
+        train.train(config, small_data, extra=(extra[0], extra[1][:10]))
