@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from dataclasses import replace
@@ -18,6 +17,7 @@ import pytest
 from huey import RedisHuey, SqliteHuey
 
 from tests.conftest import DATA_DIR, app_config, needs_data
+from tests.test_runs import simultaneous_starts
 from tests.test_services import database_url, redis_url  # noqa: F401 (fixtures)
 from webapp import create_app, jobs, registry, runs
 from webapp.db import db
@@ -185,23 +185,9 @@ def test_on_postgresql_and_redis_one_run_at_a_time_kill_and_retrain(model_path, 
     env = {**worker_env(app), "DATABASE_URL": database_url, "REDIS_URL": redis_url,
            "DIGITS_HUEY_NAME": name}
     huey = app.extensions["digits_jobs"].huey
-    barrier, outcomes = threading.Barrier(3), []
-
-    def click():
-        with app.app_context():
-            barrier.wait()
-            try:
-                outcomes.append(runs.start(replace(SHORT, epochs=200, augment=True)).id)
-            except runs.RunRefused as exc:
-                outcomes.append(str(exc))
-
-    clicks = [threading.Thread(target=click) for _ in range(3)]
-    for thread in clicks:
-        thread.start()
-    for thread in clicks:
-        thread.join()
-    started = [o for o in outcomes if isinstance(o, int)]
-    assert len(started) == 1 and huey.pending_count() == 1, outcomes
+    started, refused = simultaneous_starts(app, replace(SHORT, epochs=200, augment=True),
+                                           clicks=3, enqueue=True)
+    assert len(started) == 1 and len(refused) == 2 and huey.pending_count() == 1
     run_id = started[0]
 
     worker = jobs.start_consumer_process(env)

@@ -95,26 +95,32 @@ def test_a_second_start_is_refused_while_one_is_queued(app):
         assert db.session.query(TrainingRun).count() == 1
 
 
-def test_two_simultaneous_starts_in_threads_give_one_run(app):
-    barrier = threading.Barrier(4)
+def simultaneous_starts(app, settings, clicks=4, enqueue=False):
+    """``clicks`` threads press Start at the same moment: the run ids started, the refusals."""
+    barrier = threading.Barrier(clicks)
     outcomes = []
 
     def click():
         with app.app_context():
             barrier.wait()
             try:
-                outcomes.append(runs.start(runs.DEFAULTS, enqueue=False).id)
+                outcomes.append(runs.start(settings, enqueue=enqueue).id)
             except runs.RunRefused as exc:
                 outcomes.append(str(exc))
 
-    threads = [threading.Thread(target=click) for _ in range(4)]
+    threads = [threading.Thread(target=click) for _ in range(clicks)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    started = [o for o in outcomes if isinstance(o, int)]
-    assert len(started) == 1 and len(outcomes) == 4
-    assert all("already queued" in o for o in outcomes if isinstance(o, str))
+    return ([o for o in outcomes if isinstance(o, int)],
+            [o for o in outcomes if isinstance(o, str)])
+
+
+def test_two_simultaneous_starts_in_threads_give_one_run(app):
+    started, refused = simultaneous_starts(app, runs.DEFAULTS)
+    assert len(started) == 1 and len(refused) == 3
+    assert all(f"Training run #{started[0]} is already queued" in r for r in refused)
     with app.app_context():
         assert db.session.query(TrainingRun).count() == 1
 

@@ -1,7 +1,8 @@
 """Training runs: validate a retrain's settings, start one at a time, cancel, and do the work.
 
 The dashboard and ``digits retrain`` both call these functions; the job queue
-(``jobs``) only carries a run's id to ``execute`` in a worker process. A run's
+(``jobs``) only carries a run's id to ``execute`` in a worker process, and what a
+run computes is in ``retraining``. A run's
 row (``db.TrainingRun``) is the one record of it: the worker writes its
 progress, a heartbeat, its results and its error there, and every web process
 reads it. ``slot`` is 1 while a run is queued or running and is unique, so the
@@ -14,15 +15,11 @@ half-written: a model version is one row inserted in one transaction, at the
 very end.
 """
 
-import base64
-import sys
 import threading
-import time
 import traceback
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone
 
-import numpy as np
 from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -31,13 +28,9 @@ from sqlalchemy.orm import Session
 import model
 from model import mnist, train
 
-from . import registry
-from .db import ModelVersion, TrainingRun, db, utcnow
+from .db import TrainingRun, db, utcnow
 
 ACTIVE = ("queued", "running")
-UNITS_SHOWN = 6          # hidden units whose incoming weights the dashboard shows
-UNITS_EPOCHS_KEPT = 30   # the start plus the latest epochs of those pictures
-WORST_SHOWN = 12         # test images read wrongly with the highest confidence
 
 
 class RunRefused(ValueError):
@@ -346,6 +339,8 @@ def execute(run_id, data_dir=None, report=None):
     ``data_dir`` overrides ``DATA_DIR`` for MNIST; ``report(record)`` is called after
     every epoch. Never raises for a failed run (its row says why); returns the run.
     """
+    from . import retraining
+
     app = current_app._get_current_object()
     if not claim(run_id):
         app.logger.info("training run %d is no longer queued; skipping it", run_id)
@@ -354,7 +349,7 @@ def execute(run_id, data_dir=None, report=None):
                           app.logger)
     heartbeat.start()
     try:
-        version_id, results = _train(run_id, heartbeat, data_dir, report)
+        version_id, results = retraining.retrain(run_id, heartbeat, data_dir, report)
         finish(run_id, "succeeded", version_id=version_id, results=results, phase="done",
                progress=1.0)
         app.logger.info("training run %d: registered model version %d", run_id, version_id)
@@ -391,152 +386,3 @@ def error_message(exc):
     if isinstance(exc, (mnist.DataError, model.CheckpointError, ValueError)):
         return f"Training failed: {exc}"
     return f"Training failed: {type(exc).__name__}: {exc} (the worker's log has the details)."
-
-
-def _train(run_id, heartbeat, data_dir, report):
-    """The run itself: data, network, epochs, evaluation, registration. Returns
-    ``(version_id, results)``."""
-    from . import samples
-    from .cli import styled_accuracy
-
-    app = current_app._get_current_object()
-    began = time.perf_counter()
-    run = db.session.get(TrainingRun, run_id)
-    settings = RetrainSettings(**run.settings)
-    db.session.commit()
-    data = mnist.load(data_dir or app.config.get("DATA_DIR"), download=True)
-    extra = None
-    if settings.include_samples:
-        write(run_id, phase="loading collected samples")
-        extra = samples.training_set()
-        db.session.commit()
-    heartbeat.check()
-
-    start_version = registry.serving_id() if settings.start == "serving" else None
-    config = train.TrainConfig(hidden=(settings.hidden,), epochs=settings.epochs,
-                               eta=settings.eta, batch_size=settings.batch_size,
-                               augment=settings.augment, extra_repeat=settings.sample_weight)
-    if start_version is not None:
-        net, _ = registry.load_version(registry.get(start_version))
-        config = replace(config, hidden=tuple(net.sizes[1:-1]))
-    else:
-        net = train.fresh_network(config)
-    db.session.commit()
-    units = tracked_units(net)
-    pictures = [unit_pictures(net, units, 0)]
-    history = []
-    write(run_id, phase=f"epoch 1 of {settings.epochs}", progress=0.02,
-          units=pictures)
-
-    def on_epoch(record):
-        heartbeat.check()
-        record = {key: float(value) if key != "epoch" else int(value)
-                  for key, value in record.items()}
-        history.append(record)
-        live = live_network()
-        if live is not None:
-            pictures.append(unit_pictures(live, units, record["epoch"]))
-            del pictures[1:-(UNITS_EPOCHS_KEPT - 1)]
-        epoch = record["epoch"]
-        running = write(run_id, epoch=epoch, progress=0.02 + 0.93 * epoch / settings.epochs,
-                        phase=(f"epoch {epoch + 1} of {settings.epochs}"
-                               if epoch < settings.epochs else "evaluating"),
-                        history=history, units=pictures)
-        if not running:
-            heartbeat.lost.set()
-        elif cancel_requested(run_id):
-            heartbeat.cancel.set()
-        if report:
-            report(record)
-        heartbeat.check()
-
-    trained, history = train.train(config, data, on_epoch=on_epoch, extra=extra, start=net)
-
-    write(run_id, phase="evaluating", progress=0.95)
-    held_out = samples.held_out_set()
-    db.session.commit()      # no transaction (SQLite's write lock) while evaluating
-    results = evaluate(trained, data, held_out, styled_accuracy)
-    best = max(history, key=lambda r: r["val_accuracy"])
-    results.update(val_accuracy=best["val_accuracy"], best_epoch=best["epoch"],
-                   start_version=start_version, trained_samples=0 if extra is None else
-                   len(extra[1]), sizes=trained.sizes, settings=asdict(settings))
-    heartbeat.check()
-
-    write(run_id, phase="saving", progress=0.98)
-    results["seconds"] = round(time.perf_counter() - began, 1)
-    metrics = {"test_accuracy": results["test_accuracy"], "test_loss": results["test_loss"],
-               "val_accuracy": results["val_accuracy"],
-               "held_out_accuracy": results["held_out"]["accuracy"],
-               "held_out_n": results["held_out"]["n"], "styles": results["styles"]}
-    meta = {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "preprocessing": {"input": "28x28 MNIST-normalised, white ink on black, in [0, 1]"},
-            "training": {**train.config_dict(config), "start_version": start_version,
-                         "samples": results["trained_samples"]},
-            "metrics": {**metrics, "best_epoch": best["epoch"]}, "history": history,
-            "data_sha256": data["sha256"], "command": f"training run {run_id}"}
-    version = registry.register(trained, meta, metrics=metrics, origin=f"run {run_id}",
-                                run_id=run_id)
-    version_id = version.id
-    db.session.commit()
-    return version_id, results
-
-
-def tracked_units(net, count=UNITS_SHOWN):
-    """The first-hidden-layer units with the largest outgoing weights at the start: the
-    ones that matter most to the answer, chosen once so every epoch shows the same ones."""
-    if len(net.sizes) < 3:
-        return []
-    strength = np.linalg.norm(net.weights[1], axis=1)
-    return sorted(int(u) for u in np.argsort(-strength, kind="stable")[:count])
-
-
-def unit_pictures(net, units, epoch):
-    """``{"epoch", "units", "weights"}``: each unit's 784 incoming weights, 4 decimals."""
-    return {"epoch": int(epoch), "units": units,
-            "weights": [np.round(net.weights[0][:, u].astype(np.float64), 4).tolist()
-                        for u in units]}
-
-
-def live_network():
-    """The network ``train.train`` is training, from inside its ``on_epoch`` callback.
-
-    ``train.train`` hands ``on_epoch`` only the epoch's numbers, and the pictures
-    of the units must show the weights after this epoch, not the best ones kept;
-    its frame holds them as ``net``. None if that ever changes (no pictures then).
-    """
-    frame = sys._getframe(2)          # live_network ← on_epoch ← train.train
-    net = frame.f_locals.get("net") if frame.f_code is train.train.__code__ else None
-    return net if isinstance(net, model.Network) else None
-
-
-def evaluate(net, data, held_out, styled_accuracy):
-    """Test accuracy, per class, confusion, worst mistakes, held-out samples and styles."""
-    X = model.inputs(net, data["test_images"])
-    labels = data["test_labels"]
-    test = train.evaluate(net, X, labels)
-    confusion = test["confusion"]
-    probabilities = np.concatenate([net.feedforward(X[i:i + 5000])
-                                    for i in range(0, len(X), 5000)])
-    predicted = probabilities.argmax(axis=1)
-    confidence = probabilities.max(axis=1)
-    wrong = np.flatnonzero(predicted != labels)
-    worst = wrong[np.argsort(-confidence[wrong], kind="stable")][:WORST_SHOWN]
-    images, held_labels = held_out
-    held_accuracy = None
-    if len(held_labels):
-        held_accuracy = float((net.predict(model.inputs(net, images)) == held_labels).mean())
-    return {
-        "test_accuracy": test["accuracy"], "test_loss": test["loss"],
-        "per_class": (confusion.diagonal() / np.maximum(confusion.sum(axis=1), 1)).tolist(),
-        "confusion": confusion.tolist(),
-        "worst": [{"pixels": base64.b64encode(data["test_images"][i].tobytes()).decode("ascii"),
-                   "label": int(labels[i]), "predicted": int(predicted[i]),
-                   "confidence": round(float(confidence[i]), 4)} for i in worst],
-        "held_out": {"n": int(len(held_labels)), "accuracy": held_accuracy},
-        "styles": styled_accuracy(net, data),
-    }
-
-
-def version_of(run):
-    """The model version a finished run registered, or None."""
-    return db.session.get(ModelVersion, run.version_id) if run and run.version_id else None

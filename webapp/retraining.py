@@ -1,0 +1,170 @@
+"""What a training run computes: the data, the network, the epochs, the results and the
+new model version; ``runs.execute`` calls ``retrain`` and keeps the run's row.
+
+Progress goes to the run's row after every epoch: the numbers of the epoch, and
+pictures of a few hidden units' incoming weights, the same units from the start
+to the end, so the dashboard can show the network learning. At the end the
+network is measured (MNIST test set, per class, confusion, worst mistakes, the
+held-out collected samples, the styled digits) and registered, never promoted.
+"""
+
+import base64
+import sys
+import time
+from dataclasses import asdict, replace
+from datetime import datetime, timezone
+
+import numpy as np
+from flask import current_app
+
+import model
+from model import mnist, train
+
+from . import registry, runs, samples
+from .cli import styled_accuracy
+from .db import TrainingRun, db
+
+UNITS_SHOWN = 6          # hidden units whose incoming weights the dashboard shows
+UNITS_EPOCHS_KEPT = 30   # the start plus the latest epochs of those pictures
+WORST_SHOWN = 12         # test images read wrongly with the highest confidence
+
+
+def retrain(run_id, heartbeat, data_dir, report):
+    """The run itself: data, network, epochs, evaluation, registration. Returns
+    ``(version_id, results)``; ``heartbeat.check()`` raises ``runs.Stopped`` to end it."""
+    app = current_app._get_current_object()
+    began = time.perf_counter()
+    run = db.session.get(TrainingRun, run_id)
+    settings = runs.RetrainSettings(**run.settings)
+    db.session.commit()
+    data = mnist.load(data_dir or app.config.get("DATA_DIR"), download=True)
+    extra = None
+    if settings.include_samples:
+        runs.write(run_id, phase="loading collected samples")
+        extra = samples.training_set()
+        db.session.commit()
+    heartbeat.check()
+
+    start_version = registry.serving_id() if settings.start == "serving" else None
+    config = train.TrainConfig(hidden=(settings.hidden,), epochs=settings.epochs,
+                               eta=settings.eta, batch_size=settings.batch_size,
+                               augment=settings.augment, extra_repeat=settings.sample_weight)
+    if start_version is not None:
+        net, _ = registry.load_version(registry.get(start_version))
+        config = replace(config, hidden=tuple(net.sizes[1:-1]))
+    else:
+        net = train.fresh_network(config)
+    db.session.commit()
+    units = tracked_units(net)
+    pictures = [unit_pictures(net, units, 0)]
+    history = []
+    runs.write(run_id, phase=f"epoch 1 of {settings.epochs}", progress=0.02,
+          units=pictures)
+
+    def on_epoch(record):
+        heartbeat.check()
+        record = {key: float(value) if key != "epoch" else int(value)
+                  for key, value in record.items()}
+        history.append(record)
+        live = live_network()
+        if live is not None:
+            pictures.append(unit_pictures(live, units, record["epoch"]))
+            del pictures[1:-(UNITS_EPOCHS_KEPT - 1)]
+        epoch = record["epoch"]
+        running = runs.write(run_id, epoch=epoch, progress=0.02 + 0.93 * epoch / settings.epochs,
+                        phase=(f"epoch {epoch + 1} of {settings.epochs}"
+                               if epoch < settings.epochs else "evaluating"),
+                        history=history, units=pictures)
+        if not running:
+            heartbeat.lost.set()
+        elif runs.cancel_requested(run_id):
+            heartbeat.cancel.set()
+        if report:
+            report(record)
+        heartbeat.check()
+
+    trained, history = train.train(config, data, on_epoch=on_epoch, extra=extra, start=net)
+
+    runs.write(run_id, phase="evaluating", progress=0.95)
+    held_out = samples.held_out_set()
+    db.session.commit()      # no transaction (SQLite's write lock) while evaluating
+    results = evaluate(trained, data, held_out)
+    best = max(history, key=lambda r: r["val_accuracy"])
+    results.update(val_accuracy=best["val_accuracy"], best_epoch=best["epoch"],
+                   start_version=start_version, trained_samples=0 if extra is None else
+                   len(extra[1]), sizes=trained.sizes, settings=asdict(settings))
+    heartbeat.check()
+
+    runs.write(run_id, phase="saving", progress=0.98)
+    results["seconds"] = round(time.perf_counter() - began, 1)
+    metrics = {"test_accuracy": results["test_accuracy"], "test_loss": results["test_loss"],
+               "val_accuracy": results["val_accuracy"],
+               "held_out_accuracy": results["held_out"]["accuracy"],
+               "held_out_n": results["held_out"]["n"], "styles": results["styles"]}
+    meta = {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "preprocessing": {"input": "28x28 MNIST-normalised, white ink on black, in [0, 1]"},
+            "training": {**train.config_dict(config), "start_version": start_version,
+                         "samples": results["trained_samples"]},
+            "metrics": {**metrics, "best_epoch": best["epoch"]}, "history": history,
+            "data_sha256": data["sha256"], "command": f"training run {run_id}"}
+    version = registry.register(trained, meta, metrics=metrics, origin=f"run {run_id}",
+                                run_id=run_id)
+    version_id = version.id
+    db.session.commit()
+    return version_id, results
+
+
+def tracked_units(net, count=UNITS_SHOWN):
+    """The first-hidden-layer units with the largest outgoing weights at the start: the
+    ones that matter most to the answer, chosen once so every epoch shows the same ones."""
+    if len(net.sizes) < 3:
+        return []
+    strength = np.linalg.norm(net.weights[1], axis=1)
+    return sorted(int(u) for u in np.argsort(-strength, kind="stable")[:count])
+
+
+def unit_pictures(net, units, epoch):
+    """``{"epoch", "units", "weights"}``: each unit's 784 incoming weights, 4 decimals."""
+    return {"epoch": int(epoch), "units": units,
+            "weights": [np.round(net.weights[0][:, u].astype(np.float64), 4).tolist()
+                        for u in units]}
+
+
+def live_network():
+    """The network ``train.train`` is training, from inside its ``on_epoch`` callback.
+
+    ``train.train`` hands ``on_epoch`` only the epoch's numbers, and the pictures
+    of the units must show the weights after this epoch, not the best ones kept;
+    its frame holds them as ``net``. None if that ever changes (no pictures then).
+    """
+    frame = sys._getframe(2)          # live_network ← on_epoch ← train.train
+    net = frame.f_locals.get("net") if frame.f_code is train.train.__code__ else None
+    return net if isinstance(net, model.Network) else None
+
+
+def evaluate(net, data, held_out):
+    """Test accuracy, per class, confusion, worst mistakes, held-out samples and styles."""
+    X = model.inputs(net, data["test_images"])
+    labels = data["test_labels"]
+    test = train.evaluate(net, X, labels)
+    confusion = test["confusion"]
+    probabilities = np.concatenate([net.feedforward(X[i:i + 5000])
+                                    for i in range(0, len(X), 5000)])
+    predicted = probabilities.argmax(axis=1)
+    confidence = probabilities.max(axis=1)
+    wrong = np.flatnonzero(predicted != labels)
+    worst = wrong[np.argsort(-confidence[wrong], kind="stable")][:WORST_SHOWN]
+    images, held_labels = held_out
+    held_accuracy = None
+    if len(held_labels):
+        held_accuracy = float((net.predict(model.inputs(net, images)) == held_labels).mean())
+    return {
+        "test_accuracy": test["accuracy"], "test_loss": test["loss"],
+        "per_class": (confusion.diagonal() / np.maximum(confusion.sum(axis=1), 1)).tolist(),
+        "confusion": confusion.tolist(),
+        "worst": [{"pixels": base64.b64encode(data["test_images"][i].tobytes()).decode("ascii"),
+                   "label": int(labels[i]), "predicted": int(predicted[i]),
+                   "confidence": round(float(confidence[i]), 4)} for i in worst],
+        "held_out": {"n": int(len(held_labels)), "accuracy": held_accuracy},
+        "styles": styled_accuracy(net, data),
+    }
