@@ -6,11 +6,10 @@ place, and a plain form post (no htmx) is redirected back to the page.
 Everything here needs a login (``auth.require_login`` runs before every
 view). The work is done elsewhere, by the functions the ``digits`` command
 calls too: ``samples`` (the collected drawings), ``runs`` (retraining on the
-job queue) and ``registry`` (model versions). The SVG geometry of the
-charts is in ``charts``.
+job queue) and ``registry`` (model versions). What the run panel shows is
+computed in ``run_panel``.
 """
 
-import base64
 import math
 
 import numpy as np
@@ -21,7 +20,7 @@ from sqlalchemy.orm import defer, load_only
 
 from model import mnist
 
-from . import auth, charts, pictures, registry, runs, samples
+from . import auth, pictures, registry, run_panel, runs, samples
 from .db import ModelVersion, TrainingRun, db
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -166,8 +165,8 @@ def form_values(form=None):
 def train_context(form=None, errors=None, refused=None, run=None):
     run = run or runs.latest()
     return {"values": form_values(form), "errors": errors or {}, "refused": refused,
-            "scratch": runs.SCRATCH_DEFAULTS, "run": run_view(run) if run else None,
-            "recent": recent(), "serving": summary(registry.serving_id())}
+            "scratch": runs.SCRATCH_DEFAULTS, "run": run_panel.view(run) if run else None,
+            "recent": recent(), "serving": run_panel.summary(registry.serving_id())}
 
 
 @bp.post("/runs")
@@ -202,7 +201,7 @@ def show_run(run_id):
     if not is_htmx():
         return redirect(url_for("admin.dashboard") + "#run")
     seen = request.args.get("seen")
-    context = {"run": run_view(run), "refresh_runs": bool(seen) and seen != run.status,
+    context = {"run": run_panel.view(run), "refresh_runs": bool(seen) and seen != run.status,
                "refresh_models": bool(seen) and run.status not in runs.ACTIVE}
     if context["refresh_runs"]:
         context["recent"] = recent()
@@ -234,86 +233,12 @@ def cancel_run(run_id):
         runs.cancel(run_id)
     except runs.RunRefused as exc:
         return answer("admin/partials/_run.html", 409, "run", error=str(exc),
-                      run=run_view(get_run(run_id)), run_error=str(exc))
+                      run=run_panel.view(get_run(run_id)), run_error=str(exc))
     return answer("admin/partials/_run.html", 200, "run",
-                  message=f"Run {run_id}: cancel requested.", run=run_view(get_run(run_id)))
-
-
-def run_view(run: TrainingRun):
-    """A run as the panel shows it: its progress, ETA, curves, unit pictures and results."""
-    history = run.history or []
-    active = run.status in runs.ACTIVE
-    seconds = [h["seconds"] for h in history if h.get("seconds") is not None]
-    eta = (sum(seconds) / len(seconds)) * max(run.epochs - run.epoch, 0) if seconds else None
-    serving = summary(registry.serving_id())
-    return {"row": run, "active": active, "history": history,
-            "progress": min(max(float(run.progress or 0), 0.0), 1.0),
-            "eta": duration(eta) if active and eta is not None else None,
-            "loss_chart": charts.loss_chart(history, run.epochs) if history else None,
-            "accuracy_chart": (charts.accuracy_chart(history, run.epochs,
-                                                     accuracy_reference(run, serving))
-                               if history else None),
-            "units": unit_pictures(run.units or []),
-            "results": results_view(run.results) if run.results else None,
-            "settings": run.settings or {}, "serving": serving}
-
-
-def accuracy_reference(run, serving):
-    """The validation accuracy to beat: the version the run fine-tuned, else the serving one."""
-    start = (run.results or {}).get("start_version")
-    if start:
-        version, name = summary(start), f"start (v{start})"
-    elif serving.id != run.version_id:
-        version, name = serving, f"serving (v{serving.id})"
-    else:
-        return None
-    value = ((version.metrics or {}) if version else {}).get("val_accuracy")
-    return (name, value) if value is not None else None
-
-
-def duration(seconds):
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    return f"{seconds // 60} min {seconds % 60:02d} s"
-
-
-def unit_pictures(units, columns=6):
-    """The tracked hidden units' incoming weights at up to ``columns`` epochs, first to latest."""
-    if not units:
-        return None
-    count = min(columns, len(units))
-    picks = sorted({round(i * (len(units) - 1) / max(count - 1, 1)) for i in range(count)})
-    shown = [units[i] for i in picks]
-    rows = []
-    for row, unit in enumerate(shown[-1]["units"]):
-        rows.append({"unit": unit, "pictures": [
-            pictures.weights_data_url(np.asarray(entry["weights"][row], dtype=np.float32)
-                                      .reshape(28, 28)) if row < len(entry["weights"]) else None
-            for entry in shown]})
-    return {"epochs": [entry["epoch"] for entry in shown], "rows": rows}
-
-
-def results_view(results):
-    worst = []
-    for mistake in results.get("worst", []):
-        pixels = np.frombuffer(base64.b64decode(mistake["pixels"]), np.uint8)
-        worst.append({**mistake, "image_url": pictures.ink_data_url(
-            pixels.reshape(28, 28) / 255)})
-    confusion = results.get("confusion")
-    per_class = results.get("per_class") or []
-    return {**results, "worst": worst, "per_class": per_class,
-            "per_class_low": charts.columns_floor(per_class),
-            "heatmap": charts.heatmap(confusion) if confusion else None,
-            "seconds_text": duration(results["seconds"]) if results.get("seconds") else None}
+                  message=f"Run {run_id}: cancel requested.", run=run_panel.view(get_run(run_id)))
 
 
 # -- models -----------------------------------------------------------------------------------
-
-def summary(version_id):
-    """A model version without its weights (the dashboard shows, never loads, them), or None."""
-    return db.session.get(ModelVersion, version_id, options=[defer(ModelVersion.weights)])
-
 
 def summaries():
     """``registry.versions()`` without the weights: newest first."""
@@ -329,7 +254,7 @@ def models_context(message=None, error=None):
 
 
 def change_model(version_id, action):
-    if summary(version_id) is None:
+    if run_panel.summary(version_id) is None:
         abort(404, f"There is no model version {version_id}.")
     try:
         if action == "promote":
@@ -344,7 +269,7 @@ def change_model(version_id, action):
     context = models_context(message=message)
     shown_run = request.form.get("run", type=int)     # the run panel the button was in
     if shown_run and runs.get(shown_run):
-        context.update(run=run_view(runs.get(shown_run)), run_oob=True)
+        context.update(run=run_panel.view(runs.get(shown_run)), run_oob=True)
     return answer("admin/partials/_models.html", 200, "models", message=message, **context)
 
 
