@@ -128,6 +128,17 @@ def test_login_sets_a_secure_httponly_lax_cookie_and_clears_the_session(admin_ap
         assert session["admin"]
 
 
+def test_the_login_page_warns_when_the_secure_cookie_cannot_be_kept(admin_app):
+    client = admin_app.test_client()
+    for base, warned in [("http://192.168.1.20:8000", True), ("http://127.0.0.1:8000", False),
+                         ("http://localhost", False), ("https://digits.example", False)]:
+        page = client.get("/admin/login", base_url=base).text
+        assert ('data-testid="cookie-blocked"' in page) is warned, base
+    behind_proxy = client.get("/admin/login", base_url="http://10.0.0.5",
+                              headers={"X-Forwarded-Proto": "https"}).text
+    assert 'data-testid="cookie-blocked"' not in behind_proxy
+
+
 def test_a_wrong_password_is_refused_with_a_message(admin_app):
     client = browser(admin_app)
     response = log_in(client, "not the password")

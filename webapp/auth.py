@@ -153,6 +153,20 @@ def safe_next(target):
     return target
 
 
+def cookie_blocked():
+    """True when a browser will refuse the Secure session cookie: plain http, not loopback.
+
+    Browsers keep Secure cookies over http only for localhost; elsewhere the login
+    would fail with a puzzling CSRF error, so the page says what to do instead.
+    """
+    if not current_app.config.get("SESSION_COOKIE_SECURE") or request.is_secure:
+        return False
+    if request.headers.get("X-Forwarded-Proto", "").lower() == "https":
+        return False                     # https ends at a proxy in front of the app
+    return (request.host.rsplit(":", 1)[0].strip("[]")
+            not in ("localhost", "127.0.0.1", "::1"))
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     refuse_cross_site()
@@ -161,7 +175,8 @@ def login():
         if logged_in():
             return redirect(safe_next(request.args.get("next")))
         return render_template("admin/login.html", configured=bool(hashed),
-                               next=request.args.get("next", ""))
+                               next=request.args.get("next", ""),
+                               cookie_blocked=cookie_blocked())
     target = request.form.get("next", "")
     if not hashed:
         return render_template("admin/login.html", configured=False, next=target), 403
