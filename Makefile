@@ -7,6 +7,7 @@
 #   make bench   seconds per training epoch against PyTorch
 #   make bench-web  predictions per second against bare Flask, stroke-to-screen latency
 #   make bench-retrain  seconds for a default admin retrain on MNIST + 10,000 samples
+#   make bench-corrections  corrections from 40 writers teach a style: before/after, MNIST
 #   make bench-forms  the world's digit forms: before/after per form and digit, calibration
 #                     (BEFORE= a copy of the previous model; needs DIGITS_DATA_DIR)
 
@@ -14,7 +15,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench bench-web bench-retrain bench-forms setup setup-test browser clean
+.PHONY: run test bench bench-web bench-retrain bench-corrections bench-forms setup setup-test browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +51,9 @@ bench-web: setup browser
 
 bench-retrain: setup
 	$(BIN)/python -m bench.retrain
+
+bench-corrections: setup
+	$(BIN)/python -m bench.corrections
 
 BEFORE ?= /tmp/pretrained-before.npz
 bench-forms: setup
