@@ -22,7 +22,7 @@ from model import mnist, train
 
 from . import registry, runs, samples
 from .cli import styled_accuracy
-from .db import TrainingRun, db
+from .db import db
 
 UNITS_SHOWN = 6          # hidden units whose incoming weights the dashboard shows
 UNITS_EPOCHS_KEPT = 30   # the start plus the latest epochs of those pictures
@@ -32,86 +32,94 @@ WORST_SHOWN = 12         # test images read wrongly with the highest confidence
 def retrain(run_id, heartbeat, data_dir, report):
     """The run itself: data, network, epochs, evaluation, registration. Returns
     ``(version_id, results)``; ``heartbeat.check()`` raises ``runs.Stopped`` to end it."""
-    app = current_app._get_current_object()
     began = time.perf_counter()
-    run = db.session.get(TrainingRun, run_id)
-    settings = runs.RetrainSettings(**run.settings)
-    db.session.commit()
-    data = mnist.load(data_dir or app.config.get("DATA_DIR"), download=True)
+    settings = runs.RetrainSettings(**runs.get(run_id).settings)
+    data = mnist.load(data_dir or current_app.config.get("DATA_DIR"), download=True)
     extra = None
     if settings.include_samples:
         runs.write(run_id, phase="loading collected samples")
         extra = samples.training_set()
         db.session.commit()
     heartbeat.check()
+    net, config, start_version = starting_network(settings)
+    trained, history = train_watched(run_id, heartbeat, config, data, extra, net, report)
 
-    start_version = registry.serving_id() if settings.start == "serving" else None
+    runs.write(run_id, phase="evaluating", progress=0.95)
+    held_out = samples.held_out_set()
+    db.session.commit()      # no transaction (SQLite's write lock) while evaluating
+    best = max(history, key=lambda r: r["val_accuracy"])
+    results = {**evaluate(trained, data, held_out), "val_accuracy": best["val_accuracy"],
+               "best_epoch": best["epoch"], "start_version": start_version,
+               "trained_samples": 0 if extra is None else len(extra[1]),
+               "sizes": trained.sizes, "settings": asdict(settings)}
+    heartbeat.check()
+
+    runs.write(run_id, phase="saving", progress=0.98)
+    results["seconds"] = round(time.perf_counter() - began, 1)
+    return register(run_id, trained, config, data, history, results), results
+
+
+def starting_network(settings):
+    """``(net, config, version)``: the serving version's network to fine-tune (and its
+    number), or a fresh one (and None)."""
     config = train.TrainConfig(hidden=(settings.hidden,), epochs=settings.epochs,
                                eta=settings.eta, batch_size=settings.batch_size,
                                augment=settings.augment, extra_repeat=settings.sample_weight)
-    if start_version is not None:
-        net, _ = registry.load_version(registry.get(start_version))
-        config = replace(config, hidden=tuple(net.sizes[1:-1]))
-    else:
-        net = train.fresh_network(config)
+    if settings.start == "scratch":
+        return train.fresh_network(config), config, None
+    version_id = registry.serving_id()
+    net, _ = registry.load_version(registry.get(version_id))
     db.session.commit()
+    return net, replace(config, hidden=tuple(net.sizes[1:-1])), version_id
+
+
+def train_watched(run_id, heartbeat, config, data, extra, net, report):
+    """``train.train`` with every epoch written to the run's row; ``(net, history)``."""
     units = tracked_units(net)
     pictures = [unit_pictures(net, units, 0)]
     history = []
-    runs.write(run_id, phase=f"epoch 1 of {settings.epochs}", progress=0.02,
-          units=pictures)
+    runs.write(run_id, phase=f"epoch 1 of {config.epochs}", progress=0.02, units=pictures)
 
     def on_epoch(record):
         heartbeat.check()
-        record = {key: float(value) if key != "epoch" else int(value)
-                  for key, value in record.items()}
-        history.append(record)
+        epoch = int(record["epoch"])
+        history.append({**{key: float(value) for key, value in record.items()}, "epoch": epoch})
         live = live_network()
         if live is not None:
-            pictures.append(unit_pictures(live, units, record["epoch"]))
+            pictures.append(unit_pictures(live, units, epoch))
             del pictures[1:-(UNITS_EPOCHS_KEPT - 1)]
-        epoch = record["epoch"]
-        running = runs.write(run_id, epoch=epoch, progress=0.02 + 0.93 * epoch / settings.epochs,
-                        phase=(f"epoch {epoch + 1} of {settings.epochs}"
-                               if epoch < settings.epochs else "evaluating"),
-                        history=history, units=pictures)
+        running = runs.write(run_id, epoch=epoch, progress=0.02 + 0.93 * epoch / config.epochs,
+                             phase=(f"epoch {epoch + 1} of {config.epochs}"
+                                    if epoch < config.epochs else "evaluating"),
+                             history=history, units=pictures)
         if not running:
             heartbeat.lost.set()
         elif runs.cancel_requested(run_id):
             heartbeat.cancel.set()
         if report:
-            report(record)
+            report(history[-1])
         heartbeat.check()
 
-    trained, history = train.train(config, data, on_epoch=on_epoch, extra=extra, start=net)
+    trained, _ = train.train(config, data, on_epoch=on_epoch, extra=extra, start=net)
+    return trained, history
 
-    runs.write(run_id, phase="evaluating", progress=0.95)
-    held_out = samples.held_out_set()
-    db.session.commit()      # no transaction (SQLite's write lock) while evaluating
-    results = evaluate(trained, data, held_out)
-    best = max(history, key=lambda r: r["val_accuracy"])
-    results.update(val_accuracy=best["val_accuracy"], best_epoch=best["epoch"],
-                   start_version=start_version, trained_samples=0 if extra is None else
-                   len(extra[1]), sizes=trained.sizes, settings=asdict(settings))
-    heartbeat.check()
 
-    runs.write(run_id, phase="saving", progress=0.98)
-    results["seconds"] = round(time.perf_counter() - began, 1)
+def register(run_id, net, config, data, history, results):
+    """Store ``net`` as a new model version (one row, one transaction); its number."""
     metrics = {"test_accuracy": results["test_accuracy"], "test_loss": results["test_loss"],
                "val_accuracy": results["val_accuracy"],
                "held_out_accuracy": results["held_out"]["accuracy"],
                "held_out_n": results["held_out"]["n"], "styles": results["styles"]}
     meta = {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "preprocessing": {"input": "28x28 MNIST-normalised, white ink on black, in [0, 1]"},
-            "training": {**train.config_dict(config), "start_version": start_version,
+            "training": {**train.config_dict(config), "start_version": results["start_version"],
                          "samples": results["trained_samples"]},
-            "metrics": {**metrics, "best_epoch": best["epoch"]}, "history": history,
+            "metrics": {**metrics, "best_epoch": results["best_epoch"]}, "history": history,
             "data_sha256": data["sha256"], "command": f"training run {run_id}"}
-    version = registry.register(trained, meta, metrics=metrics, origin=f"run {run_id}",
-                                run_id=run_id)
-    version_id = version.id
+    version_id = registry.register(net, meta, metrics=metrics, origin=f"run {run_id}",
+                                   run_id=run_id).id
     db.session.commit()
-    return version_id, results
+    return version_id
 
 
 def tracked_units(net, count=UNITS_SHOWN):
