@@ -1,12 +1,12 @@
-"""Training runs: validate a retrain's settings, start one at a time, cancel, and do the work.
+"""Training runs: validate a retrain's settings, start one at a time, cancel, and execute.
 
 The dashboard and ``digits retrain`` both call these functions; the job queue
-(``jobs``) only carries a run's id to ``execute`` in a worker process, and what a
-run computes is in ``retraining``. A run's
-row (``db.TrainingRun``) is the one record of it: the worker writes its
-progress, a heartbeat, its results and its error there, and every web process
-reads it. ``slot`` is 1 while a run is queued or running and is unique, so the
-database itself refuses a second active run, whichever process asks.
+(``jobs``) only carries a run's id to ``execute`` in a worker process, and what
+a run computes is in ``retraining``. A run's row (``db.TrainingRun``) is the one
+record of it: the worker writes its progress, a heartbeat, its results and its
+error there, and every web process reads it. ``slot`` is 1 while a run is
+queued or running and is unique, so the database itself refuses a second
+active run, whichever process asks.
 
 A worker killed outright (kill -9, power loss) cannot say so: its run keeps
 ``running`` with a heartbeat that stops moving, and ``reap_stale`` marks it
@@ -142,17 +142,17 @@ def validate(form):
 
 # -- the run's row --------------------------------------------------------------------------
 
-def snapshot(runs):
-    """``runs`` as read now, detached from the session, whose transaction is then ended.
+def snapshot(rows):
+    """The runs in ``rows`` as read now, detached from the session, whose transaction ends.
 
     Under SQLite's ``BEGIN IMMEDIATE`` an open transaction, even a read, holds the
     write lock: a caller that kept one while it waited would stall the worker's
     progress writes. A run's row is read-only to everyone but the worker anyway.
     """
-    for run in runs:
+    for run in rows:
         db.session.expunge(run)
     db.session.commit()
-    return runs
+    return rows
 
 
 def get(run_id):
