@@ -102,8 +102,9 @@ def count_attempt(client):
             elif as_utc(failure.first) + window <= now:
                 failure.failures, failure.first, failure.last = 1, now, now
             elif failure.failures >= limit:
+                wait = minutes_left(failure, window, now)
                 db.session.rollback()
-                return minutes_left(failure, window, now)
+                return wait
             else:
                 failure.failures += 1
                 failure.last = now
