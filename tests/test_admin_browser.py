@@ -4,7 +4,7 @@ The app runs in a thread on a free port with its own instance folder (SQLite
 database, huey queue) and the shipped model; a real ``digits worker`` process,
 pointed at the same instance folder and MNIST, consumes the queue. The test
 logs in, teaches the network three drawings through the "Did it read your digit
-right?" buttons, starts a two-epoch retrain without augmentation, watches the
+right?" buttons, relabels and deletes one in the dashboard's gallery, starts a two-epoch retrain without augmentation, watches the
 progress bar reach the end, promotes the new version and sees the draw page
 read with it. It also takes the dashboard's screenshot at 1280×900 (into the
 test's temporary folder; with ``DIGITS_UPDATE_SCREENSHOTS=1`` into
@@ -12,6 +12,7 @@ test's temporary folder; with ``DIGITS_UPDATE_SCREENSHOTS=1`` into
 """
 
 import os
+import re
 import threading
 from pathlib import Path
 
@@ -96,10 +97,22 @@ def test_collect_retrain_watch_promote_and_the_draw_page_follows(browser, loop_s
         teach(pad, name, label)
         pad.get_by_role("button", name="Clear").click()
 
-    # The dashboard counts them and shows them in the gallery.
+    # The dashboard counts them and shows them in the gallery; relabel one, delete one,
+    # in place (htmx), the counts following.
     page.reload()
     expect(page.get_by_test_id("collected-total")).to_have_text("3")
-    expect(page.locator(".samples > li")).to_have_count(3)
+    cards = page.locator(".samples > li")
+    expect(cards).to_have_count(3)
+    newest = cards.first                                  # the 1, labelled last
+    newest.get_by_label("Label of drawing").select_option("7")
+    newest.get_by_role("button", name="Relabel").click()
+    expect(page.locator(".samples > li").first).to_have_attribute("data-label", "7")
+    expect(page.get_by_test_id("collected-counts")).to_have_attribute(
+        "aria-label", re.compile(r" 1: 0, .* 7: 2,"))
+    page.once("dialog", lambda dialog: dialog.accept())   # hx-confirm asks first
+    page.locator(".samples > li").first.get_by_role("button", name="Delete").click()
+    expect(page.locator(".samples > li")).to_have_count(2)
+    expect(page.get_by_test_id("collected-total")).to_have_text("2")
 
     # A short retrain: two epochs, no augmentation; watch it run to the end.
     page.get_by_label("Epochs", exact=True).fill("2")
