@@ -4,9 +4,9 @@ The app runs in a thread on a free port with its own instance folder (SQLite
 database, huey queue) and the shipped model; a real ``digits worker`` process,
 pointed at the same instance folder and MNIST, consumes the queue. The test
 logs in, teaches the network three drawings through the "Did it read your digit
-right?" buttons, relabels and deletes one in the dashboard's gallery, starts a two-epoch retrain without augmentation, watches the
-progress bar reach the end, promotes the new version and sees the draw page
-read with it. It also takes the dashboard's screenshot at 1280×900 (into the
+right?" buttons, relabels and deletes one in the dashboard's gallery, starts a
+two-epoch retrain without augmentation, watches the progress bar reach the
+end, promotes the new version and sees the draw page read with it. It also takes the dashboard's screenshot at 1280×900 (into the
 test's temporary folder; with ``DIGITS_UPDATE_SCREENSHOTS=1`` into
 ``docs/admin.png``, the README's). Nothing sleeps: every wait is for the DOM.
 """
