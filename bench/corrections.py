@@ -36,7 +36,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-import model
 from model import canvas, strokes
 
 TARGETS = ("7-hook-crossed", "7-arched-crossed", "1-tall-flag", "9-hook", "9-g",

@@ -64,21 +64,26 @@ def evaluate(net, X, labels, batch_size=5000):
             "confusion": confusion}
 
 
-def run_epoch(net, X, Y, batch_size, eta_at, rng, momentum=0.0, weight_decay=0.0):
+CHECK_EVERY = 32    # mini-batches between calls of a training run's ``check``
+
+
+def run_epoch(net, X, Y, batch_size, eta_at, rng, momentum=0.0, weight_decay=0.0, check=None):
     """One pass over ``X`` (n, 784), ``Y`` (n, 10) in a random order.
 
     ``eta_at(fraction)`` gives the learning rate at a fraction 0..1 of the
-    epoch, so schedules move smoothly within an epoch.
+    epoch, so schedules move smoothly within an epoch. ``check()``, if given,
+    is called every ``CHECK_EVERY`` mini-batches and may raise to stop.
     """
     n = len(X)
     order = rng.permutation(n)
-    batches = range(0, n, batch_size)
-    for i in batches:
+    for k, i in enumerate(range(0, n, batch_size)):
+        if check is not None and k % CHECK_EVERY == 0:
+            check()
         idx = order[i:i + batch_size]
         net.update_mini_batch(X[idx], Y[idx], eta_at(i / n), momentum, weight_decay)
 
 
-def train(config, data, on_epoch=None, extra=None, start=None):
+def train(config, data, on_epoch=None, extra=None, start=None, check=None):
     """Train a network on ``data`` (from ``mnist.load``) with ``config``.
 
     ``extra`` is ``(images, labels)``: more training digits (k, 28, 28) (uint8, or
@@ -90,8 +95,9 @@ def train(config, data, on_epoch=None, extra=None, start=None):
 
     Returns ``(net, history)``: the best-on-validation network and a list of
     per-epoch dicts (epoch, eta, seconds, loss, train_accuracy, val_accuracy,
-    val_loss). ``on_epoch(record)`` is called after every epoch; raising from it
-    stops training.
+    val_loss). ``on_epoch(record, net)`` is called after every epoch with the
+    network as trained so far (not the best one kept); ``check()`` every few
+    mini-batches. Raising from either stops training.
     """
     shuffle_rng, augment_rng = (np.random.default_rng(s)
                                 for s in np.random.SeedSequence(config.seed).spawn(2))
@@ -126,7 +132,7 @@ def train(config, data, on_epoch=None, extra=None, start=None):
             X = distorted.reshape(len(base), -1)
         run_epoch(net, X, Y, config.batch_size,
                   lambda fraction: learning_rate(config, epoch + fraction), shuffle_rng,
-                  config.momentum, config.weight_decay)
+                  config.momentum, config.weight_decay, check)
         seconds = time.perf_counter() - start
         train_metrics = evaluate(net, X_clean, train_labels)
         val_metrics = evaluate(net, X_val, val_labels)
@@ -138,7 +144,7 @@ def train(config, data, on_epoch=None, extra=None, start=None):
             best = (val_metrics["accuracy"],
                     ([w.copy() for w in net.weights], [b.copy() for b in net.biases]))
         if on_epoch:
-            on_epoch(record)
+            on_epoch(record, net)
     net.weights, net.biases = best[1]
     net.velocities = None
     return net, history

@@ -8,10 +8,13 @@ Debian's Chromium through pytest-playwright (``browser_type_launch_args``).
 """
 
 import os
+import socket
 import threading
+import uuid
 from pathlib import Path
 
 import numpy as np
+import psycopg
 import pytest
 from werkzeug.serving import WSGIRequestHandler, make_server
 
@@ -87,3 +90,42 @@ def live_server(tmp_path_factory):
 def browser_type_launch_args(browser_type_launch_args):
     """Debian's Chromium when present ($DIGITS_CHROMIUM first), quiet and offline."""
     return launch_options(browser_type_launch_args)
+
+
+# -- PostgreSQL and Redis, for the multi-host mode --------------------------------------------
+
+POSTGRES = os.environ.get("DIGITS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS = os.environ.get("DIGITS_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+def reachable(host, port):
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def require(service, host, port):
+    if not reachable(host, port):
+        if os.environ.get("CI"):
+            pytest.fail(f"{service} is not running on {host}:{port}, and CI needs it")
+        pytest.skip(f"{service} is not running on {host}:{port}")
+
+
+@pytest.fixture
+def database_url():
+    """A fresh schema in PostgreSQL's ``test`` database, dropped afterwards."""
+    require("PostgreSQL", "127.0.0.1", 5432)
+    schema = f"digits_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES, autocommit=True) as connection:
+        connection.execute(f"CREATE SCHEMA {schema}")
+    yield POSTGRES + f"?options=-csearch_path%3D{schema}"
+    with psycopg.connect(POSTGRES, autocommit=True) as connection:
+        connection.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture
+def redis_url():
+    require("Redis", "127.0.0.1", 6379)
+    return REDIS

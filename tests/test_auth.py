@@ -13,7 +13,6 @@ import pytest
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from tests.conftest import app_config
-from tests.test_services import database_url  # noqa: F401 (a fixture: a fresh PostgreSQL schema)
 from webapp import auth, create_app
 from webapp.db import LoginFailure, Setting, db
 

@@ -18,7 +18,6 @@ from huey import RedisHuey, SqliteHuey
 
 from tests.conftest import DATA_DIR, app_config, needs_data
 from tests.test_runs import simultaneous_starts
-from tests.test_services import database_url, redis_url  # noqa: F401 (fixtures)
 from webapp import create_app, jobs, registry, runs
 from webapp.db import db
 

@@ -167,7 +167,7 @@ def test_cancel_a_queued_run_at_once_and_start_again(app):
         assert cancelled.finished is not None
         # A worker that picks the task up afterwards leaves it alone.
         assert runs.execute(run.id).status == "cancelled"
-        with pytest.raises(runs.RunRefused, match="has already cancelled"):
+        with pytest.raises(runs.RunRefused, match="is over \\(cancelled\\)"):
             runs.cancel(run.id)
         with pytest.raises(runs.RunRefused, match="There is no training run #99"):
             runs.cancel(99)

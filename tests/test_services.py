@@ -9,54 +9,14 @@ these tests are skipped, except in CI (``CI=true``), where they must run.
 """
 
 import multiprocessing
-import os
-import socket
 import uuid
 
-import psycopg
-import pytest
 import redis
 
 import model
 from tests import images
 from tests.conftest import app_config, save_network
 from webapp import create_app, registry, samples
-
-POSTGRES = os.environ.get("DIGITS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-REDIS = os.environ.get("DIGITS_TEST_REDIS", "redis://127.0.0.1:6379/0")
-
-
-def reachable(host, port):
-    try:
-        socket.create_connection((host, port), timeout=1).close()
-        return True
-    except OSError:
-        return False
-
-
-def require(service, host, port):
-    if not reachable(host, port):
-        if os.environ.get("CI"):
-            pytest.fail(f"{service} is not running on {host}:{port}, and CI needs it")
-        pytest.skip(f"{service} is not running on {host}:{port}")
-
-
-@pytest.fixture
-def database_url():
-    """A fresh schema in PostgreSQL's ``test`` database, dropped afterwards."""
-    require("PostgreSQL", "127.0.0.1", 5432)
-    schema = f"digits_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES, autocommit=True) as connection:
-        connection.execute(f"CREATE SCHEMA {schema}")
-    yield POSTGRES + f"?options=-csearch_path%3D{schema}"
-    with psycopg.connect(POSTGRES, autocommit=True) as connection:
-        connection.execute(f"DROP SCHEMA {schema} CASCADE")
-
-
-@pytest.fixture
-def redis_url():
-    require("Redis", "127.0.0.1", 6379)
-    return REDIS
 
 
 def host(tmp_path, name, database_url, model_path, **settings):

@@ -36,8 +36,11 @@ def test_training_learns_and_keeps_best_validation_weights(small_data, augment):
     config = train.TrainConfig(hidden=(32,), epochs=8, batch_size=32, eta=0.5,
                                augment=augment, validation_size=200, seed=1)
     seen = []
-    net, history = train.train(config, small_data, on_epoch=seen.append)
+    live = []
+    net, history = train.train(config, small_data,
+                               on_epoch=lambda r, n: (seen.append(r), live.append(n)))
     assert [r["epoch"] for r in history] == list(range(1, 9)) and seen == history
+    assert all(n is live[0] for n in live)       # the network in training, every epoch
     assert history[-1]["loss"] < history[0]["loss"]
     best = max(r["val_accuracy"] for r in history)
     val_X = prepare(small_data["train_images"][-200:])
@@ -94,3 +97,22 @@ def test_extra_images_are_learnt_alongside_mnist(small_data):
     assert net.feedforward(prepare(square[None]))[0, 3] > 0.9
     with pytest.raises(ValueError, match="labels"):
         train.train(config, small_data, extra=(extra[0], extra[1][:10]))
+
+
+def test_check_between_mini_batches_can_stop_training(small_data):
+    class Stop(Exception):
+        pass
+
+    calls = []
+
+    def check():
+        calls.append(1)
+        if len(calls) == 3:
+            raise Stop
+
+    config = train.TrainConfig(hidden=(8,), epochs=5, batch_size=8, augment=False,
+                               validation_size=200)
+    with pytest.raises(Stop):
+        train.train(config, small_data, on_epoch=lambda r, n: pytest.fail("no epoch ends"),
+                    check=check)
+    assert len(calls) == 3      # 800 images in batches of 8: checked every 32 batches

@@ -16,12 +16,12 @@ import numpy as np
 from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request,
                    url_for)
 from sqlalchemy import select
-from sqlalchemy.orm import defer, load_only
+from sqlalchemy.orm import load_only
 
 from model import mnist
 
 from . import auth, pictures, registry, run_panel, runs, samples
-from .db import ModelVersion, TrainingRun, db
+from .db import TrainingRun, as_utc, db
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.before_request(auth.require_login)
@@ -47,7 +47,7 @@ def when(moment):
     """A stored time as the dashboard shows it: "2026-11-29 01:25 UTC"."""
     if moment is None:
         return ""
-    return auth.as_utc(moment).strftime("%Y-%m-%d %H:%M UTC")
+    return as_utc(moment).strftime("%Y-%m-%d %H:%M UTC")
 
 
 @bp.get("/")
@@ -240,15 +240,9 @@ def cancel_run(run_id):
 
 # -- models -----------------------------------------------------------------------------------
 
-def summaries():
-    """``registry.versions()`` without the weights: newest first."""
-    return db.session.scalars(select(ModelVersion).options(defer(ModelVersion.weights))
-                              .order_by(ModelVersion.id.desc())).all()
-
-
 def models_context(message=None, error=None):
     serving = registry.serving_id()
-    return {"versions": summaries(), "serving_id": serving,
+    return {"versions": registry.versions(), "serving_id": serving,
             "activations": registry.history()[-6:][::-1],
             "models_message": message, "models_error": error}
 

@@ -16,7 +16,7 @@ hash is computed: past ``LOGIN_FAILURE_LIMIT`` failures within
 import hashlib
 import math
 import sys
-from datetime import timedelta, timezone
+from datetime import timedelta
 from functools import wraps
 from urllib.parse import urlsplit
 
@@ -28,7 +28,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .db import LoginFailure, Setting, db, utcnow
+from .db import LoginFailure, Setting, as_utc, db, utcnow
 
 bp = Blueprint("auth", __name__, url_prefix="/admin")
 PASSWORD_KEY = "admin_password_hash"
@@ -75,11 +75,6 @@ def client_key():
 
 def minutes_left(failure, window, now):
     return max(1, math.ceil((as_utc(failure.first) + window - now).total_seconds() / 60))
-
-
-def as_utc(moment):
-    """SQLite hands back naive datetimes; they were written in UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def count_attempt(client):

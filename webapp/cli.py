@@ -73,7 +73,7 @@ def train_command(out, data_dir, download, **settings):
     data = load_data(data_dir, download)
     bar = tqdm(total=config.epochs, unit="epoch", desc="training")
 
-    def on_epoch(r):
+    def on_epoch(r, _net):
         bar.set_postfix(loss=f"{r['loss']:.4f}", val=f"{r['val_accuracy']:.4f}")
         bar.write(f"epoch {r['epoch']:3d}  eta {r['eta']:.4f}  loss {r['loss']:.4f}  "
                   f"train {r['train_accuracy']:.4f}  val {r['val_accuracy']:.4f}  "

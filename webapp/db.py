@@ -39,6 +39,11 @@ def utcnow():
     return datetime.now(timezone.utc)
 
 
+def as_utc(moment):
+    """SQLite hands back naive datetimes; every time stored here was written in UTC."""
+    return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
 class Sample(db.Model):
     """A drawing a user labelled: a correction or confirmation from the page, or an API upload.
 

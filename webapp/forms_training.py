@@ -34,7 +34,7 @@ def train_with_forms(out, drawings=24000, epochs=150, seed=0, traditions=None, e
     images, labels, _ = forms.drawings(drawings, DRAWING_SEED, traditions, exclude)
     log(f"{drawings} drawings ready in {time.perf_counter() - start:.0f} s")
 
-    def on_epoch(r):
+    def on_epoch(r, _net):
         log(f"epoch {r['epoch']:3d}  eta {r['eta']:.4f}  loss {r['loss']:.4f}  "
             f"train {r['train_accuracy']:.4f}  val {r['val_accuracy']:.4f}  {r['seconds']:.1f}s")
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from flask import current_app
 from sqlalchemy import select, update
+from sqlalchemy.orm import defer
 
 import model
 
@@ -86,8 +87,9 @@ def serving_id(session=None):
 
 
 def versions():
-    """Every version, newest first."""
-    return db.session.scalars(select(ModelVersion).order_by(ModelVersion.id.desc())).all()
+    """Every version, newest first, without loading their weights."""
+    return db.session.scalars(select(ModelVersion).options(defer(ModelVersion.weights))
+                              .order_by(ModelVersion.id.desc())).all()
 
 
 def get(version_id):

@@ -9,7 +9,6 @@ held-out collected samples, the styled digits) and registered, never promoted.
 """
 
 import base64
-import sys
 import time
 from dataclasses import asdict, replace
 from datetime import datetime, timezone
@@ -80,14 +79,12 @@ def train_watched(run_id, heartbeat, config, data, extra, net, report):
     history = []
     runs.write(run_id, phase=f"epoch 1 of {config.epochs}", progress=0.02, units=pictures)
 
-    def on_epoch(record):
+    def on_epoch(record, live):
         heartbeat.check()
         epoch = int(record["epoch"])
         history.append({**{key: float(value) for key, value in record.items()}, "epoch": epoch})
-        live = live_network()
-        if live is not None:
-            pictures.append(unit_pictures(live, units, epoch))
-            del pictures[1:-(UNITS_EPOCHS_KEPT - 1)]
+        pictures.append(unit_pictures(live, units, epoch))
+        del pictures[1:-(UNITS_EPOCHS_KEPT - 1)]
         running = runs.write(run_id, epoch=epoch, progress=0.02 + 0.93 * epoch / config.epochs,
                              phase=(f"epoch {epoch + 1} of {config.epochs}"
                                     if epoch < config.epochs else "evaluating"),
@@ -100,7 +97,10 @@ def train_watched(run_id, heartbeat, config, data, extra, net, report):
             report(history[-1])
         heartbeat.check()
 
-    trained, _ = train.train(config, data, on_epoch=on_epoch, extra=extra, start=net)
+    # heartbeat.check between mini-batches: a cancel (seen by the heartbeat thread) stops
+    # the run within a couple of seconds, not at the end of the epoch.
+    trained, _ = train.train(config, data, on_epoch=on_epoch, extra=extra, start=net,
+                             check=heartbeat.check)
     return trained, history
 
 
@@ -136,18 +136,6 @@ def unit_pictures(net, units, epoch):
     return {"epoch": int(epoch), "units": units,
             "weights": [np.round(net.weights[0][:, u].astype(np.float64), 4).tolist()
                         for u in units]}
-
-
-def live_network():
-    """The network ``train.train`` is training, from inside its ``on_epoch`` callback.
-
-    ``train.train`` hands ``on_epoch`` only the epoch's numbers, and the pictures
-    of the units must show the weights after this epoch, not the best ones kept;
-    its frame holds them as ``net``. None if that ever changes (no pictures then).
-    """
-    frame = sys._getframe(2)          # live_network ← on_epoch ← train.train
-    net = frame.f_locals.get("net") if frame.f_code is train.train.__code__ else None
-    return net if isinstance(net, model.Network) else None
 
 
 def evaluate(net, data, held_out):

@@ -18,7 +18,7 @@ very end.
 import threading
 import traceback
 from dataclasses import asdict, dataclass, replace
-from datetime import timedelta, timezone
+from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import select, update
@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 import model
 from model import mnist, train
 
-from .db import TrainingRun, db, utcnow
+from .db import TrainingRun, as_utc, db, utcnow
 
 ACTIVE = ("queued", "running")
 
@@ -176,11 +176,6 @@ def recent(limit=10):
                                        .execution_options(populate_existing=True)).all())
 
 
-def as_utc(moment):
-    """SQLite hands back naive datetimes; every time stored here is UTC."""
-    return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
 def reap_stale():
     """Mark failed every running run whose heartbeat is older than ``JOB_STALE_SECONDS``."""
     stale = float(current_app.config["JOB_STALE_SECONDS"])
@@ -255,7 +250,7 @@ def cancel(run_id):
     if run is None:
         raise RunRefused(f"There is no training run #{run_id}.")
     if not done.rowcount:
-        raise RunRefused(f"Training run #{run_id} has already {run.status}; "
+        raise RunRefused(f"Training run #{run_id} is over ({run.status}); "
                          "there is nothing to cancel.")
     return run
 
