@@ -126,3 +126,13 @@ def test_damaged_pngs_never_cause_a_server_error(client):
             damaged[position] = rng.integers(0, 256)
         response = client.post(URL, data=bytes(damaged), content_type="image/png")
         assert response.status_code in (200, 400), response.json
+
+
+def test_numbers_are_sent_rounded(client):
+    """Four decimals for activations and pixels, six for probabilities: no float32 noise."""
+    import re
+
+    response = client.post(URL, data=images.drawing("7"), content_type="image/png")
+    assert response.mimetype == "application/json"
+    decimals = [len(d) for d in re.findall(r"\d\.(\d+)", response.get_data(as_text=True))]
+    assert decimals and max(decimals) <= 6

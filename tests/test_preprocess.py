@@ -6,6 +6,8 @@ digits, and decoders trusting hostile files.
 """
 
 import io
+import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -163,3 +165,115 @@ def test_oversized_file_is_413():
     with pytest.raises(preprocess.ImageTooLarge) as info:
         read_digit(big)
     assert info.value.status == 413 and "KiB" in str(info.value)
+
+
+# -- PNGs read by libspng (pyspng) read as Pillow reads them ---------------------------------
+
+def _chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def raw_png(pixels, colour_type, extra=b""):
+    """A PNG of ``pixels`` (h, w[, c]) uint8 or uint16 as they are, ``extra`` chunks before IDAT."""
+    h, w = pixels.shape[:2]
+    depth = 16 if pixels.dtype == np.uint16 else 8
+    rows = pixels.reshape(h, -1).astype(">u2" if depth == 16 else np.uint8)
+    raw = b"".join(b"\0" + row.tobytes() for row in rows)
+    header = struct.pack(">IIBBBBB", w, h, depth, colour_type, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + extra
+            + _chunk(b"IDAT", zlib.compress(raw)) + _chunk(b"IEND", b""))
+
+
+def colour_seven():
+    return ImageOps.colorize(seven(), "#1030c0", "#f8e860")
+
+
+def transparent_seven():
+    return Image.open(io.BytesIO(with_alpha((0, 0, 0), (0, 0, 0))))
+
+
+def pillow_luminance(png):
+    """What ``decode`` gave before libspng: Pillow's image through ``_luminance``."""
+    with Image.open(io.BytesIO(png)) as im:
+        im.load()
+        return preprocess._luminance(im)
+
+
+PNG_KINDS = {
+    "grey": lambda: images.encode(seven()),
+    "rgb": lambda: images.encode(colour_seven()),
+    "rgba-opaque": lambda: images.encode(colour_seven().convert("RGBA")),
+    "rgba-transparent": lambda: images.encode(transparent_seven()),
+    "grey-alpha": lambda: images.encode(Image.merge(
+        "LA", [Image.new("L", (280, 280), 0), ImageOps.invert(seven())])),
+    "palette": lambda: images.encode(colour_seven().quantize(64)),
+    "palette-4-bit": lambda: images.encode(colour_seven().quantize(16), bits=4),
+    "1-bit": lambda: images.encode(seven().convert("1")),
+    "grey-16-bit": lambda: images.encode(Image.fromarray(
+        np.asarray(seven()).astype(np.uint16) * 257)),
+    "rgb-16-bit": lambda: raw_png(np.asarray(colour_seven()).astype(np.uint16) * 257 + 5, 2),
+    "rgba-16-bit": lambda: raw_png(np.asarray(transparent_seven()).astype(np.uint16) * 257, 6),
+    "grey-alpha-16-bit": lambda: raw_png(np.stack(
+        [np.zeros((280, 280)), 255 - np.asarray(seven())], -1).astype(np.uint16) * 257, 4),
+    "odd-size": lambda: images.encode(seven().resize((301, 283))),   # edge blocks cut short
+    "small": lambda: images.encode(seven().resize((100, 90))),       # not shrunk
+}
+
+
+@pytest.mark.parametrize("kind", PNG_KINDS)
+def test_libspng_reads_every_kind_of_png_as_pillow_did(kind):
+    png = PNG_KINDS[kind]()
+    fast = preprocess._decode_png(png)
+    assert fast is not None, "read by libspng, not left to Pillow"
+    before = pillow_luminance(png)
+    assert fast.shape == before.shape and fast.dtype == np.float32
+    # Pillow rounds to whole grey levels at each step; libspng's path does not.
+    assert np.abs(fast - before).max() <= 0.6
+    assert np.abs(preprocess.normalise(fast).image
+                  - preprocess.normalise(before).image).max() < 0.002
+
+
+@pytest.mark.parametrize("chunk", [b"tRNS", b"iCCP", b"zTXt"])
+def test_colour_keys_and_compressed_metadata_are_left_to_pillow(chunk):
+    body = {b"tRNS": b"\x00\xff", b"iCCP": b"p\x00\x00" + zlib.compress(b"x" * 64),
+            b"zTXt": b"k\x00\x00" + zlib.compress(b"y" * 64)}[chunk]
+    png = raw_png(np.asarray(seven()), 0, extra=_chunk(chunk, body))
+    assert preprocess._decode_png(png) is None
+    assert read(png).shape == (28, 28)
+
+
+def refuse_to_decode(monkeypatch):
+    """Make both decoders fail the test if they are asked for pixels."""
+    def no_pixels(*args, **kwargs):
+        raise AssertionError("pixels decoded")
+    monkeypatch.setattr(preprocess.pyspng, "load", no_pixels)
+    monkeypatch.setattr(preprocess.Image, "open", no_pixels)
+
+
+@pytest.mark.parametrize("png, status, word", [
+    (images.bomb_png(), 400, "megapixels"),
+    (images.header_only_png(12000, 12000), 400, "megapixels"),
+    (images.header_only_png(4000, 12), 400, "at least"),
+    (images.animated_png(), 415, "Animated"),
+], ids=["bomb", "huge-header", "too-thin", "animated"])
+def test_size_and_animation_are_refused_from_the_header_alone(monkeypatch, png, status, word):
+    refuse_to_decode(monkeypatch)
+    with pytest.raises(preprocess.ImageError) as info:
+        read_digit(png)
+    assert info.value.status == status and word in str(info.value)
+
+
+def test_a_bad_checksum_before_the_pixels_is_corrupt_as_with_pillow():
+    png = bytearray(images.drawing("7"))
+    png[29] ^= 0xFF                                  # IHDR's CRC
+    assert preprocess.png_header(bytes(png)) is None
+    with pytest.raises(preprocess.ImageError, match="truncated or corrupt"):
+        read_digit(bytes(png))
+
+
+def test_damaged_pixel_data_is_corrupt_whichever_decoder_fails():
+    png = images.drawing("7")
+    start = png.index(b"IDAT") + 4
+    damaged = png[:start + 20] + bytes(200) + png[start + 220:]
+    with pytest.raises(preprocess.ImageError, match="truncated or corrupt"):
+        read_digit(damaged)

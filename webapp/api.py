@@ -14,7 +14,8 @@ near-blank image gives ``"digit": null`` and a ``"reason"``. Errors are
 """
 
 import numpy as np
-from flask import Blueprint
+import orjson
+from flask import Blueprint, current_app
 
 from .preprocess import read_digit
 from .served import get_model
@@ -24,7 +25,15 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 
 def rounded(array, decimals):
-    return np.round(np.asarray(array, dtype=np.float64), decimals).tolist()
+    """float32 values rounded to ``decimals`` places, still an array: orjson writes each
+    one in its shortest form (0.1235, not 0.12349999696016312) without a list of floats."""
+    return np.round(np.asarray(array, dtype=np.float32), decimals)
+
+
+def json_response(answer):
+    """The answer as JSON by orjson: a tenth of the time Flask's json takes for ~1,000 numbers."""
+    return current_app.response_class(orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY),
+                                      mimetype="application/json")
 
 
 @bp.post("/predict")
@@ -34,10 +43,11 @@ def predict():
     answer = {"model": {"version": loaded.version, "sizes": loaded.net.sizes,
                         "deskew": loaded.net.deskew}}
     if digit.image is None:
-        return {**answer, "digit": None, "reason": digit.blank, "confidence": None,
-                "probabilities": None, "hidden": None, "input": None}
+        return json_response({**answer, "digit": None, "reason": digit.blank, "confidence": None,
+                              "probabilities": None, "hidden": None, "input": None})
     reading = loaded.read(digit.image)
-    return {**answer, "digit": reading.digit, "confidence": round(reading.confidence, 6),
-            "probabilities": rounded(reading.probabilities, 6),
-            "hidden": [rounded(h, 4) for h in reading.hidden],
-            "input": rounded(reading.seen, 4)}
+    return json_response({
+        **answer, "digit": reading.digit, "confidence": round(reading.confidence, 6),
+        "probabilities": rounded(reading.probabilities, 6),
+        "hidden": [rounded(h, 4) for h in reading.hidden],
+        "input": rounded(reading.seen, 4)})

@@ -9,18 +9,23 @@ on a light background, faint noise, a drawing that is empty or a speck, and
 strokes far too thick for the digit's size (a small digit drawn with the
 canvas's fixed pen), which are thinned towards MNIST's stroke width.
 
-Pillow decodes and resamples, NumPy measures; nothing here knows about Flask
-or the network. Images are float32 arrays: luminance in [0, 255] while
+libspng (pyspng) decodes the PNGs it can read exactly as Pillow would, after
+this module has read the file's header itself; Pillow decodes JPEGs and the
+rest, and resamples; NumPy measures. Nothing here knows about Flask or the
+network. Images are float32 arrays: luminance in [0, 255] while
 decoding, then ink in [0, 1] (white ink on black, MNIST's polarity).
 Hostile or broken input raises an ``ImageError`` (a ``ValueError``) whose
 message a person can act on and whose ``status`` is the HTTP code to answer.
 """
 
 import io
+import struct
 import warnings
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
+import pyspng
 from PIL import Image, ImageFilter
 
 MAX_BYTES = 512 * 1024            # a 280×280 canvas PNG is 5–30 kB; a photo at ~1600 px fits
@@ -48,10 +53,17 @@ warnings.simplefilter("error", Image.DecompressionBombWarning)
 BLANK = "The image is blank."
 TOO_LITTLE_INK = "There is too little ink to read: draw the digit larger."
 
-SIGNATURES = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG"}
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+SIGNATURES = {PNG_SIGNATURE: "PNG", b"\xff\xd8\xff": "JPEG"}
 OTHER_FORMATS = {b"GIF87a": "GIF", b"GIF89a": "GIF", b"BM": "BMP", b"II*\x00": "TIFF",
                  b"MM\x00*": "TIFF", b"\x00\x00\x01\x00": "ICO", b"<svg": "SVG", b"<?xml": "SVG",
                  b"\x00\x00\x00\x0cjP": "JPEG 2000", b"\x97JB2": "JBIG2"}
+CORRUPT = ("The image could not be decoded: it is truncated or corrupt. "
+           "Send a complete PNG or JPEG.")
+
+# Pillow's convert("L") weights (ITU-R 601-2 luma in 16-bit fixed point), so both
+# decoders give the same grey for the same colour.
+LUMA = np.array([19595, 38470, 7471], dtype=np.float32) / np.float32(65536)
 
 
 class ImageError(ValueError):
@@ -101,9 +113,13 @@ def decode(data):
         if other:
             raise UnsupportedImage(f"{other} images are not accepted: send a PNG or JPEG.")
         raise ImageError("This is not a PNG or JPEG image.")
+    if data.startswith(PNG_SIGNATURE):
+        lum = _decode_png(data)
+        if lum is not None:
+            return lum
     try:
         with Image.open(io.BytesIO(data), formats=["PNG", "JPEG"]) as im:
-            _check_geometry(im)
+            _check_geometry(*im.size, getattr(im, "n_frames", 1))
             im.load()
             return _luminance(im)
     except ImageError:
@@ -112,21 +128,166 @@ def decode(data):
         raise ImageError(f"The image's dimensions are too large; the limit is "
                          f"{MAX_PIXELS // 1_000_000} megapixels.") from None
     except Exception:  # noqa: BLE001 - a hostile file can make a decoder raise anything
-        raise ImageError("The image could not be decoded: it is truncated or corrupt. "
-                         "Send a complete PNG or JPEG.") from None
+        raise ImageError(CORRUPT) from None
 
 
-def _check_geometry(im):
-    """Refuse sizes and animations before ``load()`` allocates any pixels."""
-    w, h = im.size
-    if w * h > MAX_PIXELS:
-        raise ImageError(f"The image is {w}×{h} pixels; the limit is "
+def _check_geometry(width, height, frames=1):
+    """Refuse sizes and animations before any pixels are allocated."""
+    if width * height > MAX_PIXELS:
+        raise ImageError(f"The image is {width}×{height} pixels; the limit is "
                          f"{MAX_PIXELS // 1_000_000} megapixels. Send a smaller one.")
-    if min(w, h) < MIN_SIDE:
-        raise ImageError(f"The image is {w}×{h} pixels; a digit needs at least "
+    if min(width, height) < MIN_SIDE:
+        raise ImageError(f"The image is {width}×{height} pixels; a digit needs at least "
                          f"{MIN_SIDE}×{MIN_SIDE}.")
-    if getattr(im, "n_frames", 1) > 1:
+    if frames > 1:
         raise UnsupportedImage("Animated images are not accepted: send a single-frame PNG.")
+
+
+@dataclass(frozen=True)
+class PngHeader:
+    """What a PNG says about itself: IHDR's fields and its chunks, read without decoding.
+
+    ``chunks`` maps each chunk type before the first IDAT to its data;
+    ``kinds`` holds the type of every chunk in the file.
+    """
+
+    width: int
+    height: int
+    bit_depth: int
+    colour_type: int
+    chunks: dict
+    kinds: frozenset
+
+
+def png_header(data):
+    """The header of PNG ``data`` read from the bytes, or None when it is not well formed.
+
+    Walks the chunks, checking the CRC of each one before the first IDAT as
+    Pillow does; nothing is decompressed. None (truncated before the pixels,
+    a bad CRC, IHDR not first or malformed) sends the file to Pillow, which
+    says what is wrong with it.
+    """
+    chunks, kinds, position = {}, set(), len(PNG_SIGNATURE)
+    while position + 12 <= len(data):
+        length, kind = struct.unpack_from(">I4s", data, position)
+        end = position + 12 + length
+        if end > len(data):
+            break
+        if b"IDAT" not in kinds:
+            if kind != b"IDAT":
+                body = data[position + 8:end - 4]
+                if zlib.crc32(body, zlib.crc32(kind)) != int.from_bytes(data[end - 4:end], "big"):
+                    return None
+                if (kind == b"IHDR") != (not chunks) or (kind == b"IHDR" and length != 13):
+                    return None
+                chunks.setdefault(kind, body)
+        kinds.add(kind)
+        position = end
+        if kind == b"IEND":
+            break
+    if b"IHDR" not in chunks or b"IDAT" not in kinds:
+        return None
+    width, height, bit_depth, colour_type = struct.unpack_from(">IIBB", chunks[b"IHDR"])
+    return PngHeader(width, height, bit_depth, colour_type, chunks, frozenset(kinds))
+
+
+# libspng's output format per IHDR colour type: grey stays grey (16-bit as grey +
+# alpha), palette expands to RGB, alpha and 16-bit colour come as RGBA8 (libspng
+# keeps the high byte of a 16-bit sample, as Pillow does).
+SPNG_FORMATS = {0: None, 2: None, 3: None, 4: "RGBA", 6: "RGBA"}
+# Left to Pillow: transparency by colour key, animation, and compressed metadata
+# (libspng would inflate it up to 64 MB; Pillow stops at 1 MB).
+PILLOW_CHUNKS = {b"tRNS", b"acTL", b"iCCP", b"zTXt", b"iTXt"}
+
+
+def _decode_png(data):
+    """PNG bytes → luminance like ``_luminance``'s, by libspng; None to leave it to Pillow.
+
+    The header is read first, so an oversized or animated image is refused
+    before anything is decompressed. The chunks in ``PILLOW_CHUNKS`` and any
+    file libspng refuses go to Pillow: rare, and Pillow's reading of them is
+    the reference.
+    """
+    header = png_header(data)
+    if header is None:
+        return None
+    frames = 1
+    if b"acTL" in header.chunks:
+        frames = int.from_bytes(header.chunks[b"acTL"][:4], "big")
+    _check_geometry(header.width, header.height, frames)
+    if header.kinds & PILLOW_CHUNKS or header.colour_type not in SPNG_FORMATS:
+        return None
+    fmt = SPNG_FORMATS[header.colour_type]
+    if header.colour_type == 2 and header.bit_depth == 16:
+        fmt = "RGBA"
+    try:
+        pixels = pyspng.load(data, fmt)
+    except (RuntimeError, ValueError):
+        return None
+    if pixels.shape[:2] != (header.height, header.width):
+        return None
+    return pixel_luminance(pixels)
+
+
+def pixel_luminance(pixels):
+    """Decoded pixels → luminance float32 (h', w') in [0, 255], alpha flattened, shrunk.
+
+    ``pixels`` are uint8 grey (h, w), RGB (h, w, 3) or RGBA (h, w, 4), or
+    16-bit grey as uint16 (h, w, 2) with an opaque alpha. The same result as
+    ``_luminance`` gives for the Pillow image of the same file (to within a
+    grey level: Pillow rounds each step to integers), computed on the shrunk
+    image where the arithmetic allows: a mean of greys is the grey of the means.
+    """
+    if pixels.ndim == 2:
+        pixels = pixels[..., None]
+    factor = max(1, min(pixels.shape[:2]) // WORK_SIDE)
+    channels = pixels.shape[2]
+    if pixels.dtype == np.uint16:
+        weights = [[255 / 65535], [0]]
+    elif channels == 1:
+        weights = [[1]]
+    elif channels == 3:
+        weights = LUMA[:, None]
+    elif pixels[..., 3].min() == 255:        # a canvas filled edge to edge (the draw page's)
+        weights = np.append(LUMA, 0)[:, None]
+    else:
+        alpha = pixels[..., 3] * np.float32(1 / 255)
+        lum = pixels[..., :3] @ LUMA
+        # Pillow averages alpha images premultiplied; so does this.
+        premultiplied, alpha = np.moveaxis(box_average(
+            np.stack([lum * alpha, alpha], axis=-1), factor, np.eye(2, dtype=np.float32)), -1, 0)
+        lum = np.divide(premultiplied, alpha, out=np.zeros_like(alpha), where=alpha > 0)
+        return flatten_alpha(lum, alpha)
+    return box_average(pixels, factor, weights)[..., 0]
+
+
+def box_average(pixels, factor, weights):
+    """Pixels (h, w, c) → float32 (⌈h/f⌉, ⌈w/f⌉, k): each ``factor``² block's mean, mixed by ``weights`` (c, k).
+
+    Rows are summed as whole slices; a row's ``factor`` neighbouring pixels
+    are then side by side in memory, so one matrix product averages them and
+    mixes the channels at once. Blocks cut by the right or bottom edge average
+    the pixels they hold, as Pillow's ``reduce`` does.
+    """
+    weights = np.asarray(weights, dtype=np.float32)
+    if factor == 1:
+        return pixels @ weights
+    height, width, channels = pixels.shape
+    rows, columns = -(-height // factor), -(-width // factor)
+    cut = (rows * factor - height, columns * factor - width)
+    if any(cut):
+        pixels = np.pad(pixels, ((0, cut[0]), (0, cut[1]), (0, 0)))
+    # Bytes sum exactly in 16 bits (factor ≤ 14 here), and cheaper than floats.
+    total = pixels[0::factor].astype(np.uint16 if pixels.dtype == np.uint8 else np.float32)
+    for offset in range(1, factor):
+        total += pixels[offset::factor]
+    mean = total.reshape(rows, columns, factor * channels).astype(np.float32) @ (
+        np.tile(weights, (factor, 1)) / np.float32(factor * factor))
+    if any(cut):
+        held = (np.minimum(factor, height - factor * np.arange(rows))[:, None]
+                * np.minimum(factor, width - factor * np.arange(columns)))
+        mean *= (factor * factor / held).astype(np.float32)[..., None]
+    return mean
 
 
 def _luminance(im):
