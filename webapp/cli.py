@@ -2,7 +2,7 @@
 
     digits train --hidden 256 --epochs 150 --out model/pretrained.npz
     digits evaluate [MODEL] [--json]
-    digits serve [--host 127.0.0.1] [--port 8000] [--workers 2]
+    digits serve [--host 127.0.0.1] [--port 8000] [--workers N] [--threads 256]
 
 ``digits …`` is ``flask --app webapp …``: the same app, configuration and
 database. Tests call the commands through ``app.test_cli_runner()``. Training
@@ -142,16 +142,51 @@ def evaluate_command(model_file, as_json, data_dir, download):
         click.echo(f"  {name:<22s} {accuracy:.4f}")
 
 
-def gunicorn_options(host, port, workers):
-    """gunicorn's settings for ``digits serve``; the web benchmark serves its baseline alike."""
-    return {"bind": f"{host}:{port}", "workers": workers, "accesslog": "-"}
+# Why gthread: gunicorn's sync workers each serve one connection at a time, so two clients
+# that send their headers slowly (a phone on bad Wi-Fi, or on purpose) left every worker
+# waiting and the site unanswered for 30 s. A gthread worker keeps idle and kept-alive
+# connections in a poller and gives a thread only to a connection that has sent bytes: a
+# request dripped a byte a second holds one thread, not the worker. THREADS per worker is
+# how many such connections a worker outlasts while still answering everyone else; the
+# forward pass is NumPy, short, and fine on threads. Past that, a buffering proxy in front
+# (nginx) is the answer: it passes only complete requests on (README: serving in production).
+THREADS = 256
+TIMEOUT = 30            # s a worker may go silent (stuck) before the arbiter replaces it
+GRACEFUL_TIMEOUT = 20   # s a stopping worker has to finish the requests it is serving
+KEEPALIVE = 5           # s an idle connection stays open (a drawing's requests reuse it)
 
 
-def gunicorn_args(host, port, workers, app="webapp:create_app()"):
+def default_workers():
+    """One worker per core this process may run on ($DIGITS_WORKERS overrides)."""
+    if os.environ.get("DIGITS_WORKERS"):
+        return int(os.environ["DIGITS_WORKERS"])
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:      # not on Linux
+        return os.cpu_count() or 1
+
+
+def gunicorn_options(host, port, workers, threads=THREADS):
+    """gunicorn's settings for ``digits serve``; the web benchmark serves its baseline alike.
+
+    No access log: the app logs each request itself, with its timing (webapp/health.py).
+    """
+    return {"bind": f"{host}:{port}", "workers": workers, "worker_class": "gthread",
+            "threads": threads, "timeout": TIMEOUT, "graceful_timeout": GRACEFUL_TIMEOUT,
+            "keepalive": KEEPALIVE,
+            # gunicorn 25's control socket is one path per user ($HOME/.gunicorn/gunicorn.ctl):
+            # two instances on one host would fight over it, and nothing here uses it.
+            "control_socket_disable": True}
+
+
+def gunicorn_args(host, port, workers, app="webapp:create_app()", threads=THREADS):
     """The same settings as a gunicorn command line (for the benchmark's subprocesses)."""
-    options = gunicorn_options(host, port, workers)
+    options = gunicorn_options(host, port, workers, threads)
     return ["--bind", options["bind"], "--workers", str(options["workers"]),
-            "--access-logfile", options["accesslog"], app]
+            "--worker-class", options["worker_class"], "--threads", str(options["threads"]),
+            "--timeout", str(options["timeout"]),
+            "--graceful-timeout", str(options["graceful_timeout"]),
+            "--keep-alive", str(options["keepalive"]), "--no-control-socket", app]
 
 
 @click.command("serve")
@@ -159,19 +194,27 @@ def gunicorn_args(host, port, workers, app="webapp:create_app()"):
               show_default="127.0.0.1 or $DIGITS_HOST")
 @click.option("--port", type=int, default=lambda: int(os.environ.get("DIGITS_PORT", "8000")),
               show_default="8000 or $DIGITS_PORT")
-@click.option("--workers", type=click.IntRange(1),
-              default=lambda: int(os.environ.get("DIGITS_WORKERS", "2")),
-              show_default="2 or $DIGITS_WORKERS")
+@click.option("--workers", type=click.IntRange(1), default=default_workers,
+              show_default="the number of cores, or $DIGITS_WORKERS")
+@click.option("--threads", type=click.IntRange(1),
+              default=lambda: int(os.environ.get("DIGITS_THREADS", str(THREADS))),
+              show_default=f"{THREADS} or $DIGITS_THREADS",
+              help="Threads per worker: how many slow connections each outlasts.")
 @click.option("--no-worker", is_flag=True, help="Start no training worker (run `digits worker` "
                                                  "elsewhere).")
-def serve_command(host, port, workers, no_worker):
-    """Run the web app under gunicorn, and one training worker beside it."""
+def serve_command(host, port, workers, threads, no_worker):
+    """Run the web app under gunicorn, and one training worker beside it.
+
+    SIGTERM stops it gracefully: the web workers finish the requests in
+    flight (up to GRACEFUL_TIMEOUT s), then the training worker is stopped (a run in
+    flight is marked failed) and waited for.
+    """
     from . import jobs
     from .server import Server
 
     consumer = None if no_worker else jobs.start_consumer_process()
     try:
-        Server(gunicorn_options(host, port, workers)).run()
+        Server(gunicorn_options(host, port, workers, threads)).run()
     finally:
         if consumer is not None:
             jobs.stop_consumer_process(consumer)

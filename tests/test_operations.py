@@ -1,0 +1,273 @@
+"""Operations: /healthz up and down, the request log, ``digits serve``'s defaults, a graceful
+shutdown, and slow clients that must not starve everyone else."""
+
+import json
+import logging
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests import images
+from tests.conftest import app_config
+from webapp import cli, create_app
+from webapp.db import db
+
+# -- /healthz -------------------------------------------------------------------------------
+
+
+def test_healthz_reports_every_part_up(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["status"] == "ok" and body["down"] == []
+    assert body["database"]["ok"] is True
+    assert body["model"] == {"ok": True, "version": 1, "ms": body["model"]["ms"]}
+    assert body["queue"]["ok"] is True
+    assert body["queue"]["backend"] == "sqlite" and body["queue"]["pending"] == 0
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_healthz_counts_pending_tasks(app, client):
+    app.extensions["digits_jobs"].retrain(99)      # a run id nobody will consume here
+    assert client.get("/healthz").get_json()["queue"]["pending"] == 1
+
+
+def test_healthz_is_503_naming_the_database_when_it_cannot_be_reached(app, client, tmp_path):
+    with app.app_context():
+        db.engine.dispose()             # the pool's open connections go; new ones must open it
+    database = tmp_path / "instance" / "digits.sqlite"
+    database.rename(tmp_path / "elsewhere.sqlite")
+    database.mkdir()                    # the path is there, but no database can be opened
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["status"] == "down" and body["down"] == ["database"]
+    assert body["database"]["ok"] is False
+    assert "unable to open database file" in body["database"]["error"]
+    # The model already loaded keeps serving, and says which version it is.
+    assert body["model"] == {"ok": True, "version": 1, "ms": body["model"]["ms"]}
+    answer = client.post("/api/v1/predict", data=images.drawing("7"),
+                         headers={"Content-Type": "image/png"})
+    assert answer.status_code == 200 and answer.get_json()["model"]["version"] == 1
+
+
+def test_healthz_is_503_naming_the_queue_when_its_storage_is_broken(app, client, tmp_path):
+    app.extensions["digits_jobs"].huey.storage.close()
+    queue = tmp_path / "instance" / "huey.sqlite"
+    queue.rename(tmp_path / "elsewhere-huey.sqlite")
+    queue.mkdir()
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["down"] == ["queue"] and body["queue"]["ok"] is False
+    assert body["database"]["ok"] is True
+
+
+def test_healthz_is_503_when_redis_does_not_answer(tmp_path, model_path):
+    app = create_app(app_config(tmp_path / "instance", MODEL=str(model_path),
+                                REDIS_URL="redis://127.0.0.1:1/0"))
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["down"] == ["queue"]
+    assert "ConnectionError" in body["queue"]["error"]
+
+
+def test_healthz_on_postgresql_and_redis(tmp_path, model_path, database_url, redis_url):
+    app = create_app(app_config(tmp_path / "instance", MODEL=str(model_path),
+                                DATABASE_URL=database_url, REDIS_URL=redis_url,
+                                HUEY_NAME=f"digits-health-{tmp_path.name}"))
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["queue"]["backend"] == "redis"
+
+
+# -- the request log ----------------------------------------------------------------------------
+
+
+def test_each_request_is_logged_once_with_method_path_status_and_duration(client, caplog):
+    with caplog.at_level(logging.INFO, logger="digits.requests"):
+        client.get("/")
+        client.post("/api/v1/predict", data=b"not a picture",
+                    headers={"Content-Type": "image/png"})
+        client.get("/static/draw.js")            # static files and good health checks: quiet
+        client.get("/healthz")
+    lines = [r.getMessage() for r in caplog.records if r.name == "digits.requests"]
+    assert len(lines) == 2, lines
+    assert re.fullmatch(r"GET / 200 \d+\.\d ms", lines[0])
+    assert re.fullmatch(r"POST /api/v1/predict 400 \d+\.\d ms", lines[1])
+
+
+def test_a_failing_health_check_is_logged(app, client, caplog):
+    app.extensions["digits_jobs"].huey.storage.close()
+    app.extensions["digits_jobs"].huey.storage.filename = "/nonexistent/dir/huey.sqlite"
+    with caplog.at_level(logging.INFO, logger="digits.requests"):
+        client.get("/healthz")
+    assert any(re.fullmatch(r"GET /healthz 503 \d+\.\d ms", r.getMessage())
+               for r in caplog.records if r.name == "digits.requests")
+
+
+# -- digits serve's settings ----------------------------------------------------------------
+
+
+def test_serve_defaults_to_a_gthread_worker_per_core(runner, monkeypatch):
+    from webapp import server
+
+    started = []
+    monkeypatch.setattr(server.Server, "run", lambda self: started.append(self.options))
+    monkeypatch.delenv("DIGITS_WORKERS", raising=False)
+    result = runner.invoke(args=["serve", "--no-worker", "--port", "8123"])
+    assert result.exit_code == 0, result.output
+    options = started[0]
+    assert options["workers"] == len(os.sched_getaffinity(0))
+    assert options["worker_class"] == "gthread" and options["threads"] == cli.THREADS
+    assert options["bind"] == "127.0.0.1:8123"
+
+    monkeypatch.setenv("DIGITS_WORKERS", "3")
+    runner.invoke(args=["serve", "--no-worker"])
+    assert started[1]["workers"] == 3
+    runner.invoke(args=["serve", "--no-worker", "--workers", "5", "--threads", "8"])
+    assert (started[2]["workers"], started[2]["threads"]) == (5, 8)
+
+
+# -- digits serve, running --------------------------------------------------------------------
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(url, timeout=10):
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return response.status, response.read()
+
+
+@contextmanager
+def digits_serve(tmp_path, model_path, *args):
+    """``digits serve *args`` on a free port; yields (port, process). Output in serve.log."""
+    port = free_port()
+    env = {**os.environ, "DIGITS_INSTANCE_PATH": str(tmp_path / "instance"),
+           "DIGITS_MODEL": str(model_path), "DIGITS_SECRET_KEY": "test"}
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen([Path(sys.executable).with_name("digits"), "serve",
+                                    "--port", str(port), *args],
+                                   env=env, stdout=out, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+            break
+        except (urllib.error.URLError, ConnectionError):
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail("digits serve did not start:\n" + log.read_text())
+            time.sleep(0.2)
+    try:
+        yield port, process
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def children(pid):
+    """The pids of ``pid``'s child processes (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def is_running(pid):
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_sigterm_lets_a_request_in_flight_finish_and_stops_the_training_worker(tmp_path,
+                                                                              model_path):
+    png = images.drawing("7")
+    with digits_serve(tmp_path, model_path, "--workers", "2") as (port, process):
+        helpers = children(process.pid)     # two web workers and the training worker
+        assert len(helpers) == 3
+        upload = socket.create_connection(("127.0.0.1", port), timeout=30)
+        upload.sendall(b"POST /api/v1/predict HTTP/1.1\r\nHost: test\r\n"
+                       b"Content-Type: image/png\r\nConnection: close\r\n"
+                       + f"Content-Length: {len(png)}\r\n\r\n".encode() + png[:1000])
+        time.sleep(1)                       # a worker thread is reading the body now
+        process.send_signal(signal.SIGTERM)
+        time.sleep(1.5)                     # the worker has been told to stop meanwhile
+        assert process.poll() is None
+        upload.sendall(png[1000:])
+        answer = b""
+        while chunk := upload.recv(65536):
+            answer += chunk
+        upload.close()
+        assert process.wait(60) == 0
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    assert json.loads(body)["model"]["version"] == 1
+    assert not any(is_running(pid) for pid in helpers)
+    log = (tmp_path / "serve.log").read_text()
+    assert "POST /api/v1/predict 200" in log
+    assert "huey.consumer: Consumer exiting" in log or "Consumer exiting" in log
+
+
+def drip(port, count):
+    """``count`` connections that have started a request and send one more byte a second:
+    half are still sending their headers, half a POST's body."""
+    sockets = []
+    for i in range(count):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        if i % 2:
+            s.sendall(b"POST /api/v1/predict HTTP/1.1\r\nHost: test\r\n"
+                      b"Content-Type: image/png\r\nContent-Length: 50000\r\n\r\n\x89")
+        else:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: test\r\nX-Slow: a")
+        sockets.append(s)
+    return sockets
+
+
+def test_sixty_dripping_connections_do_not_starve_other_visitors(tmp_path, model_path):
+    png = images.drawing("7")
+    with digits_serve(tmp_path, model_path, "--workers", "2", "--no-worker") as (port, _):
+        url = f"http://127.0.0.1:{port}"
+        slow = drip(port, 60)
+        try:
+            for second in range(5):
+                time.sleep(1)
+                for s in slow:
+                    s.sendall(b"a" if second % 2 else b"b")
+                assert get(url + "/")[0] == 200
+                request = urllib.request.Request(url + "/api/v1/predict", data=png,
+                                                 headers={"Content-Type": "image/png"})
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    assert json.load(response)["digit"] is not None
+                assert get(url + "/healthz")[0] == 200
+            # The slow ones were kept waiting, not dropped: every one is still open.
+            for s in slow:
+                s.sendall(b"c")
+        finally:
+            for s in slow:
+                s.close()
