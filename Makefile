@@ -8,6 +8,9 @@
 #   make bench-web  predictions per second against bare Flask, stroke-to-screen latency
 #   make bench-retrain  seconds for a default admin retrain on MNIST + 10,000 samples
 #   make bench-corrections  corrections from 40 writers teach a style: before/after, MNIST
+#   make loadtest  100 people drawing for 60 s, then 50 drawing through a retrain and a promote
+#                  (locust, loopback; the retrain needs DIGITS_DATA_DIR)
+#   make bench-slow  200 connections dripping a byte a second: are others still answered?
 #   make bench-forms  the world's digit forms: before/after per form and digit, calibration
 #                     (BEFORE= a copy of the previous model; needs DIGITS_DATA_DIR)
 
@@ -15,7 +18,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench bench-web bench-retrain bench-corrections bench-forms setup setup-test browser clean
+.PHONY: run test bench bench-web bench-retrain bench-corrections bench-forms loadtest bench-slow setup setup-test browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +57,13 @@ bench-retrain: setup
 
 bench-corrections: setup
 	$(BIN)/python -m bench.corrections
+
+loadtest: setup
+	$(BIN)/pip install --quiet -e '.[test,load]'
+	$(BIN)/python -m bench.load
+
+bench-slow: setup
+	$(BIN)/python -m bench.slow_clients
 
 BEFORE ?= /tmp/pretrained-before.npz
 bench-forms: setup

@@ -1,0 +1,326 @@
+"""Load test (not a test): a crowd drawing at once, then a retrain and a promote under load.
+
+    python -m bench.load [--users 100] [--seconds 60] [--retrain-users 50]
+                         [--retrain-seconds 120] [--only plain|retrain]   (or: make loadtest)
+
+This file is both the locust file (the ``Drawer`` user, defined when locust
+loads it) and the runner (``python -m bench.load``), which starts
+``digits serve`` exactly as shipped (its default workers and threads, the
+shipped model, a fresh instance folder) on a free loopback port and runs
+locust headless against it, bounded in users and seconds:
+
+1. ``--users`` people drawing for ``--seconds``. Target: 0 failed requests,
+   p95 ≤ 50 ms.
+2. ``--retrain-users`` people drawing for ``--retrain-seconds`` while a
+   retrain runs (``digits retrain --epochs 1 --no-augment`` against the same
+   instance, started 10 s in; needs ``$DIGITS_DATA_DIR``) and its model is
+   promoted (``digits models promote N``) as soon as it is registered.
+   Target: 0 failed requests, p99 ≤ 100 ms, and every answer after the
+   promote from the new version (web workers look for a new version once a
+   second, ``MODEL_CHECK_SECONDS``, so answers within that second are
+   reported apart).
+
+A drawer is one visitor: loads the page once, then draws digits the way
+``static/draw.js`` sends them. While a stroke is drawn the canvas (a 280×280
+PNG data URL, form-encoded as htmx posts it, with htmx's headers) goes to
+``POST /predict`` every 150 ms, and once more at pen-up; one request at a
+time (``hx-sync="this:queue last"``). Strokes are the test drawings of
+``tests/drawings.py`` drawn at about 1.2 canvas widths a second, a short
+pause between strokes, 1.5 to 3 s looking at the answer after a digit, and
+sometimes a Clear. Latencies are measured by the drawers themselves (send to
+answer read and un-gzipped) and reported exactly, not from
+locust's rounded histogram.
+"""
+
+import argparse
+import base64
+import csv
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SEND_EVERY = 0.150          # s, draw.js's SEND_EVERY_MS
+PEN_SPEED = 1.2             # canvas widths a second
+ANSWERS = "DIGITS_LOAD_ANSWERS"     # where each drawer's answers are written, one JSON a line
+
+
+def stroke_frames(strokes):
+    """The PNG data URLs a page sends while ``strokes`` are drawn: per stroke, one every
+    SEND_EVERY while the pen moves and one at pen-up. [[data URL, …] per stroke]."""
+    import math
+
+    from tests.drawings import render
+
+    def encode(drawn):
+        return "data:image/png;base64," + base64.b64encode(render(drawn)).decode()
+
+    sends = []
+    for index, stroke in enumerate(strokes):
+        lengths = [math.dist(a, b) for a, b in zip(stroke, stroke[1:])]
+        total = sum(lengths) or 1e-6
+        duration = total / PEN_SPEED
+        times = [SEND_EVERY * k for k in range(1, int(duration / SEND_EVERY) + 1)]
+        frames = []
+        for moment in [t for t in times if t < duration] + [duration]:     # …, pen-up
+            reach, walked, partial = PEN_SPEED * moment, 0.0, [stroke[0]]
+            for (ax, ay), (bx, by), length in zip(stroke, stroke[1:], lengths):
+                if walked + length >= reach:       # the pen is part way along this segment
+                    f = (reach - walked) / length
+                    partial.append((ax + f * (bx - ax), ay + f * (by - ay)))
+                    break
+                walked += length
+                partial.append((bx, by))
+            frames.append(encode(strokes[:index] + [partial]))
+        sends.append(frames)
+    return sends
+
+
+# -- the runner ------------------------------------------------------------------------------
+
+
+def run_locust(url, users, seconds, workdir, name):
+    """locust headless, bounded in users and time; returns its aggregated CSV row and the
+    drawers' own answers."""
+    answers = Path(workdir, f"{name}-answers.jsonl")
+    prefix = Path(workdir, name)
+    command = [sys.executable, "-m", "locust", "-f", __file__, "--headless",
+               "--users", str(users), "--spawn-rate", str(max(1, users // 5)),
+               "--run-time", f"{seconds}s", "--stop-timeout", "5", "--host", url,
+               "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING",
+               "--exit-code-on-error", "0"]
+    env = {**os.environ, ANSWERS: str(answers), "PYTHONPATH": str(ROOT)}
+    with open(Path(workdir, f"{name}-locust.log"), "wb") as log:
+        subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT, check=True,
+                       timeout=seconds + 120)
+    with open(f"{prefix}_stats.csv") as f:
+        rows = {row["Name"]: row for row in csv.DictReader(f)}
+    return rows, [json.loads(line) for line in answers.read_text().splitlines()]
+
+
+def percentiles(latencies):
+    q = statistics.quantiles(latencies, n=100, method="inclusive")
+    return {"p50": round(q[49], 1), "p95": round(q[94], 1), "p99": round(q[98], 1),
+            "max": round(max(latencies), 1)}
+
+
+def summarise(rows, answers, seconds):
+    predicts = [a for a in answers if a["name"] == "POST /predict"]
+    failed = [a for a in answers if not a["ok"]]
+    aggregated = rows["Aggregated"]
+    return {"requests": len(answers), "predicts": len(predicts),
+            "failed": len(failed), "locust_failures": int(aggregated["Failure Count"]),
+            "throughput": round(len(answers) / seconds, 1),
+            "predict": percentiles([a["ms"] for a in predicts]),
+            "all": percentiles([a["ms"] for a in answers]),
+            "failures": sorted({a["error"] for a in failed})[:5]}
+
+
+def digits(env, *args, timeout=600):
+    command = [str(Path(sys.executable).with_name("digits")), *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def retrain_and_promote(env, start_after, events):
+    """10 s in: a short retrain against the same instance, then promote what it registered."""
+    time.sleep(start_after)
+    events["retrain_started"] = time.time()
+    result = digits(env, "retrain", "--epochs", "1", "--no-augment")
+    events["retrain_finished"] = time.time()
+    found = re.search(r"model version (\d+)", result.stdout)
+    if result.returncode != 0 or not found:
+        events["error"] = "retrain failed: " + (result.stderr or result.stdout)[-2000:]
+        return
+    version = found.group(1)
+    events["promote_started"] = time.time()
+    promote = digits(env, "models", "promote", version)
+    if promote.returncode != 0:       # refused: the short retrain cost test accuracy
+        events["promote_refused"] = promote.stderr.strip()
+        events["promote_started"] = time.time()
+        promote = digits(env, "models", "promote", version, "--force")
+    events["promoted"] = time.time()
+    events["version"] = int(version)
+    events["promote_output"] = promote.stdout.strip() or promote.stderr.strip()
+
+
+def after_promote(answers, events, check_seconds=1.0):
+    """Which version answered the predictions sent after the promote."""
+    promoted, new = events["promoted"], events["version"]
+    later = [a for a in answers if a["name"] == "POST /predict" and a["sent"] >= promoted]
+    old = [a for a in later if a["version"] != new]
+    settled = [a for a in later if a["sent"] >= promoted + check_seconds]
+    return {"version": new, "answers_after_promote": len(later),
+            "old_version_answers": len(old),
+            "old_latest_after_promote_ms": round(max((a["sent"] - promoted) * 1000
+                                                     for a in old), 1) if old else None,
+            "answers_from_1s_after": len(settled),
+            "old_from_1s_after": sum(a["version"] != new for a in settled),
+            "during_retrain": sum(1 for a in answers if events["retrain_started"] <= a["sent"]
+                                  <= events["retrain_finished"])}
+
+
+def report_line(name, users, result):
+    p = result["predict"]
+    return (f"{name}: {users} drawers, {result['requests']} requests "
+            f"({result['throughput']} req/s), {result['failed']} failed; POST /predict "
+            f"p50 {p['p50']} ms, p95 {p['p95']} ms, p99 {p['p99']} ms, max {p['max']} ms")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--users", type=int, default=100)
+    parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument("--retrain-users", type=int, default=50)
+    parser.add_argument("--retrain-seconds", type=int, default=120)
+    parser.add_argument("--only", choices=["plain", "retrain"])
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--keep", type=Path, help="keep logs and answers in this folder")
+    args = parser.parse_args(argv)
+    if args.only != "plain" and not os.environ.get("DIGITS_DATA_DIR"):
+        raise SystemExit("bench: the retrain scenario needs $DIGITS_DATA_DIR (MNIST); "
+                         "or run --only plain")
+    sys.path.insert(0, str(ROOT))
+    from bench.slow_clients import digits_serve
+
+    workdir = args.keep or Path(tempfile.mkdtemp(prefix="digits-load-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    report = {"load_average_before": os.getloadavg(), "cpus": os.cpu_count()}
+    with digits_serve(log_dir=workdir) as (port, env):
+        url = f"http://127.0.0.1:{port}"
+        if args.only != "retrain":
+            rows, answers = run_locust(url, args.users, args.seconds, workdir, "plain")
+            report["plain"] = {"users": args.users, "seconds": args.seconds,
+                               **summarise(rows, answers, args.seconds),
+                               "load_average": os.getloadavg()}
+            print(report_line("plain", args.users, report["plain"]), flush=True)
+        if args.only != "plain":
+            events = {}
+            retrain = threading.Thread(target=retrain_and_promote, args=(env, 10, events))
+            retrain.start()
+            rows, answers = run_locust(url, args.retrain_users, args.retrain_seconds, workdir,
+                                       "retrain")
+            retrain.join()
+            if "error" in events:
+                raise SystemExit(events["error"])
+            result = {"users": args.retrain_users, "seconds": args.retrain_seconds,
+                      **summarise(rows, answers, args.retrain_seconds),
+                      "retrain_seconds": round(events["retrain_finished"]
+                                               - events["retrain_started"], 1),
+                      "promote": events["promote_output"],
+                      "promote_refused": events.get("promote_refused"),
+                      **after_promote(answers, events), "load_average": os.getloadavg()}
+            report["retrain"] = result
+            print(report_line("retrain + promote", args.retrain_users, result), flush=True)
+            print(f"  retrain {result['retrain_seconds']} s, {result['during_retrain']} "
+                  f"predictions during it; {result['promote']}"
+                  + (f" (forced: {result['promote_refused']})"
+                     if result["promote_refused"] else ""))
+            print(f"  after the promote: {result['answers_after_promote']} answers, "
+                  f"{result['old_version_answers']} from the old version (the last sent "
+                  f"{result['old_latest_after_promote_ms']} ms after it); from 1 s after: "
+                  f"{result['answers_from_1s_after']} answers, {result['old_from_1s_after']} "
+                  f"old")
+    report["load_average_after"] = os.getloadavg()
+    print(json.dumps(report))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"logs and answers in {workdir}")
+
+
+if __name__ == "__main__":
+    main()
+else:       # loaded by locust: the simulated visitor
+    import random
+    from urllib.parse import urlencode
+
+    from locust import FastHttpUser, events, task
+
+    DRAWINGS = []
+    ANSWER_LOG = []
+    HEADERS = {"HX-Request": "true", "HX-Trigger": "reader", "HX-Target": "reading",
+               "Content-Type": "application/x-www-form-urlencoded",
+               # geventhttpclient cannot decode zstd, so these visitors are Safari's: gzip
+               # (level 1, a little dearer for the server than the zstd Chromium gets).
+               "Accept-Encoding": "gzip", "Sec-Fetch-Site": "same-origin"}
+    MODEL = re.compile(rb'data-model="(\d+)"')
+
+    @events.init.add_listener
+    def make_drawings(environment, **_kwargs):
+        sys.path.insert(0, str(ROOT))
+        from tests.drawings import all_drawings
+
+        DRAWINGS.extend(stroke_frames(strokes) for _digit, strokes in
+                        all_drawings().values())
+
+    @events.quitting.add_listener
+    def write_answers(environment, **_kwargs):
+        with open(os.environ[ANSWERS], "w") as f:
+            for answer in ANSWER_LOG:
+                f.write(json.dumps(answer) + "\n")
+
+    class Drawer(FastHttpUser):
+        """One visitor at the draw page."""
+
+        def on_start(self):
+            self.seq = 0
+            self.timed("GET", "/", "GET /", headers={"Accept-Encoding": "gzip"})
+
+        def timed(self, method, path, name, **kwargs):
+            sent = time.time()
+            started = time.perf_counter()
+            with self.client.request(method, path, name=name, catch_response=True,
+                                     **kwargs) as response:
+                body = response.content if response.status_code == 200 else b""
+                ms = (time.perf_counter() - started) * 1000
+                version = MODEL.search(body) if name == "POST /predict" else None
+                error = None
+                if response.status_code != 200:
+                    error = f"status {response.status_code}"
+                elif name == "POST /predict" and version is None:
+                    error = "no data-model in the fragment"
+                if error:
+                    response.failure(error)
+                ANSWER_LOG.append({"name": name, "sent": sent, "ms": ms, "ok": error is None,
+                                   "error": error,
+                                   "version": int(version.group(1)) if version else None})
+
+        def send(self, data_url):
+            self.seq += 1
+            started = time.monotonic()
+            self.timed("POST", "/predict", "POST /predict", headers=HEADERS,
+                         data=urlencode({"image": data_url, "seq": self.seq}))
+            return started
+
+        @task
+        def draw_a_digit(self):
+            for index, frames in enumerate(random.choice(DRAWINGS)):
+                if index:
+                    time.sleep(random.uniform(0.2, 0.5))       # pen up, to the next stroke
+                for frame in frames:
+                    started = self.send(frame)
+                    # The page's timer: the next picture SEND_EVERY after the last was sent,
+                    # or at once when the answer took longer (one request at a time).
+                    time.sleep(max(0.0, SEND_EVERY - (time.monotonic() - started)))
+            time.sleep(random.uniform(1.5, 3.0))                # reading the answer
+            if random.random() < 0.3:
+                self.send("data:image/png;base64,"              # Clear sends a blank canvas
+                          + base64.b64encode(BLANK).decode())
+                time.sleep(random.uniform(0.3, 0.8))
+
+    def _blank():
+        import io
+
+        from PIL import Image
+
+        buffer = io.BytesIO()
+        Image.new("RGB", (280, 280), "white").save(buffer, "PNG")
+        return buffer.getvalue()
+
+    BLANK = _blank()
