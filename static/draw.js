@@ -183,7 +183,7 @@
   // -- hidden units: value on hover and focus, weights on selection -------------------
 
   var selectedUnit = null;
-  var focusedUnit = null;      // restored after a swap replaces the grid
+  var focusedUnit = null;      // restored after a swap moves the grid
 
   function unitOf(el) { return el && el.closest ? el.closest("a.unit") : null; }
 
@@ -264,9 +264,52 @@
     }
   });
 
-  // A new reading replaces the grid: keep the selected unit marked and the
+  // -- live bars: numbers set on the grids the page already shows -----------------------
+  //
+  // The page draws the unit grids once. Each drawing sent says which layout the
+  // page holds (#reading's data-grid); an answer for the same layout keeps the
+  // grids (hx-preserve) and carries the bars as numbers on each section.units,
+  // set here as attributes: no tiles re-created, no markup for them sent.
+
+  var shownReading = document.getElementById("reading");
+
+  document.body.addEventListener("htmx:configRequest", function (e) {
+    if (e.detail.elt !== form) return;
+    var reading = document.getElementById("reading");
+    if (reading && reading.dataset.grid) e.detail.parameters.grid = reading.dataset.grid;
+  });
+
+  function showBars(section) {
+    var grid = section.querySelector("svg.unit-grid");
+    if (!grid || !section.dataset.activations) return;
+    var values = section.dataset.activations.split(" ");
+    var heights = section.dataset.heights.split(" ");
+    var strong = {};
+    section.dataset.strong.split(" ").forEach(function (i) { strong[i] = true; });
+    var columns = Number(grid.dataset.columns);
+    var floor = Number(grid.dataset.floor);
+    var units = grid.children;
+    for (var i = 0; i < units.length && i < values.length; i++) {
+      var unit = units[i];
+      var label = "Unit " + i + ": " + values[i];
+      if (unit.getAttribute("aria-label") !== label) unit.setAttribute("aria-label", label);
+      unit.classList.toggle("is-strong", strong[i] === true);
+      var bar = unit.lastElementChild;
+      if (bar.getAttribute("height") !== heights[i]) {
+        bar.setAttribute("y", (Math.floor(i / columns) + floor - Number(heights[i])).toFixed(3));
+        bar.setAttribute("height", heights[i]);
+      }
+    }
+  }
+
+  // A new reading: set its bars, keep the selected unit marked and the
   // keyboard focus where it was.
   document.body.addEventListener("htmx:afterSwap", function (e) {
+    var reading = document.getElementById("reading");
+    if (reading && reading !== shownReading) {
+      shownReading = reading;
+      reading.querySelectorAll("section.units").forEach(showBars);
+    }
     if (e.detail.target.id === "neuron") e.detail.target.scrollIntoView({ block: "nearest" });
     markSelected();
     var unit = focusedUnit === null ? null

@@ -273,3 +273,29 @@ def test_a_visitor_corrects_the_reading_with_the_keyboard(pad):
     expect(pad.get_by_test_id("teach")).to_contain_text("Saved as a 1")
     assert pad.evaluate("window.notReloaded") is True
     expect(pad.get_by_test_id("model-version")).to_have_text("Model version 1")
+
+
+def test_bars_are_updated_in_place_from_the_numbers(pad):
+    """After the first paint the grid stays (same nodes); each answer only sets its bars."""
+    pad.eval_on_selector("[data-testid=hidden-bars]", "grid => { grid.dataset.marked = 'yes'; }")
+    shown = """() => {
+      const section = document.querySelector("#reading section.units");
+      const units = [...section.querySelectorAll("svg > .unit")];
+      return {
+        same: section.dataset.heights.split(" ").every(
+          (h, i) => units[i].lastElementChild.getAttribute("height") === h),
+        labels: section.dataset.activations.split(" ").every(
+          (v, i) => units[i].getAttribute("aria-label") === `Unit ${i}: ${v}`),
+        strong: units.filter(u => u.classList.contains("is-strong")).length,
+      };
+    }"""
+    for name in ("1", "0"):
+        draw(pad, BASE[name][1])
+        assert answer(pad) == name
+        assert pad.evaluate(shown) == {"same": True, "labels": True, "strong": 10}
+        pad.get_by_test_id("clear").click()
+        assert answer(pad) == ""
+        assert pad.evaluate(shown) == {"same": True, "labels": True, "strong": 0}
+        assert set(hidden_heights(pad)) == {0}
+    assert pad.locator("[data-testid=hidden-bars]").get_attribute("data-marked") == "yes"
+    assert pad.locator("[data-testid=hidden-bars] > *").count() == 256

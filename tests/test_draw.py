@@ -257,3 +257,43 @@ def test_missing_node_modules_is_a_404_not_a_crash(model_path, tmp_path):
     app = create_app(app_config(tmp_path / "instance", MODEL=str(model_path),
                                  NODE_MODULES=str(tmp_path)))
     assert app.test_client().get("/vendor/htmx.min.js").status_code == 404
+
+
+def test_a_page_that_holds_the_grid_gets_the_bars_as_numbers_only(client):
+    """The canvas says which unit grids its page shows; the answer then carries no tiles."""
+    full = post_drawing(client, images.drawing("7"), seq=3)
+    page = Elements(full.text)
+    reading = page.one(id="reading")
+    assert reading["data-grid"] == "16"
+    data = {"image": (io.BytesIO(images.drawing("7")), "pad.png"), "seq": "4", "grid": "16"}
+    lean = client.post("/predict", data=data, headers=HX)
+    assert lean.status_code == 200
+    fragment = Elements(lean.text)
+    grid = fragment.one(data_testid="hidden-bars")
+    assert grid["id"] == "unit-grid-1-16" and grid["hx-preserve"] == "true"
+    assert "data-unit=" not in lean.text and fragment.one(id="reading")["data-seq"] == "4"
+    # The same numbers the tiles of the full answer show.
+    numbers = fragment.one(**{"class": "units"})
+    labels = [a["aria-label"] for tag, a in page.elements if tag == "a" and "data-unit" in a]
+    assert [f"Unit {i}: {v}" for i, v in enumerate(numbers["data-activations"].split())] == labels
+    heights = [a["height"] for tag, a in page.elements if a.get("class") == "bar"]
+    assert numbers["data-heights"].split() == heights
+    strong = [a["data-unit"] for tag, a in page.elements if a.get("class") == "unit is-strong"]
+    assert sorted(numbers["data-strong"].split(), key=int) == strong
+    # The teaching form and the model version are still there.
+    assert fragment.one(data_testid="teach") and "Model version" in lean.text
+
+
+@pytest.mark.parametrize("grid", ["", "256", "16-9", "junk"])
+def test_a_page_with_another_grid_or_none_gets_the_tiles(client, grid):
+    data = {"image": (io.BytesIO(images.drawing("7")), "pad.png"), "seq": "1", "grid": grid}
+    response = client.post("/predict", data=data, headers=HX)
+    assert response.status_code == 200 and response.text.count("data-unit=") == 16
+
+
+def test_errors_and_blanks_keep_the_grid_too(client):
+    for body in (images.blank(), b"not an image"):
+        data = {"image": (io.BytesIO(body), "pad.png"), "seq": "2", "grid": "16"}
+        response = client.post("/predict", data=data, headers=HX)
+        assert "data-unit=" not in response.text
+        assert 'data-heights="' + " ".join(["0.000"] * 16) + '"' in response.text

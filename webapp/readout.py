@@ -5,6 +5,12 @@ an error message) and holds plain numbers: the verdict, ten probabilities,
 every hidden unit's activation with its place in the unit grid, and the
 28×28 picture the network saw. The page, the htmx fragment and the error
 handlers all render the same partial from it.
+
+The unit grids are the bulk of a reading (a tile and a bar per unit, 256 in
+the shipped model). The page draws them once; after that the canvas says
+which grids its page holds (the form field ``grid``), and a fragment for the
+same layout carries the bars as numbers only, which ``static/draw.js`` sets
+on the grids in place: no tiles rendered here, none rebuilt in the browser.
 """
 
 import math
@@ -12,8 +18,9 @@ from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
-from flask import render_template
+from flask import render_template, request
 from markupsafe import Markup, escape
+from werkzeug.exceptions import HTTPException
 
 from . import pictures
 from .preprocess import BLANK
@@ -45,25 +52,24 @@ class Layer:
         Each unit is a tile with a bar standing on its floor, named by an
         ``aria-label`` with its value (the page shows it on hover and focus);
         with ``neuron_url`` (e.g. "/neuron/") it is a link to the unit's
-        weights. Written here rather than in the template: hundreds of units
+        weights. Every unit has its bar, of height 0 when the unit is off,
+        so ``draw.js`` can set any bar's height in place. Written here rather than in the template: hundreds of units
         with a dozen attributes each made Jinja the slowest step of a live
         reading (7 ms of 8); every value is a number made here. No ``<title>``
         per unit: a thousand fewer nodes for the browser to swap in.
         """
         link = str(escape(neuron_url)) if neuron_url else None
         tile = 1 - 2 * CELL_INSET
-        floor = (1 + BAR_SPAN) / 2
+        floor = self.floor
         inset = (1 - BAR_WIDTH) / 2
         parts = []
         for i, (value, height) in enumerate(zip(self.values.tolist(), self.heights.tolist())):
             column, row = i % self.columns, i // self.columns
             kind = "unit is-strong" if i in self.strong else "unit"
             body = (f'<rect class="cell" x="{column + CELL_INSET:.2f}" y="{row + CELL_INSET:.2f}" '
-                    f'width="{tile:.2f}" height="{tile:.2f}"/>')
-            if height >= 0.0005:
-                body += (f'<rect class="bar" x="{column + inset:.3f}" '
-                         f'y="{row + floor - height:.3f}" width="{BAR_WIDTH}" '
-                         f'height="{height:.3f}"/>')
+                    f'width="{tile:.2f}" height="{tile:.2f}"/>'
+                    f'<rect class="bar" x="{column + inset:.3f}" y="{row + floor - height:.3f}" '
+                    f'width="{BAR_WIDTH}" height="{height:.3f}"/>')
             label = f'aria-label="Unit {i}: {value:.2f}"'
             if link:
                 parts.append(f'<a href="{link}{i}" class="{kind}" data-unit="{i}" {label} '
@@ -71,6 +77,22 @@ class Layer:
             else:
                 parts.append(f'<g class="{kind}" role="img" {label}>{body}</g>')
         return Markup("".join(parts))
+
+
+    @property
+    def floor(self):
+        """Where a bar stands in its grid cell, as a fraction of the cell's height from the top."""
+        return (1 + BAR_SPAN) / 2
+
+    def numbers(self):
+        """The bars as the fragment sends them for ``draw.js``: activations, heights, strongest.
+
+        Space-separated strings, values with the two decimals of the units'
+        labels, heights with the three of ``svg``'s geometry.
+        """
+        return {"activations": " ".join(map("{:.2f}".format, self.values.tolist())),
+                "heights": " ".join(map("{:.3f}".format, self.heights.tolist())),
+                "strong": " ".join(map(str, sorted(self.strong)))}
 
 
 @dataclass(frozen=True)
@@ -88,6 +110,11 @@ class Readout:
     message: str = ""
     seq: int = 0
     model_version: str = ""
+
+    @property
+    def grid(self):
+        """The layout of the unit grids, e.g. "256" or "16-9": units per hidden layer."""
+        return "-".join(str(len(layer.values)) for layer in self.layers)
 
 
 def layer(values, strongest=STRONGEST):
@@ -144,5 +171,18 @@ def failed(message, seq=0):
 
 
 def render_fragment(readout):
-    """The partial alone, its verdict marked for htmx's out-of-band swap into the live region."""
-    return render_template("partials/_prediction.html", r=readout, fragment=True)
+    """The partial alone, its verdict marked for htmx's out-of-band swap into the live region.
+
+    When the page already holds unit grids of this layout, they are kept
+    (``hx-preserve``) and only their numbers are sent.
+    """
+    return render_template("partials/_prediction.html", r=readout, fragment=True,
+                           bars_only=held_grid() == readout.grid)
+
+
+def held_grid():
+    """The unit-grid layout the canvas's page shows (its form field ``grid``), if it says."""
+    try:
+        return request.form.get("grid")
+    except HTTPException:       # the body could not be read as a form (too large): no claim
+        return None
