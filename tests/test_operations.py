@@ -124,7 +124,8 @@ def test_serve_defaults_to_a_gthread_worker_per_core(runner, monkeypatch):
     from webapp import server
 
     started = []
-    monkeypatch.setattr(server.Server, "run", lambda self: started.append(self.options))
+    monkeypatch.setattr(server.Server, "run",
+                        lambda self: started.append({**self.options, "proxies": self.proxies}))
     monkeypatch.delenv("DIGITS_WORKERS", raising=False)
     result = runner.invoke(args=["serve", "--no-worker", "--port", "8123"])
     assert result.exit_code == 0, result.output
@@ -132,12 +133,34 @@ def test_serve_defaults_to_a_gthread_worker_per_core(runner, monkeypatch):
     assert options["workers"] == len(os.sched_getaffinity(0))
     assert options["worker_class"] == "gthread" and options["threads"] == cli.THREADS
     assert options["bind"] == "127.0.0.1:8123"
+    assert options["proxies"] == 0
 
     monkeypatch.setenv("DIGITS_WORKERS", "3")
     runner.invoke(args=["serve", "--no-worker"])
     assert started[1]["workers"] == 3
     runner.invoke(args=["serve", "--no-worker", "--workers", "5", "--threads", "8"])
     assert (started[2]["workers"], started[2]["threads"]) == (5, 8)
+    monkeypatch.setenv("DIGITS_PROXIES", "1")
+    runner.invoke(args=["serve", "--no-worker"])
+    assert started[3]["proxies"] == 1
+
+
+@pytest.mark.parametrize("proxies, seen", [(0, "127.0.0.1"), (1, "203.0.113.9")])
+def test_behind_a_proxy_the_visitor_is_the_forwarded_address(tmp_path, model_path,
+                                                             monkeypatch, proxies, seen):
+    """The login throttle and the samples' rate limit count per visitor (request.remote_addr):
+    behind nginx that is X-Forwarded-For, and only when the proxy is declared trusted."""
+    from flask import request
+
+    from webapp.server import Server
+
+    monkeypatch.setenv("DIGITS_INSTANCE_PATH", str(tmp_path / "instance"))
+    monkeypatch.setenv("DIGITS_MODEL", str(model_path))
+    monkeypatch.setenv("DIGITS_SECRET_KEY", "test")
+    app = Server({"bind": "127.0.0.1:0"}, proxies=proxies).load()
+    app.add_url_rule("/whoami", "whoami", lambda: request.remote_addr)
+    answer = app.test_client().get("/whoami", headers={"X-Forwarded-For": "203.0.113.9"})
+    assert answer.text == seen
 
 
 # -- digits serve, running --------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
     digits train --hidden 256 --epochs 150 --out model/pretrained.npz
     digits evaluate [MODEL] [--json]
-    digits serve [--host 127.0.0.1] [--port 8000] [--workers N] [--threads 256]
+    digits serve [--host 127.0.0.1] [--port 8000] [--workers N] [--threads 256] [--proxies 1]
 
 ``digits …`` is ``flask --app webapp …``: the same app, configuration and
 database. Tests call the commands through ``app.test_cli_runner()``. Training
@@ -200,9 +200,14 @@ def gunicorn_args(host, port, workers, app="webapp:create_app()", threads=THREAD
               default=lambda: int(os.environ.get("DIGITS_THREADS", str(THREADS))),
               show_default=f"{THREADS} or $DIGITS_THREADS",
               help="Threads per worker: how many slow connections each outlasts.")
+@click.option("--proxies", type=click.IntRange(0),
+              default=lambda: int(os.environ.get("DIGITS_PROXIES", "0")),
+              show_default="0 or $DIGITS_PROXIES",
+              help="Trusted reverse proxies in front (nginx: 1): take the visitor's address "
+                   "and scheme from X-Forwarded-For/-Proto.")
 @click.option("--no-worker", is_flag=True, help="Start no training worker (run `digits worker` "
                                                  "elsewhere).")
-def serve_command(host, port, workers, threads, no_worker):
+def serve_command(host, port, workers, threads, proxies, no_worker):
     """Run the web app under gunicorn, and one training worker beside it.
 
     SIGTERM stops it gracefully: the web workers finish the requests in
@@ -214,7 +219,7 @@ def serve_command(host, port, workers, threads, no_worker):
 
     consumer = None if no_worker else jobs.start_consumer_process()
     try:
-        Server(gunicorn_options(host, port, workers, threads)).run()
+        Server(gunicorn_options(host, port, workers, threads), proxies=proxies).run()
     finally:
         if consumer is not None:
             jobs.stop_consumer_process(consumer)
