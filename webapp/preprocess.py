@@ -456,8 +456,8 @@ def centre_by_mass(small, field=FIELD):
     ys, xs = np.arange(h), np.arange(w)
     cy = (small.sum(axis=1) @ ys) / mass
     cx = (small.sum(axis=0) @ xs) / mass
-    top = int(np.clip(round(FIELD_CENTRE - cy), 0, field - h))
-    left = int(np.clip(round(FIELD_CENTRE - cx), 0, field - w))
+    top = min(max(round(FIELD_CENTRE - float(cy)), 0), field - h)
+    left = min(max(round(FIELD_CENTRE - float(cx)), 0), field - w)
     image = np.zeros((field, field), dtype=np.float32)
     image[top:top + h, left:left + w] = small
     return image
