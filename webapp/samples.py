@@ -42,10 +42,17 @@ class SampleError(ValueError):
 
 
 def parse_label(value):
-    """A label as sent ("7") → 7; anything but one ASCII digit is refused with a message."""
-    value = (value or "").strip()
+    """A label as sent ("7", or a form's list of them) → 7.
+
+    Anything but exactly one ASCII digit (" 7", "٣", two labels) is refused with a message.
+    """
+    if isinstance(value, (list, tuple)):
+        if len(value) > 1:
+            raise SampleError(f"The label came {len(value)} times: send one digit from 0 to 9.")
+        value = value[0] if value else None
+    value = "" if value is None else str(value)
     if value not in DIGITS:
-        shown = f"{value!r}" if value else "nothing"
+        shown = f"{value[:12]!r}{'…' if len(value) > 12 else ''}" if value else "nothing"
         raise SampleError(f"The label must be one digit from 0 to 9; got {shown}.")
     return int(value)
 
@@ -123,7 +130,7 @@ def get(sample_id):
 
 def relabel(sample_id, label):
     sample = get(sample_id)
-    sample.label = parse_label(str(label))
+    sample.label = parse_label(label)
     db.session.commit()
     return sample
 
@@ -146,7 +153,7 @@ def correct():
     """The page's answer to "Was it right?": stores the canvas with the label the visitor gave."""
     count_submission()
     try:
-        label = parse_label(request.form.get("label"))
+        label = parse_label(request.form.getlist("label"))
         sample = add(image_bytes(), label, source="page")
     except SampleError as exc:
         return render_template("partials/_teach.html", problem=str(exc)), exc.status
@@ -158,7 +165,7 @@ def create():
     """A labelled drawing: ``image`` as for predict, ``label`` as a form field or query parameter."""
     count_submission()
     try:
-        label = parse_label(request.form.get("label", request.args.get("label")))
+        label = parse_label(request.form.getlist("label") or request.args.getlist("label"))
         sample = add(image_bytes(), label, source="api")
     except SampleError as exc:
         return {"error": str(exc)}, exc.status
