@@ -19,7 +19,7 @@ from flask_compress import Compress
 from flask_wtf.csrf import CSRFProtect
 
 from . import (admin, api, cli, commands, db, draw, errors, health, jobs, preprocess, registry,
-               samples, served)
+               samples, served, uploads)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -85,6 +85,7 @@ def create_app(test_config=None):
     served.init_app(app)
     jobs.init_app(app)
     errors.init_app(app)
+    app.before_request(uploads.refuse_cut_body)      # before CSRFProtect parses a cut form
     health.init_app(app)
     app.register_blueprint(draw.bp)
     app.register_blueprint(api.bp)

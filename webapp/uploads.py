@@ -30,6 +30,8 @@ def image_bytes():
             raise RequestEntityTooLarge()
         return data
     if mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        if len(request.files.getlist(FIELD)) + len(request.form.getlist(FIELD)) > 1:
+            raise ImageError(f"The field {FIELD!r} came more than once: send one image.")
         upload = request.files.get(FIELD)
         if upload is not None:
             return upload.read()
@@ -39,6 +41,22 @@ def image_bytes():
     raise UnsupportedImage(
         f"Content-Type {mimetype or '(none)'} is not accepted: send the image as an image/png "
         f"or image/jpeg body, or as the multipart/form-data field {FIELD!r}.")
+
+
+def refuse_cut_body():
+    """``before_request``: a chunked body (no Content-Length) over the limit is a 413.
+
+    Werkzeug stops reading such a body at ``MAX_CONTENT_LENGTH`` and parses what it
+    read as if it were all: a form cut at 512 KiB would be taken for a whole one.
+    Read it once here (at most the limit; the form parser reuses it) and refuse it
+    when it filled the limit.
+    """
+    limit = request.max_content_length
+    if limit is None or request.content_length is not None or \
+            "chunked" not in request.headers.get("Transfer-Encoding", "").lower():
+        return
+    if len(request.get_data(cache=True)) >= limit:
+        raise RequestEntityTooLarge()
 
 
 def from_data_url(value):
