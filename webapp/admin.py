@@ -26,6 +26,17 @@ from .db import TrainingRun, as_utc, db
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.before_request(auth.require_login)
 PER_PAGE = 24
+MAX_PAGE = 2**31                   # any page past the last shows the last; SQL's OFFSET stays small
+MAX_ID = 2**63 - 1                 # the largest row id SQLite and PostgreSQL can hold
+ROWS = {"sample_id": "drawing", "run_id": "training run", "version_id": "model version"}
+
+
+@bp.url_value_preprocessor
+def refuse_impossible_ids(endpoint, values):
+    """An id past 64 bits names no row: 404, before the database is asked (it cannot bind it)."""
+    for name, value in (values or {}).items():
+        if isinstance(value, int) and value > MAX_ID:
+            abort(404, f"There is no {ROWS.get(name, 'row')} {value}.")
 
 
 def is_htmx():
@@ -94,7 +105,7 @@ def counts_context():
 
 def gallery_context(number):
     """Page ``number`` of the gallery (the last one if there are fewer)."""
-    number = max(number, 1)
+    number = min(max(number, 1), MAX_PAGE)
     rows, total = samples.page(number, PER_PAGE)
     pages = max(1, math.ceil(total / PER_PAGE))
     if number > pages:
