@@ -15,6 +15,7 @@ half-written: a model version is one row inserted in one transaction, at the
 very end.
 """
 
+import re
 import threading
 import traceback
 from dataclasses import asdict, dataclass, replace
@@ -75,6 +76,10 @@ WHOLE_NUMBERS = {  # field: (label, lowest, highest)
     "sample_weight": ("Sample weight", 1, 100),
 }
 ETA_RANGE = (0.0, 5.0)   # exclusive, inclusive
+FIELD_LABELS = {**{name: label for name, (label, _, _) in WHOLE_NUMBERS.items()},
+                "eta": "Learning rate", "start": "Start from"}
+WHOLE = re.compile(r"[0-9]{1,9}", re.ASCII)
+DECIMAL = re.compile(r"([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?", re.ASCII)
 TRUE_WORDS = ("on", "true", "1", "yes")
 
 
@@ -107,6 +112,9 @@ def validate(form):
     errors = {}
     text = {name: (_values(form, name) or [""])[0].strip()
             for name in (*WHOLE_NUMBERS, "eta", "start")}
+    for name in text:
+        if len(_values(form, name)) > 1:
+            errors[name] = f"{FIELD_LABELS[name]} came more than once: send it once."
     start = text["start"].lower() or DEFAULTS.start
     if start not in STARTS:
         errors["start"] = "Start from must be the serving model or scratch."
@@ -118,20 +126,15 @@ def validate(form):
         if not text[name]:
             values[name] = getattr(defaults, name)
             continue
-        try:
-            values[name] = int(text[name])
-        except ValueError:
-            values[name] = None
+        # ASCII digits only: int() would also take "٣", "1_000" and " 7".
+        values[name] = int(text[name]) if WHOLE.fullmatch(text[name]) else None
         if values[name] is None or not low <= values[name] <= high:
             errors[name] = f"{label} must be a whole number from {low} to {high}."
     low, high = ETA_RANGE
     if not text["eta"]:
         values["eta"] = defaults.eta
     else:
-        try:
-            values["eta"] = float(text["eta"])
-        except ValueError:
-            values["eta"] = None
+        values["eta"] = float(text["eta"]) if DECIMAL.fullmatch(text["eta"]) else None
         if values["eta"] is None or not low < values["eta"] <= high:
             errors["eta"] = (f"Learning rate must be a number above {low:g} and at most "
                              f"{high:g} (e.g. {defaults.eta:g}).")
