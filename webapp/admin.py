@@ -134,7 +134,7 @@ def gallery():
 @bp.post("/samples/<int:sample_id>/label")
 def relabel(sample_id):
     try:
-        sample = samples.relabel(sample_id, request.form.get("label", ""))
+        sample = samples.relabel(sample_id, request.form.getlist("label"))
     except samples.SampleError as exc:
         if exc.status == 404:
             return answer("partials/_problem.html", 404, "gallery", error=str(exc),
@@ -182,6 +182,11 @@ def train_context(form=None, errors=None, refused=None, run=None):
 
 @bp.post("/runs")
 def start_run():
+    if not any(name in request.form for name in TRAIN_FIELDS):
+        # Blank fields take the defaults, but a post with none of them is not the Train form.
+        return train_refused(400, **train_context(refused=(
+            "The request carried none of the training settings: start the run from the "
+            "Train form on the dashboard.")))
     settings, errors = runs.validate(request.form)
     if errors:
         return train_refused(400, **train_context(request.form, errors))

@@ -124,9 +124,28 @@ def refuse_cross_site():
         abort(403, "Changes to the admin must come from the admin's own pages.")
 
 
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def refuse_non_form_body():
+    """A state change arrives as a form; another body (JSON, an image) is refused, not ignored.
+
+    Otherwise its fields would silently be missing: a JSON body to the Train form
+    would start a run with the defaults.
+    """
+    if request.method in SAFE_METHODS or request.mimetype in FORM_TYPES:
+        return
+    if request.mimetype or request.content_length or "chunked" in request.headers.get(
+            "Transfer-Encoding", "").lower():
+        abort(415, f"This form takes application/x-www-form-urlencoded or multipart/form-data, "
+                   f"not {request.mimetype or 'a body without a Content-Type'}: send it from "
+                   f"the admin's own pages.")
+
+
 def require_login():
     """``before_request`` for the admin: pages go to the login, htmx requests get a 401."""
     refuse_cross_site()
+    refuse_non_form_body()
     if logged_in():
         return None
     if request.headers.get("HX-Request") == "true" or request.method not in SAFE_METHODS:
@@ -166,6 +185,7 @@ def cookie_blocked():
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     refuse_cross_site()
+    refuse_non_form_body()
     hashed = password_hash()
     if request.method == "GET":
         if logged_in():
@@ -176,6 +196,9 @@ def login():
     target = request.form.get("next", "")
     if not hashed:
         return render_template("admin/login.html", configured=False, next=target), 403
+    if len(request.form.getlist("password")) > 1:
+        return render_template("admin/login.html", configured=True, next=target,
+                               error="The password came more than once: send it once."), 400
     client = client_key()
     wait = count_attempt(client)
     if wait is not None:
