@@ -6,10 +6,19 @@ where the answer would be), other htmx requests a one-line message for the
 panel they fill; a browser navigating gets a small HTML page. Unexpected
 exceptions are logged and answered with a 500 in the same three forms,
 never a traceback.
+
+A database that cannot answer (down, unreachable past its connect timeout,
+locked past SQLite's busy timeout, or out of disk) is a 503 with a message and
+``Retry-After``, in the same three forms: nothing was stored, and trying again
+later is the right thing to do. Predictions need no database and keep working.
 """
+
+import errno
 
 from flask import current_app, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from . import readout
@@ -20,12 +29,20 @@ MESSAGES = {
     405: "This address does not accept that method.",
     413: "The upload is too large: send a smaller PNG or JPEG.",
 }
+RETRY_AFTER_SECONDS = 10
+# What a full disk looks like: SQLite's SQLITE_FULL, PostgreSQL's SQLSTATE 53100, the OS's errno.
+FULL_SIGNS = ("database or disk is full", "could not extend file", "no space left on device",
+              "disk quota exceeded")
+STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
 
 
 def init_app(app):
     app.register_error_handler(CSRFError, handle_csrf_error)
     app.register_error_handler(ImageError, handle_image_error)
     app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(DBAPIError, handle_storage_error)
+    app.register_error_handler(PoolTimeout, handle_storage_error)
+    app.register_error_handler(OSError, handle_storage_error)
     app.register_error_handler(Exception, handle_unexpected)
 
 
@@ -58,6 +75,27 @@ def handle_http_error(exc):
                             f"{exc.description}): wait a minute, then try again.")
     custom = exc.description != type(exc).description
     return respond(exc.code, exc.description if custom else MESSAGES.get(exc.code, exc.description))
+
+
+def handle_storage_error(exc):
+    """503 for a database or disk that cannot take the request now; a bug stays a 500."""
+    if isinstance(exc, IntegrityError) or (isinstance(exc, OSError)
+                                           and exc.errno not in STORAGE_ERRNOS):
+        return handle_unexpected(exc)
+    cause = (str(getattr(exc, "orig", None) or exc).strip() or "no detail").splitlines()[0]
+    current_app.logger.error("storage unavailable on %s %s: %s: %s", request.method,
+                             request.path, type(exc).__name__, cause)
+    full = (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)) or any(
+        sign in cause.lower() for sign in FULL_SIGNS)
+    what = ("the server's storage is full" if full
+            else "the database is not available right now")
+    if request.method in ("GET", "HEAD"):
+        message = f"This page could not be shown: {what}. Try again in a moment."
+    else:
+        message = f"Nothing was saved: {what}. Try again in a moment."
+    response = current_app.make_response(respond(503, message))
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
 
 
 def handle_unexpected(exc):
