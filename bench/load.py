@@ -38,6 +38,7 @@ import csv
 import json
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -86,9 +87,28 @@ def stroke_frames(strokes):
 # -- the runner ------------------------------------------------------------------------------
 
 
+def cpu_seconds(pid):
+    """CPU time (user + system) of process ``pid`` and all its descendants so far (Linux)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parents, total = {}, 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+    for candidate, (_parent, ticks) in parents.items():
+        ancestor = candidate
+        while ancestor in parents and ancestor != pid:
+            ancestor = parents[ancestor][0]
+        if ancestor == pid:
+            total += ticks / tick
+    return total
+
+
 def run_locust(url, users, seconds, workdir, name):
-    """locust headless, bounded in users and time; returns its aggregated CSV row and the
-    drawers' own answers."""
+    """locust headless, bounded in users and time; returns its aggregated CSV row, the
+    drawers' own answers and locust's own CPU seconds."""
     answers = Path(workdir, f"{name}-answers.jsonl")
     prefix = Path(workdir, name)
     command = [sys.executable, "-m", "locust", "-f", __file__, "--headless",
@@ -97,12 +117,15 @@ def run_locust(url, users, seconds, workdir, name):
                "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING",
                "--exit-code-on-error", "0"]
     env = {**os.environ, ANSWERS: str(answers), "PYTHONPATH": str(ROOT)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(Path(workdir, f"{name}-locust.log"), "wb") as log:
         subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT, check=True,
                        timeout=seconds + 120)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(f"{prefix}_stats.csv") as f:
         rows = {row["Name"]: row for row in csv.DictReader(f)}
-    return rows, [json.loads(line) for line in answers.read_text().splitlines()]
+    locust_cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return rows, [json.loads(line) for line in answers.read_text().splitlines()], locust_cpu
 
 
 def percentiles(latencies):
@@ -156,7 +179,11 @@ def after_promote(answers, events, check_seconds=1.0):
     later = [a for a in answers if a["name"] == "POST /predict" and a["sent"] >= promoted]
     old = [a for a in later if a["version"] != new]
     settled = [a for a in later if a["sent"] >= promoted + check_seconds]
+    during = [a for a in answers if a["name"] == "POST /predict"
+              and events["promote_started"] <= a["sent"] < promoted]
     return {"version": new, "answers_after_promote": len(later),
+            "during_promote_command": len(during),
+            "new_during_promote_command": sum(a["version"] == new for a in during),
             "old_version_answers": len(old),
             "old_latest_after_promote_ms": round(max((a["sent"] - promoted) * 1000
                                                      for a in old), 1) if old else None,
@@ -166,11 +193,20 @@ def after_promote(answers, events, check_seconds=1.0):
                                   <= events["retrain_finished"])}
 
 
+def cpu_report(server_cpu, locust_cpu, requests):
+    """CPU per request: what the run would need of a machine, whatever else was running."""
+    return {"server_cpu_ms_per_request": round(server_cpu * 1000 / requests, 2),
+            "locust_cpu_ms_per_request": round(locust_cpu * 1000 / requests, 2)}
+
+
 def report_line(name, users, result):
     p = result["predict"]
     return (f"{name}: {users} drawers, {result['requests']} requests "
             f"({result['throughput']} req/s), {result['failed']} failed; POST /predict "
-            f"p50 {p['p50']} ms, p95 {p['p95']} ms, p99 {p['p99']} ms, max {p['max']} ms")
+            f"p50 {p['p50']} ms, p95 {p['p95']} ms, p99 {p['p99']} ms, max {p['max']} ms; "
+            f"CPU per request: server {result['server_cpu_ms_per_request']} ms, locust "
+            f"{result['locust_cpu_ms_per_request']} ms; load average "
+            f"{result['load_average'][0]:.1f}")
 
 
 def main(argv=None):
@@ -192,25 +228,32 @@ def main(argv=None):
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="digits-load-"))
     workdir.mkdir(parents=True, exist_ok=True)
     report = {"load_average_before": os.getloadavg(), "cpus": os.cpu_count()}
-    with digits_serve(log_dir=workdir) as (port, env):
+    with digits_serve(log_dir=workdir) as (port, env, server):
         url = f"http://127.0.0.1:{port}"
         if args.only != "retrain":
-            rows, answers = run_locust(url, args.users, args.seconds, workdir, "plain")
+            server_cpu = cpu_seconds(server.pid)
+            rows, answers, locust_cpu = run_locust(url, args.users, args.seconds, workdir,
+                                                   "plain")
+            server_cpu = cpu_seconds(server.pid) - server_cpu
             report["plain"] = {"users": args.users, "seconds": args.seconds,
                                **summarise(rows, answers, args.seconds),
+                               **cpu_report(server_cpu, locust_cpu, len(answers)),
                                "load_average": os.getloadavg()}
             print(report_line("plain", args.users, report["plain"]), flush=True)
         if args.only != "plain":
             events = {}
             retrain = threading.Thread(target=retrain_and_promote, args=(env, 10, events))
             retrain.start()
-            rows, answers = run_locust(url, args.retrain_users, args.retrain_seconds, workdir,
-                                       "retrain")
+            server_cpu = cpu_seconds(server.pid)
+            rows, answers, locust_cpu = run_locust(url, args.retrain_users,
+                                                   args.retrain_seconds, workdir, "retrain")
+            server_cpu = cpu_seconds(server.pid) - server_cpu
             retrain.join()
             if "error" in events:
                 raise SystemExit(events["error"])
             result = {"users": args.retrain_users, "seconds": args.retrain_seconds,
                       **summarise(rows, answers, args.retrain_seconds),
+                      **cpu_report(server_cpu, locust_cpu, len(answers)),
                       "retrain_seconds": round(events["retrain_finished"]
                                                - events["retrain_started"], 1),
                       "promote": events["promote_output"],
@@ -222,6 +265,9 @@ def main(argv=None):
                   f"predictions during it; {result['promote']}"
                   + (f" (forced: {result['promote_refused']})"
                      if result["promote_refused"] else ""))
+            print(f"  while `digits models promote` ran: {result['during_promote_command']} "
+                  f"answers, {result['new_during_promote_command']} already from the new "
+                  f"version")
             print(f"  after the promote: {result['answers_after_promote']} answers, "
                   f"{result['old_version_answers']} from the old version (the last sent "
                   f"{result['old_latest_after_promote_ms']} ms after it); from 1 s after: "

@@ -61,7 +61,8 @@ def wait_until_up(port, process, log, seconds=60):
 
 @contextmanager
 def digits_serve(*args, env=None, sync=False, log_dir=None):
-    """``digits serve *args`` on a free port with a fresh instance folder; yields (port, env).
+    """``digits serve *args`` on a free port with a fresh instance folder; yields
+    (port, env, process).
 
     Its output goes to ``serve.log`` in ``log_dir`` (a temporary folder by default).
     ``sync=True`` runs plain gunicorn with two sync workers instead, for comparison.
@@ -82,7 +83,7 @@ def digits_serve(*args, env=None, sync=False, log_dir=None):
                                        cwd=ROOT)
         try:
             wait_until_up(port, process, log)
-            yield port, env
+            yield port, env, process
         finally:
             process.terminate()
             try:
@@ -186,7 +187,7 @@ def main(argv=None):
     timeout = 5 if args.sync else 30
     results = {"quiet": ([], 0), "dripping": ([], 0)}
     held = []
-    with digits_serve(sync=args.sync) as (port, _env):
+    with digits_serve(sync=args.sync) as (port, _env, _process):
         normal_requests(port, 2, png, timeout)              # warm up every worker
         for round_ in range(args.rounds):
             for phase in ("quiet", "dripping"):
