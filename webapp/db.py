@@ -24,7 +24,12 @@ from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Integer, Lar
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-SQLITE_BUSY_TIMEOUT_MS = 30_000
+# How long a request may wait for the database before it is answered 503 (errors.py), well
+# inside gunicorn's 30 s worker timeout: SQLite's wait for another writer's lock, PostgreSQL's
+# for a connection to be made and for one from the pool.
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+POSTGRES_CONNECT_TIMEOUT_SECONDS = 5
+POOL_TIMEOUT_SECONDS = 10
 
 
 class Base(DeclarativeBase):
@@ -162,7 +167,11 @@ def init_app(app):
     """Bind ``db`` to ``app`` and bring the schema up to date (once, under a lock)."""
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.config["SQLALCHEMY_DATABASE_URI"] = database_url(app)
-    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+    options = {"pool_pre_ping": True}
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        options.update(pool_timeout=POOL_TIMEOUT_SECONDS,
+                       connect_args={"connect_timeout": POSTGRES_CONNECT_TIMEOUT_SECONDS})
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", options)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS))
     with app.app_context():
@@ -177,7 +186,9 @@ def configure_sqlite(engine):
     """WAL, a busy timeout, and ``BEGIN IMMEDIATE`` (SQLAlchemy's recipe for pysqlite).
 
     A deferred transaction that reads and then writes gets SQLITE_BUSY at once
-    when another process writes; an immediate one waits its turn.
+    when another process writes; an immediate one waits its turn. A connection with
+    the execution option ``read_only`` (the served model's check) begins deferred:
+    in WAL mode a read never waits for a writer.
     """
 
     @event.listens_for(engine, "connect")
@@ -192,7 +203,8 @@ def configure_sqlite(engine):
 
     @event.listens_for(engine, "begin")
     def on_begin(connection):
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = connection.get_execution_options().get("read_only")
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 @contextmanager

@@ -9,6 +9,14 @@ holds its own copy, so each must notice a promotion: at most once per
 database and, when it changed, loads the new version completely, checks its
 SHA-256 and contents, and only then swaps it in. A version that fails to load
 leaves the previous model serving, and the failure is logged.
+
+A check never holds up predictions for long: it runs in a thread of its own
+that the request waits for at most ``CHECK_WAIT_SECONDS`` (a healthy check
+takes milliseconds, so the next request already serves a promotion), and not
+at all once a check has failed; it reads without taking SQLite's write lock
+(a busy writer cannot stall it); only one check runs at a time in a process;
+and after a failure (the database down, or not answering until its connect
+timeout) checks come less and less often (``RETRY_SECONDS``) until one succeeds.
 """
 
 import threading
@@ -17,13 +25,15 @@ from dataclasses import dataclass
 
 import numpy as np
 from flask import current_app
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 import model
 
 from . import registry
 from .db import ModelVersion, db
+
+RETRY_SECONDS = (1, 2, 4, 8)     # waits after the 1st, 2nd, 3rd, later failed checks
+CHECK_WAIT_SECONDS = 0.5         # the longest a request waits for a check
 
 
 @dataclass(frozen=True)
@@ -92,10 +102,10 @@ class Loaded:
 def load_serving(current=None):
     """The serving version as a ``Loaded``, or ``current`` if that is still the one to serve.
 
-    Reads through a short session of its own, so the request's session is left
-    alone. Raises ``model.CheckpointError`` for a version that does not load.
+    Reads through a short read-only session of its own, so the request's session is
+    left alone. Raises ``model.CheckpointError`` for a version that does not load.
     """
-    with Session(db.engine) as session:
+    with Session(db.engine.execution_options(read_only=True)) as session:
         version_id = registry.serving_id(session)
         if current is not None and current.version == version_id:
             return current
@@ -110,28 +120,44 @@ class ServedModel:
     def __init__(self, check_seconds=1.0, logger=None):
         self.check_seconds = float(check_seconds)
         self.logger = logger
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()          # held by the one thread checking
         self._loaded = load_serving()
-        self._checked = time.monotonic()
+        self._next_check = time.monotonic() + self.check_seconds
+        self._failures = 0
 
     def current(self):
         """The model to use for this request (one consistent snapshot)."""
-        now = time.monotonic()
-        if now - self._checked >= self.check_seconds:
-            with self._lock:
-                if now - self._checked >= self.check_seconds:
-                    self._checked = now
-                    self._follow()
+        if time.monotonic() >= self._next_check and self._lock.acquire(blocking=False):
+            check = threading.Thread(target=self._check, daemon=True, name="served-model-check",
+                                     args=(current_app._get_current_object(),))
+            check.start()
+            if not self._failures:
+                check.join(CHECK_WAIT_SECONDS)
         return self._loaded
+
+    def _check(self, app):
+        """Follow the serving row once; the caller holds ``_lock``, released here."""
+        try:
+            with app.app_context():
+                self._follow()
+        finally:
+            self._lock.release()
 
     def _follow(self):
         try:
             loaded = load_serving(self._loaded)
-            if loaded is self._loaded:
-                return
-        except (SQLAlchemyError, model.CheckpointError) as exc:
+        except Exception as exc:      # SQLAlchemyError, model.CheckpointError, or worse
+            self._failures += 1
+            wait = RETRY_SECONDS[min(self._failures, len(RETRY_SECONDS)) - 1]
+            self._next_check = time.monotonic() + max(self.check_seconds, wait)
             if self.logger:
-                self.logger.error("keeping model version %s: %s", self._loaded.version, exc)
+                self.logger.error("keeping model version %s (checking again in %d s): %s",
+                                  self._loaded.version, wait,
+                                  (str(exc) or type(exc).__name__).splitlines()[0])
+            return
+        self._failures = 0
+        self._next_check = time.monotonic() + self.check_seconds
+        if loaded is self._loaded:
             return
         self._loaded = loaded
         if self.logger:
