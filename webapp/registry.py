@@ -33,8 +33,12 @@ def check_network(net, name):
                                     "(need 784 inputs and 10 outputs)")
 
 
-def register(net, meta, metrics, origin, run_id=None):
-    """Store ``net`` as a new version (not yet served) and return it."""
+def register(net, meta, metrics, origin, run_id=None, commit=True):
+    """Store ``net`` as a new version (not yet served) and return it.
+
+    ``commit=False`` only flushes the row (the version has its number): the caller
+    commits it together with what else must be stored with it, or rolls both back.
+    """
     weights = model.dumps(net, meta)
     net, meta = model.loads(weights, name=origin)          # what is stored must load
     check_network(net, origin)
@@ -42,7 +46,10 @@ def register(net, meta, metrics, origin, run_id=None):
                            sizes=sizes_label(net.sizes), meta=meta, metrics=metrics,
                            origin=origin, run_id=run_id)
     db.session.add(version)
-    db.session.commit()
+    if commit:
+        db.session.commit()
+    else:
+        db.session.flush()
     return version
 
 

@@ -105,7 +105,9 @@ def train_watched(run_id, heartbeat, config, data, extra, net, report):
 
 
 def register(run_id, net, config, data, history, results):
-    """Store ``net`` as a new model version (one row, one transaction); its number."""
+    """Add ``net`` as a new model version (one row) and return its number, uncommitted:
+    ``runs.execute`` commits it with the run's results, so a version and its run's
+    success are stored together or not at all (a full disk fails the run, whole)."""
     metrics = {"test_accuracy": results["test_accuracy"], "test_loss": results["test_loss"],
                "val_accuracy": results["val_accuracy"],
                "held_out_accuracy": results["held_out"]["accuracy"],
@@ -116,10 +118,8 @@ def register(run_id, net, config, data, history, results):
                          "samples": results["trained_samples"]},
             "metrics": {**metrics, "best_epoch": results["best_epoch"]}, "history": history,
             "data_sha256": data["sha256"], "command": f"training run {run_id}"}
-    version_id = registry.register(net, meta, metrics=metrics, origin=f"run {run_id}",
-                                   run_id=run_id).id
-    db.session.commit()
-    return version_id
+    return registry.register(net, meta, metrics=metrics, origin=f"run {run_id}",
+                             run_id=run_id, commit=False).id
 
 
 def tracked_units(net, count=UNITS_SHOWN):

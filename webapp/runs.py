@@ -11,8 +11,8 @@ active run, whichever process asks.
 A worker killed outright (kill -9, power loss) cannot say so: its run keeps
 ``running`` with a heartbeat that stops moving, and ``reap_stale`` marks it
 failed once the heartbeat is older than ``JOB_STALE_SECONDS``. Nothing is
-half-written: a model version is one row inserted in one transaction, at the
-very end.
+half-written: a model version is one row inserted at the very end, in the one
+transaction that also records the run's success.
 """
 
 import re
@@ -371,16 +371,29 @@ def execute(run_id, data_dir=None, report=None):
 
 def finish_quietly(run_id, status, **values):
     """``finish``, for a run already ending badly: if even that fails (the database is
-    gone), the worker lives on and the stopped heartbeat gets the run marked failed."""
-    try:
-        db.session.rollback()
-        finish(run_id, status, **values)
-    except SQLAlchemyError:
-        current_app.logger.exception("training run %d: could not record it %s", run_id, status)
+    gone), the worker lives on and the stopped heartbeat gets the run marked failed.
+
+    On a full disk a row cannot be rewritten any larger than the room left, and the
+    weight pictures are most of a run's row: the second try leaves them out.
+    """
+    for attempt in (values, {**values, "units": []}):
+        try:
+            db.session.rollback()
+            finish(run_id, status, **attempt)
+            return
+        except SQLAlchemyError as exc:
+            current_app.logger.error("training run %d: could not record it %s: %s", run_id,
+                                     status, str(getattr(exc, "orig", exc)).splitlines()[0])
 
 
 def error_message(exc):
     """A sentence for the dashboard; the traceback goes to the worker's log."""
     if isinstance(exc, (mnist.DataError, model.CheckpointError, ValueError)):
         return f"Training failed: {exc}"
+    if isinstance(exc, SQLAlchemyError):
+        # The database's own words, without the statement and its (megabytes of) parameters.
+        cause = (str(getattr(exc, "orig", None) or exc).strip() or type(exc).__name__)
+        return (f"Training failed: its results could not be written to the database "
+                f"({cause.splitlines()[0]}); nothing was saved. Free some space or check "
+                "the database, then start it again.")
     return f"Training failed: {type(exc).__name__}: {exc} (the worker's log has the details)."
