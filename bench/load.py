@@ -38,7 +38,6 @@ import csv
 import json
 import os
 import re
-import resource
 import statistics
 import subprocess
 import sys
@@ -106,6 +105,20 @@ def cpu_seconds(pid):
     return total
 
 
+def run_measured(command, env, timeout, stdout=subprocess.PIPE):
+    """Run ``command`` to its end (killed after ``timeout`` s): (exit status, its standard
+    output if piped, the CPU seconds it used), the CPU from the kernel's own count (wait4)."""
+    process = subprocess.Popen(command, env=env, stdout=stdout, stderr=subprocess.STDOUT,
+                               text=stdout is subprocess.PIPE)
+    killer = threading.Timer(timeout, process.kill)
+    killer.start()
+    output = process.stdout.read() if stdout is subprocess.PIPE else None
+    _pid, status, usage = os.wait4(process.pid, 0)
+    killer.cancel()
+    process.returncode = os.waitstatus_to_exitcode(status)     # reaped here, not by Popen
+    return process.returncode, output, usage.ru_utime + usage.ru_stime
+
+
 def run_locust(url, users, seconds, workdir, name):
     """locust headless, bounded in users and time; returns its aggregated CSV row, the
     drawers' own answers and locust's own CPU seconds."""
@@ -117,14 +130,12 @@ def run_locust(url, users, seconds, workdir, name):
                "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING",
                "--exit-code-on-error", "0"]
     env = {**os.environ, ANSWERS: str(answers), "PYTHONPATH": str(ROOT)}
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(Path(workdir, f"{name}-locust.log"), "wb") as log:
-        subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT, check=True,
-                       timeout=seconds + 120)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        status, _output, locust_cpu = run_measured(command, env, seconds + 120, stdout=log)
+    if status != 0:
+        raise SystemExit(f"bench: locust failed ({status}); see {workdir}/{name}-locust.log")
     with open(f"{prefix}_stats.csv") as f:
         rows = {row["Name"]: row for row in csv.DictReader(f)}
-    locust_cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     return rows, [json.loads(line) for line in answers.read_text().splitlines()], locust_cpu
 
 
@@ -147,30 +158,31 @@ def summarise(rows, answers, seconds):
 
 
 def digits(env, *args, timeout=600):
-    command = [str(Path(sys.executable).with_name("digits")), *args]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+    """``digits *args``: (exit status, its output, CPU seconds)."""
+    return run_measured([str(Path(sys.executable).with_name("digits")), *args], env, timeout)
 
 
 def retrain_and_promote(env, start_after, events):
     """10 s in: a short retrain against the same instance, then promote what it registered."""
     time.sleep(start_after)
     events["retrain_started"] = time.time()
-    result = digits(env, "retrain", "--epochs", "1", "--no-augment")
+    status, output, events["retrain_cpu"] = digits(env, "retrain", "--epochs", "1",
+                                                   "--no-augment")
     events["retrain_finished"] = time.time()
-    found = re.search(r"model version (\d+)", result.stdout)
-    if result.returncode != 0 or not found:
-        events["error"] = "retrain failed: " + (result.stderr or result.stdout)[-2000:]
+    found = re.search(r"model version (\d+)", output)
+    if status != 0 or not found:
+        events["error"] = "retrain failed: " + output[-2000:]
         return
     version = found.group(1)
     events["promote_started"] = time.time()
-    promote = digits(env, "models", "promote", version)
-    if promote.returncode != 0:       # refused: the short retrain cost test accuracy
-        events["promote_refused"] = promote.stderr.strip()
+    status, output, _cpu = digits(env, "models", "promote", version)
+    if status != 0:                   # refused: the short retrain cost test accuracy
+        events["promote_refused"] = output.strip()
         events["promote_started"] = time.time()
-        promote = digits(env, "models", "promote", version, "--force")
+        status, output, _cpu = digits(env, "models", "promote", version, "--force")
     events["promoted"] = time.time()
     events["version"] = int(version)
-    events["promote_output"] = promote.stdout.strip() or promote.stderr.strip()
+    events["promote_output"] = output.strip().splitlines()[-1]
 
 
 def after_promote(answers, events, check_seconds=1.0):
@@ -256,12 +268,14 @@ def main(argv=None):
                       **cpu_report(server_cpu, locust_cpu, len(answers)),
                       "retrain_seconds": round(events["retrain_finished"]
                                                - events["retrain_started"], 1),
+                      "retrain_cpu_seconds": round(events["retrain_cpu"], 1),
                       "promote": events["promote_output"],
                       "promote_refused": events.get("promote_refused"),
                       **after_promote(answers, events), "load_average": os.getloadavg()}
             report["retrain"] = result
             print(report_line("retrain + promote", args.retrain_users, result), flush=True)
-            print(f"  retrain {result['retrain_seconds']} s, {result['during_retrain']} "
+            print(f"  retrain {result['retrain_seconds']} s ({result['retrain_cpu_seconds']} s "
+                  f"of CPU), {result['during_retrain']} "
                   f"predictions during it; {result['promote']}"
                   + (f" (forced: {result['promote_refused']})"
                      if result["promote_refused"] else ""))

@@ -211,7 +211,7 @@ def serve_command(host, port, workers, threads, proxies, no_worker):
     """Run the web app under gunicorn, and one training worker beside it.
 
     SIGTERM stops it gracefully: the web workers finish the requests in
-    flight (up to GRACEFUL_TIMEOUT s), then the training worker is stopped (a run in
+    flight (up to 20 s), then the training worker is stopped (a run in
     flight is marked failed) and waited for.
     """
     from . import jobs
