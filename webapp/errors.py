@@ -22,12 +22,13 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from . import readout
-from .preprocess import ImageError
+from .preprocess import MAX_BYTES, ImageError
 
 MESSAGES = {
     404: "There is nothing at this address.",
     405: "This address does not accept that method.",
-    413: "The upload is too large: send a smaller PNG or JPEG.",
+    413: f"The request is too large (the limit is {MAX_BYTES // 1024} KiB): send a smaller PNG "
+         f"or JPEG, or shorter form fields.",
 }
 RETRY_AFTER_SECONDS = 10
 # What a full disk looks like: SQLite's SQLITE_FULL, PostgreSQL's SQLSTATE 53100, the OS's errno.
