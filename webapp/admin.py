@@ -28,7 +28,7 @@ bp.before_request(auth.require_login)
 PER_PAGE = 24
 MAX_PAGE = 2**31                   # any page past the last shows the last; SQL's OFFSET stays small
 MAX_ID = 2**63 - 1                 # the largest row id SQLite and PostgreSQL can hold
-ROWS = {"sample_id": "drawing", "run_id": "training run", "version_id": "model version"}
+ROWS = {"sample_id": "sample", "run_id": "training run", "version_id": "model version"}
 
 
 @bp.url_value_preprocessor
