@@ -2,7 +2,7 @@
 digit, per tradition held out, and how honest its confidence is.
 
     python -m bench.forms report --before /tmp/pretrained-before.npz [--after model/pretrained.npz]
-    python -m bench.forms loto [--epochs 40] [--drawings 12000] [--runs /tmp/forms-loto]
+    python -m bench.forms loto [--epochs 30] [--drawings 12000] [--runs /tmp/forms-loto]
     python -m bench.forms sheet docs/forms.svg
 
 Run from the repository root with ``DIGITS_DATA_DIR`` pointing at MNIST.
@@ -203,7 +203,7 @@ def main(argv=None):
     sub.add_parser("sheet").add_argument("path")
     sub.choices["sheet"].set_defaults(func=sheet)
     p = sub.choices["loto"]
-    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--drawings", type=int, default=12000, help="training drawings per run")
     p.add_argument("--test-drawings", type=int, default=2000)
     p.add_argument("--runs", default="/tmp/forms-loto", help="where the models are kept")

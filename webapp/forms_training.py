@@ -5,7 +5,7 @@ Glue only: it loads MNIST, takes drawings from ``webapp.forms`` and calls
 model's metadata. Until ``digits train`` grows a ``--forms N`` option this is
 how the shipped model is made:
 
-    python -m webapp.forms_training --drawings 24000 --epochs 150 --out model/pretrained.npz
+    python -m webapp.forms_training --drawings 6000 --epochs 150 --out model/pretrained.npz
 """
 
 import argparse
@@ -20,7 +20,7 @@ from webapp import forms
 DRAWING_SEED = 1      # training drawings; evaluation uses other seeds (bench/forms.py)
 
 
-def train_with_forms(out, drawings=24000, epochs=150, seed=0, traditions=None, exclude=(),
+def train_with_forms(out, drawings=6000, epochs=150, seed=0, traditions=None, exclude=(),
                      data_dir=None, log=print):
     """Train the shipped configuration on MNIST + ``drawings`` generated digits; save to ``out``.
 
@@ -65,7 +65,7 @@ def train_with_forms(out, drawings=24000, epochs=150, seed=0, traditions=None, e
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--drawings", type=int, default=24000)
+    parser.add_argument("--drawings", type=int, default=6000)
     parser.add_argument("--epochs", type=int, default=150)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--exclude", nargs="*", default=[], help="traditions to leave out")
