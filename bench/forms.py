@@ -125,9 +125,15 @@ def loto(args):
     for tradition in strokes.TRADITIONS:
         path = runs / f"without-{tradition}.npz"
         if not path.exists():
-            from webapp.forms_training import train_with_forms
-            train_with_forms(path, args.drawings, args.epochs, exclude=[tradition],
-                             data_dir=args.data_dir, log=lambda m: print(m, flush=True))
+            from model import mnist, train
+            from webapp.cli import train_model
+
+            net, meta = train_model(train.TrainConfig(epochs=args.epochs),
+                                    mnist.load(args.data_dir, download=True), args.drawings,
+                                    exclude=[tradition],
+                                    on_epoch=lambda r, _: print(r["epoch"], r["val_accuracy"],
+                                                                flush=True))
+            model.save(path, net, meta)
         distinctive = {f.name for f in strokes.select([tradition], shared=False)}
         images, labels, _ = forms.drawings(args.test_drawings, LOTO_SEED, [tradition],
                                            shared=False)

@@ -72,3 +72,16 @@ def test_train_then_evaluate(runner, tmp_path):
     assert meta["metrics"]["test_accuracy"] > 0.9
     result = runner.invoke(args=["evaluate", str(out), "--json", "--data-dir", DATA_DIR])
     assert json.loads(result.output)["accuracy"] == meta["metrics"]["test_accuracy"]
+
+
+@needs_data
+def test_train_with_generated_forms_records_the_recipe(runner, tmp_path, monkeypatch):
+    monkeypatch.setenv("DIGITS_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "forms.npz"
+    result = runner.invoke(args=["train", "--hidden", "16", "--epochs", "1", "--no-augment",
+                                 "--forms", "40", "--forms-exclude", "british",
+                                 "--data-dir", DATA_DIR, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    _, meta = model.load(out)
+    assert meta["training"]["forms"]["drawings"] == 40
+    assert meta["training"]["forms"]["exclude"] == ["british"]

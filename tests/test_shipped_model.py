@@ -25,11 +25,11 @@ def test_shipped_model_shape_and_metadata(shipped):
     assert net.activation == "sigmoid"
     assert net.deskew is True and meta["preprocessing"]["deskew"] is True
     assert meta["data_sha256"] == {name: sha for name, sha in mnist.FILES.values()}
-    # Trained by ``digits train``, or on MNIST plus generated forms (issue #7) until the
-    # CLI has that option: then the metadata also holds the drawings' recipe.
+    # Trained on MNIST plus generated drawings of the world's digit forms (issue #7), with
+    # ``digits train --forms N`` (first with the stop-gap script it replaced): the metadata
+    # holds the drawings' recipe.
     assert meta["command"].startswith(("digits train", "python -m webapp.forms_training"))
-    if "forms" in meta["training"]:
-        assert meta["training"]["forms"]["drawings"] > 0
+    assert meta["training"]["forms"]["drawings"] > 0
     assert {"test_accuracy", "best_epoch"} <= set(meta["metrics"])
 
 

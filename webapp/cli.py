@@ -62,11 +62,17 @@ def load_data(data_dir, download):
               help="Distort the training images afresh every epoch.")
 @click.option("--deskew/--no-deskew", default=DEFAULTS.deskew, show_default=True)
 @click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True)
+@click.option("--forms", "drawings", type=click.IntRange(0), default=0, show_default=True,
+              help="Also train on this many generated drawings of the world's digit forms "
+                   "(webapp.forms; the shipped model: 6000).")
+@click.option("--forms-exclude", "exclude", multiple=True,
+              type=click.Choice(["american", "british", "european", "indian", "east_asian"]),
+              help="Leave this tradition's own forms out of the drawings (repeatable).")
 @click.option("--out", type=click.Path(dir_okay=False), default="model.npz", show_default=True,
               help="Where to write the model.")
 @data_options
-def train_command(out, data_dir, download, **settings):
-    """Train a network on MNIST and save it."""
+def train_command(out, data_dir, download, drawings, exclude, **settings):
+    """Train a network on MNIST (and generated drawings of digit forms) and save it."""
     from tqdm import tqdm
 
     config = train.TrainConfig(**{**settings, "hidden": tuple(settings["hidden"])})
@@ -80,23 +86,43 @@ def train_command(out, data_dir, download, **settings):
                   f"{r['seconds']:.1f}s")
         bar.update()
 
-    net, history = train.train(config, data, on_epoch=on_epoch)
+    net, metadata = train_model(config, data, drawings, exclude, on_epoch)
     bar.close()
+    model.save(out, net, metadata)
+    metrics = metadata["metrics"]
+    click.echo(f"test accuracy {metrics['test_accuracy']:.4f} (best validation "
+               f"{metrics['val_accuracy']:.4f} at epoch {metrics['best_epoch']}); saved {out}")
+
+
+def train_model(config, data, drawings=0, exclude=(), on_epoch=None):
+    """Train ``config`` on MNIST ``data`` plus ``drawings`` generated drawings of digit forms
+    (without the traditions in ``exclude``). Returns ``(net, metadata)``, the metadata
+    holding the whole recipe, the history and the MNIST test accuracy."""
+    extra, recipe = None, {}
+    if drawings:
+        from . import forms
+
+        images, labels, _ = forms.drawings(drawings, forms.TRAINING_SEED, exclude=exclude)
+        extra = (images, labels)
+        recipe = {"data": "MNIST training set (last 5,000 for validation) + generated drawings",
+                  "forms": {"drawings": drawings, "seed": forms.TRAINING_SEED,
+                            "traditions": "all", "exclude": sorted(exclude),
+                            "generator": "model.strokes + model.canvas, read by "
+                                         "webapp.preprocess (webapp.forms.drawings)"}}
+    net, history = train.train(config, data, on_epoch=on_epoch, extra=extra)
     test = train.evaluate(net, model.inputs(net, data["test_images"]), data["test_labels"])
     best = max(history, key=lambda r: r["val_accuracy"])
     metadata = {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "preprocessing": {"input": "28x28 MNIST-normalised, white ink on black, in [0, 1]"},
-        "training": train.config_dict(config),
+        "training": {**train.config_dict(config), **recipe},
         "metrics": {"test_accuracy": test["accuracy"], "test_loss": test["loss"],
                     "best_epoch": best["epoch"], "val_accuracy": best["val_accuracy"]},
         "history": history,
         "data_sha256": data["sha256"],
         "command": "digits " + " ".join(sys.argv[1:]),
     }
-    model.save(out, net, metadata)
-    click.echo(f"test accuracy {test['accuracy']:.4f} (best validation "
-               f"{best['val_accuracy']:.4f} at epoch {best['epoch']}); saved {out}")
+    return net, metadata
 
 
 def styled_accuracy(net, data):

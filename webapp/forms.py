@@ -2,10 +2,11 @@
 
 ``model.strokes`` samples pen strokes and ``model.canvas`` paints them as the
 page's canvas does; this module sends each painting through
-``webapp.preprocess`` exactly as an upload is read (Pillow's greyscale and
-shrink, then ``normalise``), skipping only the lossless PNG round trip
+``webapp.preprocess`` exactly as an upload is read (greyscale and shrink,
+then ``normalise``), skipping only the lossless PNG round trip
 (``tests/test_forms.py`` checks the two agree). It lives in ``webapp/``
-because it needs Pillow and the preprocessing; training, the browser tests,
+because it needs the preprocessing; training (``digits train --forms N``), the
+browser tests,
 the corrections experiment and ``bench/forms.py`` all take their drawings
 from ``drawings``. Results are cached as ``.npz`` under
 ``$DIGITS_CACHE_DIR/forms`` (default ``~/.cache/digits/forms``), keyed by the
@@ -18,10 +19,12 @@ import os
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from model import canvas, strokes
 from webapp import preprocess
+
+
+TRAINING_SEED = 1     # drawings for training; the evaluations use other seeds (bench/forms.py)
 
 
 def cache_dir():
@@ -32,7 +35,7 @@ def cache_dir():
 
 def read_painting(luminance):
     """A painted canvas (h, w) uint8 luminance → ``preprocess.Digit``, as if uploaded as PNG."""
-    return preprocess.normalise(preprocess._luminance(Image.fromarray(luminance, mode="L")))
+    return preprocess.normalise(preprocess.pixel_luminance(luminance))
 
 
 def _source_digest():
