@@ -1,6 +1,6 @@
 """Load test (not a test): a crowd drawing at once, then a retrain and a promote under load.
 
-    python -m bench.load [--users 100] [--seconds 60] [--retrain-users 50]
+    python -m bench.load [--users 100] [--seconds 60] [--retrain-users 50] [--api-clients 5]
                          [--retrain-seconds 120] [--only plain|retrain]   (or: make loadtest)
 
 This file is both the locust file (the ``Drawer`` user, defined when locust
@@ -14,8 +14,9 @@ locust headless against it, bounded in users and seconds:
 2. ``--retrain-users`` people drawing for ``--retrain-seconds`` while a
    retrain runs (``digits retrain --epochs 1 --no-augment`` against the same
    instance, started 10 s in; needs ``$DIGITS_DATA_DIR``) and its model is
-   promoted (``digits models promote N``) as soon as it is registered.
-   Target: 0 failed requests, p99 ≤ 100 ms, and every answer after the
+   promoted (``digits models promote N``) as soon as it is registered;
+   beside them ``--api-clients`` programs post finished drawings to
+   ``/api/v1/predict`` twice a second. Target: 0 failed requests, p99 ≤ 100 ms, and every answer after the
    promote from the new version (web workers look for a new version once a
    second, ``MODEL_CHECK_SECONDS``, so answers within that second are
    reported apart).
@@ -50,6 +51,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SEND_EVERY = 0.150          # s, draw.js's SEND_EVERY_MS
 PEN_SPEED = 1.2             # canvas widths a second
 ANSWERS = "DIGITS_LOAD_ANSWERS"     # where each drawer's answers are written, one JSON a line
+API_CLIENTS = "DIGITS_LOAD_API_CLIENTS"     # how many ApiClient users run beside the drawers
+PAGE, API = "POST /predict", "POST /api/v1/predict"
 
 
 def stroke_frames(strokes):
@@ -119,17 +122,19 @@ def run_measured(command, env, timeout, stdout=subprocess.PIPE):
     return process.returncode, output, usage.ru_utime + usage.ru_stime
 
 
-def run_locust(url, users, seconds, workdir, name):
-    """locust headless, bounded in users and time; returns its aggregated CSV row, the
-    drawers' own answers and locust's own CPU seconds."""
+def run_locust(url, users, seconds, workdir, name, api_clients=0):
+    """locust headless, bounded in users and time: ``users`` drawers and ``api_clients``
+    programs on the JSON API. Returns its CSV rows, every answer as the users saw it and
+    locust's own CPU seconds."""
     answers = Path(workdir, f"{name}-answers.jsonl")
     prefix = Path(workdir, name)
     command = [sys.executable, "-m", "locust", "-f", __file__, "--headless",
-               "--users", str(users), "--spawn-rate", str(max(1, users // 5)),
+               "--users", str(users + api_clients), "--spawn-rate", str(max(1, users // 5)),
                "--run-time", f"{seconds}s", "--stop-timeout", "5", "--host", url,
                "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING",
-               "--exit-code-on-error", "0"]
-    env = {**os.environ, ANSWERS: str(answers), "PYTHONPATH": str(ROOT)}
+               "--exit-code-on-error", "0", "Drawer", *(["ApiClient"] if api_clients else [])]
+    env = {**os.environ, ANSWERS: str(answers), API_CLIENTS: str(api_clients),
+           "PYTHONPATH": str(ROOT)}
     with open(Path(workdir, f"{name}-locust.log"), "wb") as log:
         status, _output, locust_cpu = run_measured(command, env, seconds + 120, stdout=log)
     if status != 0:
@@ -146,7 +151,8 @@ def percentiles(latencies):
 
 
 def summarise(rows, answers, seconds):
-    predicts = [a for a in answers if a["name"] == "POST /predict"]
+    predicts = [a for a in answers if a["name"] == PAGE]
+    api = [a for a in answers if a["name"] == API]
     failed = [a for a in answers if not a["ok"]]
     aggregated = rows["Aggregated"]
     return {"requests": len(answers), "predicts": len(predicts),
@@ -154,6 +160,8 @@ def summarise(rows, answers, seconds):
             "throughput": round(len(answers) / seconds, 1),
             "predict": percentiles([a["ms"] for a in predicts]),
             "all": percentiles([a["ms"] for a in answers]),
+            **({"api": {"requests": len(api), **percentiles([a["ms"] for a in api])}}
+               if len(api) > 1 else {}),
             "failures": sorted({a["error"] for a in failed})[:5]}
 
 
@@ -188,12 +196,13 @@ def retrain_and_promote(env, start_after, events):
 def after_promote(answers, events, check_seconds=1.0):
     """Which version answered the predictions sent after the promote."""
     promoted, new = events["promoted"], events["version"]
-    later = [a for a in answers if a["name"] == "POST /predict" and a["sent"] >= promoted]
+    readings = [a for a in answers if a["name"] in (PAGE, API)]
+    later = [a for a in readings if a["sent"] >= promoted]
     old = [a for a in later if a["version"] != new]
     settled = [a for a in later if a["sent"] >= promoted + check_seconds]
-    during = [a for a in answers if a["name"] == "POST /predict"
-              and events["promote_started"] <= a["sent"] < promoted]
+    during = [a for a in readings if events["promote_started"] <= a["sent"] < promoted]
     return {"version": new, "answers_after_promote": len(later),
+            "api_answers_after_promote": sum(a["name"] == API for a in later),
             "during_promote_command": len(during),
             "new_during_promote_command": sum(a["version"] == new for a in during),
             "old_version_answers": len(old),
@@ -201,7 +210,7 @@ def after_promote(answers, events, check_seconds=1.0):
                                                      for a in old), 1) if old else None,
             "answers_from_1s_after": len(settled),
             "old_from_1s_after": sum(a["version"] != new for a in settled),
-            "during_retrain": sum(1 for a in answers if events["retrain_started"] <= a["sent"]
+            "during_retrain": sum(1 for a in readings if events["retrain_started"] <= a["sent"]
                                   <= events["retrain_finished"])}
 
 
@@ -227,6 +236,8 @@ def main(argv=None):
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--retrain-users", type=int, default=50)
     parser.add_argument("--retrain-seconds", type=int, default=120)
+    parser.add_argument("--api-clients", type=int, default=5,
+                        help="programs on the JSON API beside the drawers, in the retrain run")
     parser.add_argument("--only", choices=["plain", "retrain"])
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--keep", type=Path, help="keep logs and answers in this folder")
@@ -258,12 +269,14 @@ def main(argv=None):
             retrain.start()
             server_cpu = cpu_seconds(server.pid)
             rows, answers, locust_cpu = run_locust(url, args.retrain_users,
-                                                   args.retrain_seconds, workdir, "retrain")
+                                                   args.retrain_seconds, workdir, "retrain",
+                                                   api_clients=args.api_clients)
             server_cpu = cpu_seconds(server.pid) - server_cpu
             retrain.join()
             if "error" in events:
                 raise SystemExit(events["error"])
-            result = {"users": args.retrain_users, "seconds": args.retrain_seconds,
+            result = {"users": args.retrain_users, "api_clients": args.api_clients,
+                      "seconds": args.retrain_seconds,
                       **summarise(rows, answers, args.retrain_seconds),
                       **cpu_report(server_cpu, locust_cpu, len(answers)),
                       "retrain_seconds": round(events["retrain_finished"]
@@ -282,7 +295,12 @@ def main(argv=None):
             print(f"  while `digits models promote` ran: {result['during_promote_command']} "
                   f"answers, {result['new_during_promote_command']} already from the new "
                   f"version")
-            print(f"  after the promote: {result['answers_after_promote']} answers, "
+            if "api" in result:
+                api = result["api"]
+                print(f"  {args.api_clients} API clients: {api['requests']} requests, "
+                      f"p50 {api['p50']} ms, p95 {api['p95']} ms, p99 {api['p99']} ms")
+            print(f"  after the promote: {result['answers_after_promote']} answers "
+                  f"({result['api_answers_after_promote']} from the API), "
                   f"{result['old_version_answers']} from the old version (the last sent "
                   f"{result['old_latest_after_promote_ms']} ms after it); from 1 s after: "
                   f"{result['answers_from_1s_after']} answers, {result['old_from_1s_after']} "
@@ -325,37 +343,44 @@ else:       # loaded by locust: the simulated visitor
             for answer in ANSWER_LOG:
                 f.write(json.dumps(answer) + "\n")
 
+    def timed(client, method, path, name, version_of=None, **kwargs):
+        """One request, timed and recorded; a reading must name the model version."""
+        sent = time.time()
+        started = time.perf_counter()
+        with client.request(method, path, name=name, catch_response=True,
+                            **kwargs) as response:
+            body = response.content if response.status_code == 200 else b""
+            ms = (time.perf_counter() - started) * 1000
+            version = version_of(body) if version_of and body else None
+            error = None
+            if response.status_code != 200:
+                error = f"status {response.status_code}"
+            elif version_of and version is None:
+                error = "no model version in the answer"
+            if error:
+                response.failure(error)
+            ANSWER_LOG.append({"name": name, "sent": sent, "ms": ms, "ok": error is None,
+                               "error": error, "version": version})
+
+    def fragment_version(body):
+        found = MODEL.search(body)
+        return int(found.group(1)) if found else None
+
+    def api_version(body):
+        return json.loads(body)["model"]["version"]
+
     class Drawer(FastHttpUser):
         """One visitor at the draw page."""
 
         def on_start(self):
             self.seq = 0
-            self.timed("GET", "/", "GET /", headers={"Accept-Encoding": "gzip"})
-
-        def timed(self, method, path, name, **kwargs):
-            sent = time.time()
-            started = time.perf_counter()
-            with self.client.request(method, path, name=name, catch_response=True,
-                                     **kwargs) as response:
-                body = response.content if response.status_code == 200 else b""
-                ms = (time.perf_counter() - started) * 1000
-                version = MODEL.search(body) if name == "POST /predict" else None
-                error = None
-                if response.status_code != 200:
-                    error = f"status {response.status_code}"
-                elif name == "POST /predict" and version is None:
-                    error = "no data-model in the fragment"
-                if error:
-                    response.failure(error)
-                ANSWER_LOG.append({"name": name, "sent": sent, "ms": ms, "ok": error is None,
-                                   "error": error,
-                                   "version": int(version.group(1)) if version else None})
+            timed(self.client, "GET", "/", "GET /", headers={"Accept-Encoding": "gzip"})
 
         def send(self, data_url):
             self.seq += 1
             started = time.monotonic()
-            self.timed("POST", "/predict", "POST /predict", headers=HEADERS,
-                         data=urlencode({"image": data_url, "seq": self.seq}))
+            timed(self.client, "POST", "/predict", PAGE, fragment_version, headers=HEADERS,
+                  data=urlencode({"image": data_url, "seq": self.seq}))
             return started
 
         @task
@@ -373,6 +398,18 @@ else:       # loaded by locust: the simulated visitor
                 self.send("data:image/png;base64,"              # Clear sends a blank canvas
                           + base64.b64encode(BLANK).decode())
                 time.sleep(random.uniform(0.3, 0.8))
+
+    class ApiClient(FastHttpUser):
+        """A program using the JSON API: a finished drawing's PNG twice a second."""
+
+        fixed_count = int(os.environ.get(API_CLIENTS, "0"))
+
+        @task
+        def predict(self):
+            png = base64.b64decode(random.choice(DRAWINGS)[-1][-1].split(",", 1)[1])
+            timed(self.client, "POST", "/api/v1/predict", API, api_version, data=png,
+                  headers={"Content-Type": "image/png"})
+            time.sleep(0.5)
 
     def _blank():
         import io
