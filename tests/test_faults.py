@@ -469,6 +469,10 @@ def test_postgresql_down_or_silent_answers_503_and_drawings_are_still_read(datab
                                headers={**HX, "X-CSRFToken": token},
                                data={"image": data_url(images.drawing("7")), "label": "1"})
         assert response.status_code == 503 and "database is not available" in response.text
+        page = client.get("/admin/login", base_url=HTTPS)     # reads the password's hash
+        assert page.status_code == 503 and page.mimetype == "text/html"
+        assert ("This page could not be shown: the database is not available right now."
+                in page.text)
         # Drawings go on being read, by the model this process has, and none waits for
         # the database: the version check backs off and runs beside the requests.
         began, slowest = time.monotonic(), 0.0
