@@ -231,16 +231,29 @@ def is_running(pid):
 def test_sigterm_lets_a_request_in_flight_finish_and_stops_the_training_worker(tmp_path,
                                                                               model_path):
     png = images.drawing("7")
+    log = tmp_path / "serve.log"
     with digits_serve(tmp_path, model_path, "--workers", "2") as (port, process):
-        helpers = children(process.pid)     # two web workers and the training worker
-        assert len(helpers) == 3
+        deadline = time.monotonic() + 30
+        while len(helpers := children(process.pid)) < 3:   # two web workers, the trainer
+            assert time.monotonic() < deadline, (helpers, log.read_text())
+            time.sleep(0.05)
         upload = socket.create_connection(("127.0.0.1", port), timeout=30)
+        # A first request on the connection: once answered, a worker surely holds it.
+        upload.sendall(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+        first = b""
+        while b"\r\n\r\n" not in first:
+            first += upload.recv(65536)
+        head, _, body = first.partition(b"\r\n\r\n")
+        length = int(re.search(rb"(?i)content-length: (\d+)", head).group(1))
+        while len(body) < length:
+            body += upload.recv(65536)
+        assert head.startswith(b"HTTP/1.1 200") and len(body) == length
+        # The second is in flight: its headers and part of its body sent, the rest to come.
         upload.sendall(b"POST /api/v1/predict HTTP/1.1\r\nHost: test\r\n"
                        b"Content-Type: image/png\r\nConnection: close\r\n"
                        + f"Content-Length: {len(png)}\r\n\r\n".encode() + png[:1000])
-        time.sleep(1)                       # a worker thread is reading the body now
+        time.sleep(0.5)
         process.send_signal(signal.SIGTERM)
-        log = tmp_path / "serve.log"
         deadline = time.monotonic() + 30
         while "Handling signal: term" not in log.read_text():
             assert time.monotonic() < deadline, log.read_text()
@@ -252,14 +265,14 @@ def test_sigterm_lets_a_request_in_flight_finish_and_stops_the_training_worker(t
         while chunk := upload.recv(65536):
             answer += chunk
         upload.close()
-        assert process.wait(60) == 0
+        assert process.wait(60) == 0, log.read_text()
     head, _, body = answer.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 200"), head
+    assert head.startswith(b"HTTP/1.1 200"), (answer[:500], log.read_text())
     assert json.loads(body)["model"]["version"] == 1
-    assert not any(is_running(pid) for pid in helpers)
-    log = log.read_text()
-    assert "POST /api/v1/predict 200" in log
-    assert "Consumer exiting" in log
+    assert not any(is_running(pid) for pid in helpers), log.read_text()
+    text = log.read_text()
+    assert "POST /api/v1/predict 200" in text
+    assert "Consumer exiting" in text, text
 
 
 def drip(port, count):
