@@ -519,3 +519,33 @@ def test_a_locked_sqlite_database_answers_503_in_bounded_time_and_drawings_are_r
     response = client.post("/api/v1/samples?label=7", data=images.drawing("7"),
                            content_type="image/png")
     assert response.status_code == 201 and sample_count(app) == 1
+
+
+def test_a_locked_postgresql_table_answers_503_in_bounded_time_and_drawings_are_read(
+        database_url, model_path, tmp_path):
+    """Another session holds the tables (a migration, a stuck transaction): ``lock_timeout``."""
+    import psycopg
+
+    app = create_app(app_config(tmp_path / "instance", MODEL=str(model_path),
+                                DATABASE_URL=database_url, MODEL_CHECK_SECONDS=1.0,
+                                RATELIMIT_ENABLED=False))
+    client = app.test_client()
+    with psycopg.connect(database_url) as holder:
+        holder.execute("LOCK TABLE samples, serving IN ACCESS EXCLUSIVE MODE")
+        time.sleep(1.1)                    # the version check is due
+        began, slowest = time.monotonic(), 0.0
+        while time.monotonic() - began < 2.5:
+            response, seconds = timed(lambda: client.post(
+                "/api/v1/predict", data=images.drawing("7"), content_type="image/png"))
+            assert response.status_code == 200 and response.json["model"]["version"] == 1
+            slowest = max(slowest, seconds)
+        assert slowest < 2, slowest
+        response, seconds = timed(lambda: client.post(
+            "/api/v1/samples?label=7", data=images.drawing("7"), content_type="image/png"))
+        assert response.status_code == 503, response.text
+        assert "the database is not available right now" in response.json["error"]
+        assert seconds < 25
+        holder.rollback()
+    response = client.post("/api/v1/samples?label=7", data=images.drawing("7"),
+                           content_type="image/png")
+    assert response.status_code == 201 and sample_count(app) == 1

@@ -29,6 +29,7 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 # for a connection to be made and for one from the pool.
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 POSTGRES_CONNECT_TIMEOUT_SECONDS = 5
+POSTGRES_LOCK_TIMEOUT = "10s"     # a statement waiting for another's lock (a table, a row)
 POOL_TIMEOUT_SECONDS = 10
 
 
@@ -177,6 +178,8 @@ def init_app(app):
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             configure_sqlite(db.engine)
+        elif db.engine.dialect.name == "postgresql":
+            configure_postgresql(db.engine)
         with schema_lock(app):
             upgrade(directory=str(MIGRATIONS))
         db.engine.dispose()     # no connection may outlive a fork into gunicorn's workers
@@ -207,11 +210,24 @@ def configure_sqlite(engine):
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
+def configure_postgresql(engine):
+    """``lock_timeout`` on each connection: a statement queued behind another session's lock
+    fails after ``POSTGRES_LOCK_TIMEOUT`` (a 503, errors.py) instead of waiting for ever."""
+
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection, _record):
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute(f"SET lock_timeout = '{POSTGRES_LOCK_TIMEOUT}'")
+        dbapi_connection.commit()
+
+
 @contextmanager
 def schema_lock(app):
     """One process at a time migrates: a file lock for SQLite, an advisory lock for PostgreSQL."""
     if db.engine.dialect.name == "postgresql":
         with db.engine.connect() as connection:
+            # Another host's migration may take a while: wait for it, however long.
+            connection.execute(text("SET LOCAL lock_timeout = 0"))
             connection.execute(text("SELECT pg_advisory_lock(5318008)"))
             try:
                 yield
