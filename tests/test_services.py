@@ -85,3 +85,13 @@ def test_a_rate_limit_in_redis_counts_every_host(tmp_path, database_url, redis_u
         client = redis.Redis.from_url(redis_url)
         for key in client.scan_iter(f"*{prefix}*"):
             client.delete(key)
+
+
+def test_submissions_still_work_when_redis_is_down(tmp_path, model_path):
+    """A rate limit kept in an unreachable Redis: counted in memory meanwhile, never a 500."""
+    client = create_app(app_config(tmp_path / "no-redis", MODEL=str(model_path),
+                                   REDIS_URL="redis://127.0.0.1:9/0",
+                                   SAMPLES_RATE_LIMIT="3 per minute")).test_client()
+    statuses = [client.post("/api/v1/samples?label=7", data=images.drawing("7"),
+                            content_type="image/png").status_code for _ in range(4)]
+    assert statuses == [201, 201, 201, 429]

@@ -177,5 +177,8 @@ def init_app(app):
     """Register the views, with a limiter of this app's own (memory, or Redis at ``REDIS_URL``)."""
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
     app.config.setdefault("RATELIMIT_ENABLED", True)
+    # Redis down must not turn every submission into a 500: count in memory meanwhile.
+    app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
+    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
     app.extensions["digits_limiter"] = Limiter(get_remote_address, app=app)
     app.register_blueprint(bp)
