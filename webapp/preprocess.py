@@ -262,7 +262,8 @@ def pixel_luminance(pixels):
 
 
 def box_average(pixels, factor, weights):
-    """Pixels (h, w, c) → float32 (⌈h/f⌉, ⌈w/f⌉, k): each ``factor``² block's mean, mixed by ``weights`` (c, k).
+    """Pixels (h, w, c) → float32 (⌈h/f⌉, ⌈w/f⌉, k): the mean of each ``factor``² block,
+    its channels mixed by ``weights`` (c, k).
 
     Rows are summed as whole slices; a row's ``factor`` neighbouring pixels
     are then side by side in memory, so one matrix product averages them and

@@ -53,10 +53,10 @@ class Layer:
         ``aria-label`` with its value (the page shows it on hover and focus);
         with ``neuron_url`` (e.g. "/neuron/") it is a link to the unit's
         weights. Every unit has its bar, of height 0 when the unit is off,
-        so ``draw.js`` can set any bar's height in place. Written here rather than in the template: hundreds of units
-        with a dozen attributes each made Jinja the slowest step of a live
-        reading (7 ms of 8); every value is a number made here. No ``<title>``
-        per unit: a thousand fewer nodes for the browser to swap in.
+        so ``draw.js`` can set any bar's height in place. Written here rather
+        than in the template: hundreds of units with a dozen attributes each
+        made Jinja the slowest step of a live reading (7 ms of 8); every value
+        is a number made here. No ``<title>`` per unit: a thousand fewer nodes.
         """
         link = str(escape(neuron_url)) if neuron_url else None
         tile = 1 - 2 * CELL_INSET
@@ -77,7 +77,6 @@ class Layer:
             else:
                 parts.append(f'<g class="{kind}" role="img" {label}>{body}</g>')
         return Markup("".join(parts))
-
 
     @property
     def floor(self):
