@@ -179,7 +179,11 @@ def evaluate_command(model_file, as_json, data_dir, download):
 THREADS = 256
 TIMEOUT = 30            # s a worker may go silent (stuck) before the arbiter replaces it
 GRACEFUL_TIMEOUT = 20   # s a stopping worker has to finish the requests it is serving
-KEEPALIVE = 5           # s an idle connection stays open (a drawing's requests reuse it)
+# s an idle connection stays open. Longer than a visitor's pause between two digits, and
+# than a proxy's idle upstream connections (nginx: keepalive_timeout in the upstream block,
+# README): a server that closes an idle connection just as the client sends on it loses
+# that request (the load test saw it at 5 s when the machine stalled).
+KEEPALIVE = 20
 
 
 def default_workers():
