@@ -309,6 +309,10 @@
     if (reading && reading !== shownReading) {
       shownReading = reading;
       reading.querySelectorAll("section.units").forEach(showBars);
+      // The verdict's contents arrive out of band into a #verdict that stays put (the
+      // live region); its look (sure, unsure, error, blank) follows the reading's state.
+      var verdict = document.getElementById("verdict");
+      if (verdict && reading.dataset.state) verdict.className = "verdict is-" + reading.dataset.state;
     }
     if (e.detail.target.id === "neuron") e.detail.target.scrollIntoView({ block: "nearest" });
     markSelected();

@@ -299,3 +299,13 @@ def test_bars_are_updated_in_place_from_the_numbers(pad):
         assert set(hidden_heights(pad)) == {0}
     assert pad.locator("[data-testid=hidden-bars]").get_attribute("data-marked") == "yes"
     assert pad.locator("[data-testid=hidden-bars] > *").count() == 256
+
+
+def test_the_verdict_takes_the_look_of_each_reading(pad):
+    """The verdict's box stays put (the live region); its class follows the reading."""
+    expect(pad.locator("#verdict")).to_have_class("verdict is-blank")
+    draw(pad, BASE["7"][1])
+    assert answer(pad) == "7"
+    expect(pad.locator("#verdict")).to_have_class("verdict is-sure")
+    pad.get_by_role("button", name="Clear").click()
+    expect(pad.locator("#verdict")).to_have_class("verdict is-blank")
