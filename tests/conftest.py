@@ -10,6 +10,7 @@ Debian's Chromium through pytest-playwright (``browser_type_launch_args``).
 import os
 import socket
 import threading
+from contextlib import contextmanager
 import uuid
 from pathlib import Path
 
@@ -73,17 +74,26 @@ class QuietHandler(WSGIRequestHandler):
         pass
 
 
+@contextmanager
+def serving(app):
+    """``app`` served in a thread at ``http://127.0.0.1:<free port>`` (the URL is yielded)."""
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join()
+
+
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory):
     """The app serving the shipped model at ``http://127.0.0.1:<free port>``."""
     app = create_app(app_config(tmp_path_factory.mktemp("live"), TESTING=False,
                                  MODEL=str(model.PRETRAINED), MODEL_CHECK_SECONDS=1.0))
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join()
+    with serving(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

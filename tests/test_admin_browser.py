@@ -13,16 +13,14 @@ test's temporary folder; with ``DIGITS_UPDATE_SCREENSHOTS=1`` into
 
 import os
 import re
-import threading
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
-from werkzeug.serving import make_server
 
 import model
 from tests.chromium import draw
-from tests.conftest import DATA_DIR, QuietHandler, app_config, needs_data
+from tests.conftest import DATA_DIR, app_config, needs_data, serving
 from tests.drawings import BASE
 from tests.test_browser import WATCH_CSP, answer
 from webapp import create_app, jobs
@@ -41,16 +39,14 @@ def loop_server(tmp_path):
     result = app.test_cli_runner().invoke(args=["admin", "set-password", "--password-stdin"],
                                           input=PASSWORD + "\n")
     assert result.exit_code == 0, result.output
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     worker = jobs.start_consumer_process({**os.environ, "DIGITS_INSTANCE_PATH": str(instance),
                                           "DIGITS_DATA_DIR": DATA_DIR,
                                           "DIGITS_MODEL": str(model.PRETRAINED)})
-    yield f"http://127.0.0.1:{server.server_port}"
-    jobs.stop_consumer_process(worker)
-    server.shutdown()
-    thread.join()
+    try:
+        with serving(app) as url:
+            yield url
+    finally:
+        jobs.stop_consumer_process(worker)
 
 
 def watch(page):

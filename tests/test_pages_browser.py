@@ -14,19 +14,16 @@ logout, listening for ``securitypolicyviolation`` events and console errors.
 """
 
 import base64
-import io
 import re
-import threading
 
 import numpy as np
 import pytest
 from playwright.sync_api import expect
-from werkzeug.serving import make_server
 
 import model
 from tests import images
 from tests.chromium import ANSWERED, draw
-from tests.conftest import QuietHandler, app_config
+from tests.conftest import app_config, serving
 from tests.drawings import BASE
 from tests.test_auth import PASSWORD, browser, token
 from tests.test_browser import WATCH_CSP
@@ -168,12 +165,8 @@ def pages_server(tmp_path):
     app = furnished(create_app(app_config(
         tmp_path / "instance", TESTING=False, MODEL=str(model.PRETRAINED),
         MODEL_CHECK_SECONDS=1.0, ADMIN_PASSWORD_HASH=PASSWORD_HASH)))
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join()
+    with serving(app) as url:
+        yield url
 
 
 class Watched:

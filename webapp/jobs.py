@@ -19,6 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import redis
 from flask import current_app
 from huey import RedisHuey, SqliteHuey
 
@@ -34,7 +35,10 @@ class Jobs:
     def __init__(self, app):
         name = app.config["HUEY_NAME"]
         if app.config.get("REDIS_URL"):
-            self.huey = RedisHuey(name, url=app.config["REDIS_URL"], results=False)
+            # Bounded waits: a silent Redis must not hang a start button or /healthz.
+            pool = redis.ConnectionPool.from_url(app.config["REDIS_URL"],
+                                                 socket_connect_timeout=5, socket_timeout=10)
+            self.huey = RedisHuey(name, connection_pool=pool, results=False)
         else:
             self.huey = SqliteHuey(name, filename=str(Path(app.instance_path) / "huey.sqlite"),
                                    results=False, timeout=30)
