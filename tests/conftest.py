@@ -7,6 +7,7 @@ with the shipped model on a free loopback port in a thread, and launch
 Debian's Chromium through pytest-playwright (``browser_type_launch_args``).
 """
 
+import multiprocessing
 import os
 import socket
 import threading
@@ -72,6 +73,20 @@ def runner(app):
 class QuietHandler(WSGIRequestHandler):
     def log_request(self, *args, **kwargs):
         pass
+
+
+def start_together(target, arguments, timeout=120):
+    """Run ``target(*args, start)`` in one new process per ``args`` in ``arguments``, all let go
+    at the same moment (``start`` is an Event each waits on); returns their exit codes."""
+    context = multiprocessing.get_context("spawn")
+    start = context.Event()
+    processes = [context.Process(target=target, args=(*args, start)) for args in arguments]
+    for p in processes:
+        p.start()
+    start.set()
+    for p in processes:
+        p.join(timeout)
+    return [p.exitcode for p in processes]
 
 
 @contextmanager

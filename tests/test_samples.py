@@ -3,7 +3,6 @@
 import base64
 import io
 import json
-import multiprocessing
 import re
 
 import numpy as np
@@ -11,7 +10,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from tests import images
-from tests.conftest import app_config
+from tests.conftest import app_config, start_together
 from webapp import create_app, samples
 from webapp.db import Sample, db
 
@@ -213,16 +212,7 @@ def insert_many(instance, model_path, n, start):
 def test_concurrent_writers_on_sqlite_never_see_database_is_locked(tmp_path, model_path):
     instance = tmp_path / "shared"
     app = create_app(app_config(instance, MODEL=str(model_path)))
-    context = multiprocessing.get_context("spawn")
-    start = context.Event()
-    workers = [context.Process(target=insert_many, args=(instance, str(model_path), 50, start))
-               for _ in range(4)]
-    for w in workers:
-        w.start()
-    start.set()
-    for w in workers:
-        w.join(120)
-    assert [w.exitcode for w in workers] == [0, 0, 0, 0]
+    assert start_together(insert_many, [(instance, str(model_path), 50)] * 4) == [0, 0, 0, 0]
     assert count(app) == 200
     with app.app_context():
         assert db.session.execute(text("PRAGMA integrity_check")).scalar() == "ok"

@@ -8,14 +8,13 @@ both. Each test gets a schema and key prefix of its own. Without the services
 these tests are skipped, except in CI (``CI=true``), where they must run.
 """
 
-import multiprocessing
 import uuid
 
 import redis
 
 import model
 from tests import images
-from tests.conftest import app_config, save_network
+from tests.conftest import app_config, save_network, start_together
 from webapp import create_app, registry, samples
 
 
@@ -32,17 +31,8 @@ def start_app(instance, database_url, model_path, start):
 
 def test_a_fresh_database_is_set_up_once_by_hosts_starting_together(tmp_path, database_url,
                                                                     model_path):
-    context = multiprocessing.get_context("spawn")
-    start = context.Event()
-    hosts = [context.Process(target=start_app, args=(tmp_path / f"h{i}", database_url,
-                                                     str(model_path), start))
-             for i in range(3)]
-    for h in hosts:
-        h.start()
-    start.set()
-    for h in hosts:
-        h.join(120)
-    assert [h.exitcode for h in hosts] == [0, 0, 0]
+    hosts = [(tmp_path / f"h{i}", database_url, str(model_path)) for i in range(3)]
+    assert start_together(start_app, hosts) == [0, 0, 0]
     app = host(tmp_path, "check", database_url, model_path)
     with app.app_context():
         assert [v.id for v in registry.versions()] == [1]
