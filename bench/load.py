@@ -23,7 +23,8 @@ locust headless against it, bounded in users and seconds:
 
 A drawer is one visitor: loads the page once, then draws digits the way
 ``static/draw.js`` sends them. While a stroke is drawn the canvas (a 280×280
-PNG data URL, form-encoded as htmx posts it, with htmx's headers) goes to
+PNG data URL, form-encoded as htmx posts it, with htmx's headers and the unit-grid
+layout the page shows, so answers carry the bars as numbers) goes to
 ``POST /predict`` every 150 ms, and once more at pen-up; one request at a
 time (``hx-sync="this:queue last"``). Strokes are the test drawings of
 ``tests/drawings.py`` drawn at about 1.2 canvas widths a second, a short
@@ -328,6 +329,7 @@ else:       # loaded by locust: the simulated visitor
                # (level 1, a little dearer for the server than the zstd Chromium gets).
                "Accept-Encoding": "gzip", "Sec-Fetch-Site": "same-origin"}
     MODEL = re.compile(rb'data-model="(\d+)"')
+    GRID = re.compile(rb'data-grid="([^"]*)"')
 
     @events.init.add_listener
     def make_drawings(environment, **_kwargs):
@@ -361,6 +363,7 @@ else:       # loaded by locust: the simulated visitor
                 response.failure(error)
             ANSWER_LOG.append({"name": name, "sent": sent, "ms": ms, "ok": error is None,
                                "error": error, "version": version})
+        return body
 
     def fragment_version(body):
         found = MODEL.search(body)
@@ -374,13 +377,17 @@ else:       # loaded by locust: the simulated visitor
 
         def on_start(self):
             self.seq = 0
-            timed(self.client, "GET", "/", "GET /", headers={"Accept-Encoding": "gzip"})
+            page = timed(self.client, "GET", "/", "GET /", headers={"Accept-Encoding": "gzip"})
+            # The unit-grid layout the page shows: draw.js sends it with every drawing,
+            # and answers for that layout carry the bars as numbers, not as new tiles.
+            found = GRID.search(page)
+            self.grid = found.group(1).decode() if found else ""
 
         def send(self, data_url):
             self.seq += 1
             started = time.monotonic()
             timed(self.client, "POST", "/predict", PAGE, fragment_version, headers=HEADERS,
-                  data=urlencode({"image": data_url, "seq": self.seq}))
+                  data=urlencode({"image": data_url, "seq": self.seq, "grid": self.grid}))
             return started
 
         @task

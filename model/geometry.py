@@ -5,6 +5,8 @@ app on every drawing (``deskew``) and by training-time augmentation
 (``bilinear_sample`` with random maps), so both see the same geometry.
 """
 
+import functools
+
 import numpy as np
 
 
@@ -51,10 +53,24 @@ def bilinear_sample(images, ys, xs):
     return top
 
 
+@functools.cache
 def grid(h, w):
-    """Row and column coordinates (h, w) of each pixel, float32."""
+    """Row and column coordinates (h, w) of each pixel, float32 (read-only: shared)."""
     ys, xs = np.mgrid[0:h, 0:w]
-    return ys.astype(np.float32), xs.astype(np.float32)
+    return read_only(ys.astype(np.float32)), read_only(xs.astype(np.float32))
+
+
+@functools.cache
+def moment_basis(h, w):
+    """(h·w, 5) float64: 1, y, x, y², xy per pixel; an image's row times it gives its sums."""
+    ys, xs = grid(h, w)
+    return read_only(np.stack([np.ones(h * w), ys.ravel(), xs.ravel(), ys.ravel() ** 2,
+                               (xs * ys).ravel()], axis=1))
+
+
+def read_only(array):
+    array.flags.writeable = False
+    return array
 
 
 def moments(images):
@@ -64,11 +80,7 @@ def moments(images):
     images get the image centre and zero spread.
     """
     n, h, w = images.shape
-    ys, xs = grid(h, w)
-    flat = images.reshape(n, -1).astype(np.float64)
-    basis = np.stack([np.ones(h * w), ys.ravel(), xs.ravel(), ys.ravel() ** 2,
-                      (xs * ys).ravel()], axis=1)
-    sums = flat @ basis
+    sums = images.reshape(n, -1).astype(np.float64) @ moment_basis(h, w)
     mass = sums[:, 0]
     safe = np.where(mass > 0, mass, 1.0)
     cy = np.where(mass > 0, sums[:, 1] / safe, (h - 1) / 2)

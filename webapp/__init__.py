@@ -104,8 +104,12 @@ def create_app(test_config=None):
 
 
 def add_security_headers(response):
+    """The headers above, where a view did not set its own. One pass over the response's
+    headers: Werkzeug raises (and catches) an exception for each absent one it looks up."""
+    present = {name.lower() for name in response.headers.keys()}
     for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
+        if name.lower() not in present:
+            response.headers.add(name, value)
     return response
 
 

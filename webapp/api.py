@@ -18,7 +18,7 @@ import orjson
 from flask import Blueprint, current_app
 
 from .preprocess import read_digit
-from .served import get_model
+from .served import get_model, takes_turns
 from .uploads import image_bytes
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -37,6 +37,7 @@ def json_response(answer):
 
 
 @bp.post("/predict")
+@takes_turns
 def predict():
     loaded = get_model()
     digit = read_digit(image_bytes())

@@ -17,7 +17,7 @@ from flask import (Blueprint, abort, current_app, render_template, request,
 
 from . import pictures, readout
 from .preprocess import ImageError, read_digit
-from .served import get_model
+from .served import get_model, takes_turns
 from .uploads import image_bytes
 
 bp = Blueprint("draw", __name__)
@@ -50,6 +50,7 @@ def index():
 
 
 @bp.post("/predict")
+@takes_turns
 def predict():
     seq = sequence_number()
     try:

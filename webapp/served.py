@@ -19,12 +19,13 @@ and after a failure (the database down, or not answering until its connect
 timeout) checks come less and less often (``RETRY_SECONDS``) until one succeeds.
 """
 
+import functools
 import threading
 import time
 from dataclasses import dataclass
 
 import numpy as np
-from flask import current_app
+from flask import current_app, request
 from sqlalchemy.orm import Session
 
 import model
@@ -124,6 +125,7 @@ class ServedModel:
         self._loaded = load_serving()
         self._next_check = time.monotonic() + self.check_seconds
         self._failures = 0
+        self.turns = threading.Lock()          # see ``takes_turns``
 
     def current(self):
         """The model to use for this request (one consistent snapshot)."""
@@ -174,3 +176,21 @@ def init_app(app):
 def get_model():
     """The current ``Loaded`` model of the running app."""
     return current_app.extensions["digits_model"].current()
+
+
+def takes_turns(view):
+    """Run a CPU-bound view (decode, network, answer) one request at a time per process.
+
+    A worker's threads run Python one at a time anyway (the GIL), but NumPy and
+    the decoders release it many times per request; with several requests in
+    flight every release hands the GIL to another thread, and a request cost
+    ~40 % more CPU under load (measured: bench/web.py). Threads queue on this
+    lock instead. The body is read first, outside the lock, so a slow upload
+    never holds up the others, and the answer is sent after it is released.
+    """
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        request.get_data(cache=True)
+        with current_app.extensions["digits_model"].turns:
+            return view(*args, **kwargs)
+    return wrapper
