@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -81,3 +82,34 @@ def test_every_worker_serves_the_promoted_version_within_two_seconds(server, tmp
     # seen are old ones followed by new ones per worker, so no old answer comes late.
     late_old = [t for t, v in seen if v != new and t > 1.5]
     assert not late_old, f"old version answered {late_old} s after the promotion"
+
+
+def test_the_promote_command_returns_once_every_worker_serves_the_new_version(
+        server, tmp_path, model_path):
+    assert {predict(server) for _ in range(10)} == {1}
+    app = create_app(app_config(tmp_path / "instance", MODEL=str(model_path)))
+    with app.app_context():
+        net, meta = model.load(save_network(tmp_path / "v2.npz", sizes=(784, 8, 10), seed=4))
+        new = registry.register(net, meta, {"test_accuracy": None}, origin="test").id
+    env = {**os.environ, "DIGITS_INSTANCE_PATH": str(tmp_path / "instance"),
+           "DIGITS_MODEL": str(model_path), "DIGITS_SECRET_KEY": "test"}
+    digits = Path(sys.executable).with_name("digits")
+    stop = threading.Event()
+
+    def keep_asking():         # workers busy as in use: each looks again every second
+        while not stop.is_set():
+            predict(server)
+
+    askers = [threading.Thread(target=keep_asking) for _ in range(3)]
+    for asker in askers:
+        asker.start()
+    try:
+        done = subprocess.run([digits, "models", "promote", str(new)], env=env,
+                              capture_output=True, text=True, timeout=60)
+        after = [predict(server) for _ in range(60)]
+    finally:
+        stop.set()
+        for asker in askers:
+            asker.join()
+    assert done.stdout == f"now serving model version {new}\n", done.stderr
+    assert set(after) == {new}

@@ -10,11 +10,13 @@ retrain (the same validation, the same one-at-a-time rule, the same
 ``runs.execute``, here in this process) and ``registry`` for versions.
 """
 
+import time
+
 import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
-from . import jobs, registry, runs
+from . import jobs, registry, runs, served
 
 DEFAULTS = runs.DEFAULTS
 
@@ -118,11 +120,12 @@ def list_command():
               help="Promote even if its test accuracy is more than PROMOTE_MARGIN below the "
                    "serving model's.")
 def promote_command(version, force):
-    """Serve model VERSION from now on (every web process follows within about a second)."""
+    """Serve model VERSION from now on; returns once every web process serves it."""
     try:
         registry.promote(version, force=force)
     except registry.RegistryError as exc:
         raise click.ClickException(str(exc)) from None
+    wait_for_web_processes()
     click.echo(f"now serving model version {version}" + (" (forced)" if force else ""))
 
 
@@ -134,7 +137,14 @@ def rollback_command(version):
         served = registry.rollback(version)
     except registry.RegistryError as exc:
         raise click.ClickException(str(exc)) from None
+    wait_for_web_processes()
     click.echo(f"now serving model version {served.id}")
+
+
+def wait_for_web_processes():
+    """Return when every web process has switched (they look for a new version on their
+    own, on every host), so a script may count on answers from the new version."""
+    time.sleep(served.switch_seconds(current_app))
 
 
 def init_app(app):

@@ -173,6 +173,13 @@ def init_app(app):
             check_seconds=app.config.get("MODEL_CHECK_SECONDS", 1.0), logger=app.logger)
 
 
+def switch_seconds(app):
+    """How long after a change of the serving row every working web process serves it:
+    each looks at most ``MODEL_CHECK_SECONDS`` after its last look, and a check that
+    finds a new version has loaded it within ``CHECK_WAIT_SECONDS``."""
+    return float(app.config.get("MODEL_CHECK_SECONDS", 1.0)) + CHECK_WAIT_SECONDS
+
+
 def get_model():
     """The current ``Loaded`` model of the running app."""
     return current_app.extensions["digits_model"].current()
@@ -186,11 +193,14 @@ def takes_turns(view):
     flight every release hands the GIL to another thread, and a request cost
     ~40 % more CPU under load (measured: bench/web.py). Threads queue on this
     lock instead. The body is read first, outside the lock, so a slow upload
-    never holds up the others, and the answer is sent after it is released.
+    never holds up the others, and so is a look for a new model version
+    (``get_model``), which may wait for the database; the answer is sent after
+    the lock is released.
     """
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         request.get_data(cache=True)
+        get_model()
         with current_app.extensions["digits_model"].turns:
             return view(*args, **kwargs)
     return wrapper
