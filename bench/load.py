@@ -300,12 +300,13 @@ def main(argv=None):
                 api = result["api"]
                 print(f"  {args.api_clients} API clients: {api['requests']} requests, "
                       f"p50 {api['p50']} ms, p95 {api['p95']} ms, p99 {api['p99']} ms")
+            last_old = result["old_latest_after_promote_ms"]
             print(f"  after the promote: {result['answers_after_promote']} answers "
                   f"({result['api_answers_after_promote']} from the API), "
-                  f"{result['old_version_answers']} from the old version (the last sent "
-                  f"{result['old_latest_after_promote_ms']} ms after it); from 1 s after: "
-                  f"{result['answers_from_1s_after']} answers, {result['old_from_1s_after']} "
-                  f"old")
+                  f"{result['old_version_answers']} from the old version"
+                  + (f" (the last sent {last_old} ms after it)" if last_old is not None else "")
+                  + f"; from 1 s after: {result['answers_from_1s_after']} answers, "
+                  f"{result['old_from_1s_after']} old")
     report["load_average_after"] = os.getloadavg()
     print(json.dumps(report))
     if args.json:

@@ -152,7 +152,7 @@ def wrk_script(directory, name, body, content_type, headers=None):
 
 
 def throughput(app_url, bare_url, png, grid, args):
-    """Median requests per second of the API, the bare endpoint and the page path, in turn."""
+    """Requests per second of the API, the bare endpoint and the page path, each round, in turn."""
     with tempfile.TemporaryDirectory() as tmp:
         runs = {
             "api": (app_url, "/api/v1/predict", wrk_script(tmp, "api.lua", png, "image/png")),
@@ -167,7 +167,7 @@ def throughput(app_url, bare_url, png, grid, args):
         for _ in range(args.rounds):
             for name, (url, path, script) in runs.items():
                 rates[name].append(wrk(url, path, script, args.seconds, args.connections))
-    return {name: statistics.median(values) for name, values in rates.items()}
+    return rates
 
 
 def in_process(png, grid, repeat=500):
@@ -252,7 +252,8 @@ def main(argv=None):
         app_url = stack.enter_context(gunicorn("webapp:create_app()", args.workers))
         png, grid, latencies, painted = browser_session(app_url, args.strokes)
         bare_url = stack.enter_context(gunicorn("bench.web:bare_app()", args.workers))
-        rates = throughput(app_url, bare_url, png, grid, args)
+        rounds = throughput(app_url, bare_url, png, grid, args)
+        rates = {name: statistics.median(values) for name, values in rounds.items()}
     milliseconds = in_process(png, grid)
     load_after = os.getloadavg()[0]
 
@@ -263,6 +264,7 @@ def main(argv=None):
         "page_requests_per_s": round(rates["page"], 1),
         "ratio": round(rates["api"] / rates["bare"], 3),
         "page_ratio": round(rates["page"] / rates["bare"], 3),
+        "rounds": {name: [round(v, 1) for v in values] for name, values in rounds.items()},
         "in_process_ms": {name: round(ms, 3) for name, ms in milliseconds.items()},
         "stroke_to_dom_ms_p50": round(statistics.median(latencies), 1),
         "stroke_to_dom_ms_p95": round(percentile(latencies, 95), 1),
@@ -281,6 +283,8 @@ def main(argv=None):
           f"ratio {result['ratio']:.2f} (target ≥ 0.4)")
     print(f"  page path (POST /predict, data URL → fragment) {rates['page']:8.1f} req/s   "
           f"ratio {result['page_ratio']:.2f}")
+    print("  each round: " + "; ".join(f"{name} " + ", ".join(f"{v:.0f}" for v in values)
+                                       for name, values in rounds.items()))
     print("in-process, median ms per request: " + ", ".join(
         f"{name} {ms:.2f}" for name, ms in milliseconds.items()))
     print(f"stroke end → DOM updated, Chromium, {len(latencies)} strokes: "
