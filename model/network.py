@@ -196,15 +196,46 @@ class Network:
             np.matmul(ones, delta, out=nabla_b[l])
             if l == 0:
                 break  # the input layer's error would feed no gradient
-            below = deltas[l - 1]
-            np.matmul(delta, self.weights[l].T, out=below)
-            a = activations[l]
-            if self.activation == "sigmoid":
-                below *= a - a * a  # sigma'(z) = a (1 - a)
-            else:
-                below *= a > 0
-            delta = below
+            delta = self._error_below(delta, l, activations[l], deltas[l - 1])
         return nabla_b, nabla_w
+
+    def _error_below(self, delta, l, a, out):
+        """Layer ``l``'s error (n, sizes[l]) from layer ``l + 1``'s ``delta``, written into ``out``.
+
+        ``a`` is layer ``l``'s activation: delta_l = (delta_{l+1} @ w_l.T) * sigma'(z_l).
+        """
+        np.matmul(delta, self.weights[l].T, out=out)
+        if self.activation == "sigmoid":
+            out *= a - a * a  # sigma'(z) = a (1 - a)
+        else:
+            out *= a > 0
+        return out
+
+    def backprop_input(self, activations, delta):
+        """dS/dX (n, sizes[0]) for a score S whose output error dS/dz_L is ``delta`` (n, sizes[-1]).
+
+        ``activations`` is ``forward(X)``. The same chain rule as ``backprop``,
+        carried one layer further down, to the input, and computing no weight
+        gradients: what explaining a reading needs (``model.explain``).
+        """
+        for l in range(len(self.weights) - 1, 0, -1):
+            delta = self._error_below(delta, l, activations[l], np.empty_like(activations[l]))
+        return delta @ self.weights[0].T
+
+    def astype(self, dtype):
+        """This network with its weights and biases in ``dtype``: ``self`` if already so.
+
+        A copy for reading only (no momentum, no training arrays); float64 gives
+        explanations whose sums check to many digits on a float32 model.
+        """
+        dtype = np.dtype(dtype)
+        if dtype == self.dtype:
+            return self
+        copy = object.__new__(Network)
+        copy.__dict__.update(self.__dict__, dtype=dtype, velocities=None, _scratch=None,
+                             weights=[w.astype(dtype) for w in self.weights],
+                             biases=[b.astype(dtype) for b in self.biases])
+        return copy
 
     # -- update ----------------------------------------------------------------
 
