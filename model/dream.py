@@ -86,13 +86,17 @@ def dreams(net, digits=None, seed=0, steps=DREAM["steps"], rate=DREAM["rate"],
     """A ``Dream`` per digit (default every output), ascended together in one batch.
 
     Projected gradient ascent on ``dream_objective`` from a faint random start
-    (``seed``; the same seed gives the same dreams): each step moves x by
-    ``rate`` (decaying linearly to 0) along dJ/dx scaled to unit RMS, then
-    clips x to [0, 1]. Every ``every`` steps the images are blurred and, for
-    a net that deskews, passed through ``model.inputs`` so the dream is a
-    picture the network's own preprocessing leaves (nearly) alone. A dream
-    still read below ``target`` then gets up to ``steps`` plain ascent steps
-    (no priors, no blur) until it is. The input must be a square picture.
+    picked by ``seed``: each step moves x by ``rate`` (decaying linearly to 0)
+    along dJ/dx scaled to unit RMS, then clips x to [0, 1]. Every ``every``
+    steps the images are blurred and, for a net that deskews, passed through
+    ``model.inputs``, so the dream is a picture the network's own
+    preprocessing leaves (nearly) alone. A dream read below ``target`` (on
+    itself or preprocessed again) then gets up to ``steps`` plain ascent
+    steps (no priors, no blur, deskewed every ``every``) until it is not;
+    ``Dream.probabilities`` says how it is read in the end. The same seed
+    gives the same dreams; the ascent washes the start out, so other seeds
+    change a pixel by at most ~3e-3 on the shipped model. Inputs must be a
+    square picture.
     """
     side = int(round(np.sqrt(net.sizes[0])))
     if side * side != net.sizes[0]:
