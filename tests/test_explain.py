@@ -175,7 +175,7 @@ def test_a_deeper_networks_votes_go_to_the_next_hidden_layer():
     np.testing.assert_allclose(np.maximum(z2, 0), activations[2][0], atol=1e-12)
     sums = explain.unit_arithmetic(net, x, 3)
     assert sums.votes.shape == (8,)
-    assert sums.activation == max(sums.z, 0.0)
+    assert sums.activation == pytest.approx(max(sums.z, 0.0), abs=1e-12)
     np.testing.assert_allclose(sums.probabilities, activations[-1][0], atol=1e-12)
 
 
