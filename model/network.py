@@ -116,13 +116,29 @@ class Network:
         X = self._check_input(X)
         return self._forward(X, [np.empty((len(X), k), self.dtype) for k in self.sizes[1:]])
 
-    def _forward(self, X, layers):
-        """``[X, *layers]`` after writing layer ``l + 1``'s activation into ``layers[l]``."""
+    def forward_from_z(self, z):
+        """``forward``'s list ``[None, a_1, ..., output]`` given the first layer's z (n, sizes[1]).
+
+        z = X w_0 + b_0 is linear in X: along a path t·x it is t (x w_0) + b_0,
+        one product for the whole path, which is how ``model.explain`` walks it.
+        """
+        z = np.array(z, dtype=self.dtype, ndmin=2)
+        if z.ndim != 2 or z.shape[1] != self.sizes[1]:
+            raise ValueError(f"expected z of shape (n, {self.sizes[1]}), got {z.shape}")
+        layers = [z] + [np.empty((len(z), k), self.dtype) for k in self.sizes[2:]]
+        return self._forward(None, layers, given=1)
+
+    def _forward(self, X, layers, given=0):
+        """``[X, *layers]`` after writing layer ``l + 1``'s activation into ``layers[l]``.
+
+        The first ``given`` entries of ``layers`` arrive holding their z already.
+        """
         a = X
         last = len(self.weights) - 1
         for l, (w, b, z) in enumerate(zip(self.weights, self.biases, layers)):
-            np.matmul(a, w, out=z)
-            z += b
+            if l >= given:
+                np.matmul(a, w, out=z)
+                z += b
             if l < last:
                 a = sigmoid(z, out=z) if self.activation == "sigmoid" else np.maximum(z, 0, out=z)
             elif self.cost == "cross_entropy":
@@ -196,15 +212,50 @@ class Network:
             np.matmul(ones, delta, out=nabla_b[l])
             if l == 0:
                 break  # the input layer's error would feed no gradient
-            below = deltas[l - 1]
-            np.matmul(delta, self.weights[l].T, out=below)
-            a = activations[l]
-            if self.activation == "sigmoid":
-                below *= a - a * a  # sigma'(z) = a (1 - a)
-            else:
-                below *= a > 0
-            delta = below
+            delta = self._error_below(delta, l, activations[l], deltas[l - 1])
         return nabla_b, nabla_w
+
+    def _error_below(self, delta, l, a, out):
+        """Layer ``l``'s error (n, sizes[l]) from layer ``l + 1``'s ``delta``, written into ``out``.
+
+        ``a`` is layer ``l``'s activation: delta_l = (delta_{l+1} @ w_l.T) * sigma'(z_l).
+        """
+        np.matmul(delta, self.weights[l].T, out=out)
+        if self.activation == "sigmoid":
+            out *= a - a * a  # sigma'(z) = a (1 - a)
+        else:
+            out *= a > 0
+        return out
+
+    def backprop_hidden(self, activations, delta):
+        """dS/dz_1 (n, sizes[1]) for a score S whose output error dS/dz_L is ``delta`` (n, sizes[-1]).
+
+        ``activations`` is ``forward(X)`` (or ``forward_from_z``'s list). The
+        same chain rule as ``backprop``, computing no weight gradients: what
+        explaining a reading needs (``model.explain``).
+        """
+        for l in range(len(self.weights) - 1, 0, -1):
+            delta = self._error_below(delta, l, activations[l], np.empty_like(activations[l]))
+        return delta
+
+    def backprop_input(self, activations, delta):
+        """dS/dX (n, sizes[0]): ``backprop_hidden`` carried down through w_0 to the input."""
+        return self.backprop_hidden(activations, delta) @ self.weights[0].T
+
+    def astype(self, dtype):
+        """This network with its weights and biases in ``dtype``: ``self`` if already so.
+
+        A copy for reading only (no momentum, no training arrays); float64 gives
+        explanations whose sums check to many digits on a float32 model.
+        """
+        dtype = np.dtype(dtype)
+        if dtype == self.dtype:
+            return self
+        copy = object.__new__(Network)
+        copy.__dict__.update(self.__dict__, dtype=dtype, velocities=None, _scratch=None,
+                             weights=[w.astype(dtype) for w in self.weights],
+                             biases=[b.astype(dtype) for b in self.biases])
+        return copy
 
     # -- update ----------------------------------------------------------------
 
