@@ -34,8 +34,8 @@ from bench import calibration
 from model import mnist, strokes, styles
 from tests import drawings as pillow
 from tests.handdrawn_forms import all_drawings
-from webapp import forms
-from webapp.preprocess import read_digit
+from webapp.teaching import drawings
+from webapp.reading.normalise import read_digit
 
 GENERATED_SEED, LOTO_SEED = 2, 3
 
@@ -81,7 +81,7 @@ def report(args):
     sets["MNIST test, styled"] = (np.concatenate([images for images, _ in styled.values()]),
                                   np.concatenate([[d] * len(i) for i, d in styled.values()]),
                                   np.concatenate([[k] * len(i) for k, (i, _) in styled.items()]))
-    sets["generated forms"] = forms.drawings(args.drawings, GENERATED_SEED)
+    sets["generated forms"] = drawings.drawings(args.drawings, GENERATED_SEED)
     result, panels = {}, []
     for name, (images, labels, groups) in sets.items():
         p = {m: read(path, images) for m, path in (("before", args.before), ("after", args.after))}
@@ -135,7 +135,7 @@ def loto(args):
                                                                 flush=True))
             model.save(path, net, meta)
         distinctive = {f.name for f in strokes.select([tradition], shared=False)}
-        images, labels, _ = forms.drawings(args.test_drawings, LOTO_SEED, [tradition],
+        images, labels, _ = drawings.drawings(args.test_drawings, LOTO_SEED, [tradition],
                                            shared=False)
         hand = np.isin(hand_forms, sorted(distinctive))
         row = {"tradition": tradition, "forms": sorted(distinctive),

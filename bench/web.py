@@ -98,7 +98,7 @@ def free_port():
 @contextmanager
 def gunicorn(app_spec, workers):
     """A gunicorn serving ``app_spec`` with ``digits serve``'s arguments; yields its base URL."""
-    from webapp.cli import gunicorn_args
+    from webapp.ops.server import gunicorn_args
 
     port = free_port()
     process = subprocess.Popen(

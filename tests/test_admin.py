@@ -18,8 +18,9 @@ from sqlalchemy import func, select
 
 from tests import images
 from tests.test_auth import browser, log_in, set_password, token
-from webapp import registry, runs
-from webapp.db import ModelVersion, Sample, TrainingRun, db
+from webapp.core import registry
+from webapp.teaching import runs, settings as retrain
+from webapp.core.db import ModelVersion, Sample, TrainingRun, db
 
 HX = {"HX-Request": "true"}
 
@@ -198,7 +199,7 @@ def test_a_plain_form_post_returns_to_the_dashboard_with_a_message(app, admin):
 
 def test_the_train_form_shows_the_defaults(admin):
     page = admin.get("/admin/").text
-    defaults = runs.DEFAULTS
+    defaults = retrain.FINE_TUNE
     assert f'name="epochs" type="number" min="1" step="1" value="{defaults.epochs}"' in page
     assert f'value="{defaults.eta}"' in page and f'value="{defaults.batch_size}"' in page
     assert re.search(r'value="serving"\s+checked', page)

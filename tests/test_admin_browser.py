@@ -23,7 +23,8 @@ from tests.chromium import draw
 from tests.conftest import DATA_DIR, app_config, needs_data, serving
 from tests.drawings import BASE
 from tests.test_browser import WATCH_CSP, answer
-from webapp import create_app, jobs
+from webapp import create_app
+from webapp.teaching import worker as training_worker
 
 PASSWORD = "a password for the browser test"
 SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "admin.png"
@@ -39,14 +40,14 @@ def loop_server(tmp_path):
     result = app.test_cli_runner().invoke(args=["admin", "set-password", "--password-stdin"],
                                           input=PASSWORD + "\n")
     assert result.exit_code == 0, result.output
-    worker = jobs.start_consumer_process({**os.environ, "DIGITS_INSTANCE_PATH": str(instance),
+    worker = training_worker.start_consumer_process({**os.environ, "DIGITS_INSTANCE_PATH": str(instance),
                                           "DIGITS_DATA_DIR": DATA_DIR,
                                           "DIGITS_MODEL": str(model.PRETRAINED)})
     try:
         with serving(app) as url:
             yield url
     finally:
-        jobs.stop_consumer_process(worker)
+        training_worker.stop_consumer_process(worker)
 
 
 def watch(page):

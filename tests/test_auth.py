@@ -13,8 +13,9 @@ import pytest
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from tests.conftest import app_config
-from webapp import auth, create_app
-from webapp.db import LoginFailure, Setting, db
+from webapp import create_app
+from webapp.admin import auth
+from webapp.core.db import LoginFailure, Setting, db
 
 HTTPS = "https://localhost"
 PASSWORD = "correct horse battery"

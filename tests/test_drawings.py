@@ -9,7 +9,7 @@ import pytest
 
 import model
 from tests.drawings import BASE, all_drawings, render
-from webapp.preprocess import read_digit
+from webapp.reading.normalise import read_digit
 
 DRAWINGS = all_drawings()
 

@@ -33,8 +33,10 @@ from tests import images
 from tests.conftest import DATA_DIR, app_config, needs_data, save_network
 from tests.test_jobs import SHORT, free_port, wait_until, worker_env
 from tests.test_samples import HTTPS, HX, data_url, page_token
-from webapp import create_app, registry, runs
-from webapp.db import POSTGRES_CONNECT_TIMEOUT_SECONDS, ModelVersion, Sample, db
+from webapp import create_app
+from webapp.core import registry
+from webapp.teaching import runs, worker
+from webapp.core.db import POSTGRES_CONNECT_TIMEOUT_SECONDS, ModelVersion, Sample, db
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -214,7 +216,7 @@ PAUSE_IN_THE_SAVE = """
 import os, sys, time
 from sqlalchemy import event
 from sqlalchemy.orm import Session
-from webapp.db import ModelVersion
+from webapp.core.db import ModelVersion
 from webapp.cli import main
 
 @event.listens_for(Session, "after_flush")
@@ -270,7 +272,7 @@ def test_a_worker_killed_during_the_model_save_stores_and_serves_nothing(any_dat
     if not app.config.get("DATABASE_URL"):
         assert sqlite_is_intact(app)
     with app.test_request_context():
-        from webapp.served import get_model
+        from webapp.core.served import get_model
 
         assert get_model().version == 1
 
@@ -307,7 +309,7 @@ def test_a_full_disk_during_the_model_save_fails_the_run_and_keeps_the_old_model
     with app.app_context():
         event.listen(db.engine, "before_cursor_execute", fault)
         run_id = runs.start(settings, enqueue=False).id
-        run = runs.execute(run_id, data_dir=DATA_DIR)        # as a worker runs it
+        run = worker.execute(run_id, data_dir=DATA_DIR)        # as a worker runs it
         event.remove(db.engine, "before_cursor_execute", fault)
         assert run.status == "failed" and run.version_id is None and run.slot is None
         assert run.error.startswith("Training failed: its results could not be written to the "

@@ -29,8 +29,11 @@ from werkzeug.security import generate_password_hash
 from tests import hostile, images
 from tests.conftest import app_config
 from tests.test_auth import PASSWORD, browser, token
-from webapp import create_app, registry, runs, samples
-from webapp.db import Activation, ModelVersion, Sample, TrainingRun, db
+from webapp import create_app
+from webapp.core import registry
+from webapp.reading import corrections
+from webapp.teaching import runs, settings as retrain
+from webapp.core.db import Activation, ModelVersion, Sample, TrainingRun, db
 
 # A cheap hash: these tests log in hundreds of times; scrypt's cost is tested elsewhere.
 PASSWORD_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1")
@@ -49,10 +52,10 @@ def site(model_path, tmp_path):
                                 ADMIN_PASSWORD_HASH=PASSWORD_HASH, RATELIMIT_ENABLED=False))
     with app.test_request_context():
         app.config["HOLD_OUT_PERCENT"] = 0
-        samples.add(images.drawing("7"), 7, source="api")
+        corrections.add(images.drawing("7"), 7, source="api")
         net, meta = registry.load_version(registry.get(1))
         registry.register(net, meta, {"test_accuracy": 0.5}, "hostile")
-        run = runs.start(runs.DEFAULTS, enqueue=False)
+        run = runs.start(retrain.FINE_TUNE, enqueue=False)
         runs.finish(run.id, "cancelled")
     return app
 

@@ -18,11 +18,14 @@ from huey import RedisHuey, SqliteHuey
 
 from tests.conftest import DATA_DIR, app_config, needs_data
 from tests.test_runs import simultaneous_starts
-from webapp import create_app, jobs, registry, runs
-from webapp.db import db
+from webapp import create_app
+from webapp.ops.cli import cli as digits
+from webapp.core import registry
+from webapp.teaching import runs, settings as retrain, worker as training_worker
+from webapp.core.db import db
 
 ROOT = Path(__file__).resolve().parent.parent
-SHORT = replace(runs.DEFAULTS, epochs=1, augment=False, include_samples=False)
+SHORT = replace(retrain.FINE_TUNE, epochs=1, augment=False, include_samples=False)
 
 
 def worker_env(app, **settings):
@@ -42,13 +45,13 @@ def worker(app):
     processes = []
 
     def start(**settings):
-        process = jobs.start_consumer_process(worker_env(app, **settings))
+        process = training_worker.start_consumer_process(worker_env(app, **settings))
         processes.append(process)
         return process
 
     yield start
     for process in processes:
-        jobs.stop_consumer_process(process)
+        training_worker.stop_consumer_process(process)
 
 
 def wait_until(check, timeout=180, what="the run"):
@@ -65,18 +68,18 @@ def wait_until(check, timeout=180, what="the run"):
 
 
 def test_the_queue_is_sqlite_in_the_instance_folder(app):
-    huey = app.extensions["digits_jobs"].huey
+    huey = app.extensions["digits_queue"].huey
     assert isinstance(huey, SqliteHuey)
     assert huey.storage.filename == str(Path(app.instance_path) / "huey.sqlite")
     with app.app_context():
-        runs.start(runs.DEFAULTS)
+        runs.start(retrain.FINE_TUNE)
         assert huey.pending_count() == 1           # kept on disk until a worker takes it
 
 
 def test_the_queue_is_redis_when_redis_url_is_set(model_path, tmp_path):
     app = create_app(app_config(tmp_path / "instance", MODEL=str(model_path),
                                 REDIS_URL="redis://127.0.0.1:6379/0", HUEY_NAME="t"))
-    assert isinstance(app.extensions["digits_jobs"].huey, RedisHuey)
+    assert isinstance(app.extensions["digits_queue"].huey, RedisHuey)
 
 
 @needs_data
@@ -112,7 +115,7 @@ def test_a_worker_killed_mid_epoch_leaves_a_failed_run_and_the_served_model(app,
         assert registry.serving_id() == 1
         assert runs.start(SHORT, enqueue=False).id == run_id + 1    # the slot is free again
     with app.test_request_context():
-        from webapp.served import get_model
+        from webapp.core.served import get_model
 
         assert get_model().version == 1
 
@@ -122,7 +125,7 @@ def test_a_worker_started_after_a_crash_marks_the_dead_run_failed(app, worker):
     app.config["JOB_STALE_SECONDS"] = 1
     with app.app_context():
         run = runs.start(SHORT, enqueue=False)
-        runs.claim(run.id)
+        training_worker.claim(run.id)
         run_id = run.id
     time.sleep(1.5)      # the claim's heartbeat goes stale (no thread is beating for it)
     worker(JOB_STALE_SECONDS=1)
@@ -135,7 +138,7 @@ def test_a_worker_started_after_a_crash_marks_the_dead_run_failed(app, worker):
 def test_the_worker_command_is_registered(runner):
     result = runner.invoke(args=["worker", "--help"])
     assert result.exit_code == 0 and "training worker" in result.output
-    assert "--no-worker" in runner.invoke(args=["serve", "--help"]).output
+    assert "--no-worker" in runner.invoke(digits, args=["serve", "--help"]).output
 
 
 def free_port():
@@ -183,13 +186,13 @@ def test_on_postgresql_and_redis_one_run_at_a_time_kill_and_retrain(model_path, 
                                 JOB_STALE_SECONDS=3))
     env = {**worker_env(app), "DATABASE_URL": database_url, "REDIS_URL": redis_url,
            "DIGITS_HUEY_NAME": name}
-    huey = app.extensions["digits_jobs"].huey
+    huey = app.extensions["digits_queue"].huey
     started, refused = simultaneous_starts(app, replace(SHORT, epochs=200, augment=True),
                                            clicks=3, enqueue=True)
     assert len(started) == 1 and len(refused) == 2 and huey.pending_count() == 1
     run_id = started[0]
 
-    worker = jobs.start_consumer_process(env)
+    worker = training_worker.start_consumer_process(env)
     try:
         with app.app_context():
             wait_until(lambda: runs.get(run_id).epoch >= 1, what="the first epoch")
@@ -200,7 +203,7 @@ def test_on_postgresql_and_redis_one_run_at_a_time_kill_and_retrain(model_path, 
             assert run.status == "failed" and "no heartbeat" in run.error
             assert registry.serving_id() == 1 and len(registry.versions()) == 1
 
-        worker = jobs.start_consumer_process(env)
+        worker = training_worker.start_consumer_process(env)
         with app.app_context():
             run = runs.start(SHORT)
             run = wait_until(lambda: runs.get(run.id) if runs.get(run.id).status
@@ -208,5 +211,5 @@ def test_on_postgresql_and_redis_one_run_at_a_time_kill_and_retrain(model_path, 
             assert run.status == "succeeded", run.error
             assert registry.get(run.version_id).origin == f"run {run.id}"
     finally:
-        jobs.stop_consumer_process(worker)
+        training_worker.stop_consumer_process(worker)
         huey.flush()

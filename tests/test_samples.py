@@ -11,8 +11,10 @@ from sqlalchemy import func, select, text
 
 from tests import images
 from tests.conftest import app_config, start_together
-from webapp import create_app, samples
-from webapp.db import Sample, db
+from webapp import create_app
+from webapp.core import samples
+from webapp.reading import corrections
+from webapp.core.db import Sample, db
 
 HTTPS = "https://localhost"        # the session cookie is Secure: the test client sends it on https
 HX = {"HX-Request": "true", "Referer": HTTPS + "/"}   # on https, Flask-WTF checks the referrer
@@ -165,7 +167,7 @@ def test_rate_limiting_can_be_turned_off(tmp_path, model_path):
 def add(app, name, label, held_out_percent=0):
     app.config["HOLD_OUT_PERCENT"] = held_out_percent
     with app.test_request_context():
-        return samples.add(images.drawing(name), label, source="api").id
+        return corrections.add(images.drawing(name), label, source="api").id
 
 
 def test_counts_pages_relabel_and_delete(app):
@@ -206,7 +208,7 @@ def insert_many(instance, model_path, n, start):
     start.wait()
     for _ in range(n):
         with app.test_request_context():
-            samples.add(png, 7, source="api")
+            corrections.add(png, 7, source="api")
 
 
 def test_concurrent_writers_on_sqlite_never_see_database_is_locked(tmp_path, model_path):

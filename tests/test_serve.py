@@ -18,7 +18,8 @@ import pytest
 import model
 from tests import images
 from tests.conftest import app_config, save_network
-from webapp import create_app, registry
+from webapp import create_app
+from webapp.core import registry
 
 
 def free_port():

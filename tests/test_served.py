@@ -7,8 +7,10 @@ from sqlalchemy import update
 import model
 from tests import images
 from tests.conftest import app_config, save_network
-from webapp import create_app, instance_secret_key, registry, served
-from webapp.db import ModelVersion, db
+from webapp import create_app
+from webapp.core import registry, served
+from webapp.security import instance_secret_key
+from webapp.core.db import ModelVersion, db
 
 
 def answer(client):

@@ -1,7 +1,7 @@
 """Who may use the admin: the password, the login and logout views, and the failed-login throttle.
 
 The password is stored as a Werkzeug hash, either in the ``settings`` table
-(``digits admin set-password``) or in ``$DIGITS_ADMIN_PASSWORD_HASH``
+(``digits admin set-password``, in ``ops.commands``) or in ``$DIGITS_ADMIN_PASSWORD_HASH``
 (config ``ADMIN_PASSWORD_HASH``), which wins. A login clears the session and
 marks it with a fingerprint of that hash, so changing the password logs
 every session out.
@@ -15,20 +15,18 @@ hash is computed: past ``LOGIN_FAILURE_LIMIT`` failures within
 
 import hashlib
 import math
-import sys
 from datetime import timedelta
 from functools import wraps
 from urllib.parse import urlsplit
 
-import click
 from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request,
                    session, url_for)
-from flask.cli import AppGroup
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .db import LoginFailure, Setting, as_utc, db, utcnow
+from ..core.db import LoginFailure, Setting, as_utc, db, utcnow
+from ..htmx import is_htmx
 
 bp = Blueprint("auth", __name__, url_prefix="/admin")
 PASSWORD_KEY = "admin_password_hash"
@@ -148,7 +146,7 @@ def require_login():
     refuse_non_form_body()
     if logged_in():
         return None
-    if request.headers.get("HX-Request") == "true" or request.method not in SAFE_METHODS:
+    if is_htmx() or request.method not in SAFE_METHODS:
         abort(401, "You are not logged in (or your session ended): reload the page to log in.")
     return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
 
@@ -225,35 +223,5 @@ def logout():
     return redirect(url_for("auth.login"))
 
 
-# -- digits admin set-password ---------------------------------------------------------------
-
-admin_cli = AppGroup("admin", help="Manage access to the admin dashboard.")
-
-
-@admin_cli.command("set-password")
-@click.option("--password-stdin", is_flag=True,
-              help="Read the password from the first line of standard input.")
-def set_password_command(password_stdin):
-    """Set the admin password (stored as a salted scrypt hash in the database)."""
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = click.prompt("New admin password", hide_input=True,
-                                confirmation_prompt="Repeat it")
-    try:
-        set_password(password)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo("Admin password set.")
-    if current_app.config.get("ADMIN_PASSWORD_HASH"):
-        click.echo("Note: DIGITS_ADMIN_PASSWORD_HASH is set and wins over the stored password "
-                   "until it is unset.", err=True)
-
-
 def init_app(app):
-    app.config.setdefault("ADMIN_PASSWORD_HASH", None)
-    app.config.setdefault("LOGIN_FAILURE_LIMIT", 5)
-    app.config.setdefault("LOGIN_FAILURE_WINDOW", 15 * 60)
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     app.register_blueprint(bp)
-    app.cli.add_command(admin_cli)

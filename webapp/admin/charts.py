@@ -96,10 +96,12 @@ def decimals(step):
 
 
 def columns_floor(accuracies):
-    """The bottom of a per-digit accuracy scale: a whole percent a little under the lowest."""
-    if not accuracies:
+    """The bottom of a per-digit accuracy scale: a whole percent a little under the lowest
+    (a digit without images, None, has no accuracy to show)."""
+    shown = [a for a in accuracies if a is not None]
+    if not shown:
         return 0.0
-    return max(0.0, math.floor(min(accuracies) * 100 - 1) / 100)
+    return max(0.0, math.floor(min(shown) * 100 - 1) / 100)
 
 
 def heatmap(confusion):

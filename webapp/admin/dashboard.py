@@ -5,9 +5,9 @@ each action answers with the partial it changed, so the page updates in
 place, and a plain form post (no htmx) is redirected back to the page.
 Everything here needs a login (``auth.require_login`` runs before every
 view). The work is done elsewhere, by the functions the ``digits`` command
-calls too: ``samples`` (the collected drawings), ``runs`` (retraining on the
-job queue) and ``registry`` (model versions). What the run panel shows is
-computed in ``run_panel``.
+calls too: ``core.samples`` (the collected drawings), ``teaching.runs`` and
+``teaching.settings`` (retraining on the job queue) and ``core.registry``
+(model versions). What the run panel shows is computed in ``run_panel``.
 """
 
 import math
@@ -20,8 +20,12 @@ from sqlalchemy.orm import load_only
 
 from model import mnist
 
-from . import auth, pictures, registry, run_panel, runs, samples
-from .db import TrainingRun, as_utc, db
+from ..core import registry, samples
+from ..core.db import TrainingRun, as_utc, db
+from ..htmx import is_htmx
+from ..reading import pictures
+from ..teaching import runs, settings
+from . import auth, run_panel
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.before_request(auth.require_login)
@@ -37,10 +41,6 @@ def refuse_impossible_ids(endpoint, values):
     for name, value in (values or {}).items():
         if isinstance(value, int) and value > MAX_ID:
             abort(404, f"There is no {ROWS.get(name, 'row')} {value}.")
-
-
-def is_htmx():
-    return request.headers.get("HX-Request") == "true"
 
 
 def answer(template, status=200, section="", **context):
@@ -84,7 +84,7 @@ def mnist_counts():
     ``"missing"`` listing the files not found there. Cached on the app, per
     directory: MNIST never changes.
     """
-    directory = mnist.resolve_data_dir(current_app.config.get("DATA_DIR"))
+    directory = mnist.resolve_data_dir(current_app.config["DATA_DIR"])
     cache = current_app.extensions.setdefault("admin_mnist_counts", {})
     if str(directory) not in cache:
         result = {"directory": str(directory)}
@@ -160,38 +160,25 @@ def delete_sample(sample_id):
 
 # -- training ---------------------------------------------------------------------------------
 
-TRAIN_FIELDS = ("hidden", "epochs", "eta", "batch_size", "augment", "include_samples",
-                "sample_weight", "start")
-CHECKBOXES = ("augment", "include_samples")
-
-
-def form_values(form=None):
-    """The train form's values: as sent (to show them again with errors), else the defaults."""
-    if form is None:
-        return {name: getattr(runs.DEFAULTS, name) for name in TRAIN_FIELDS}
-    return {name: (name in form) if name in CHECKBOXES else form.get(name, "")
-            for name in TRAIN_FIELDS}
-
-
 def train_context(form=None, errors=None, refused=None, run=None):
     run = run or runs.latest()
-    return {"values": form_values(form), "errors": errors or {}, "refused": refused,
-            "scratch": runs.SCRATCH_DEFAULTS, "run": run_panel.view(run) if run else None,
+    return {"values": settings.form_values(form), "errors": errors or {}, "refused": refused,
+            "scratch": settings.FROM_SCRATCH, "run": run_panel.view(run) if run else None,
             "recent": recent(), "serving": run_panel.summary(registry.serving_id())}
 
 
 @bp.post("/runs")
 def start_run():
-    if not any(name in request.form for name in TRAIN_FIELDS):
+    if not any(name in request.form for name in settings.FIELDS):
         # Blank fields take the defaults, but a post with none of them is not the Train form.
         return train_refused(400, **train_context(refused=(
             "The request carried none of the training settings: start the run from the "
             "Train form on the dashboard.")))
-    settings, errors = runs.validate(request.form)
+    chosen, errors = settings.validate(request.form)
     if errors:
         return train_refused(400, **train_context(request.form, errors))
     try:
-        run = runs.start(settings)
+        run = runs.start(chosen)
     except runs.RunRefused as exc:
         return train_refused(409, **train_context(request.form, refused=str(exc)))
     return answer("admin/partials/_train.html", 202, "train", started=True,
@@ -301,6 +288,4 @@ def rollback(version_id):
 
 
 def init_app(app):
-    """Register the dashboard, the login views and ``digits admin``."""
-    auth.init_app(app)
     app.register_blueprint(bp)

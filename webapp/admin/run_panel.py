@@ -11,8 +11,13 @@ import base64
 import numpy as np
 from sqlalchemy.orm import defer
 
-from . import charts, pictures, registry, runs
-from .db import ModelVersion, TrainingRun, db
+from model import mnist
+
+from ..core import registry
+from ..core.db import ModelVersion, TrainingRun, db
+from ..reading import pictures
+from ..teaching import runs
+from . import charts
 
 
 def summary(version_id):
@@ -84,6 +89,7 @@ def results_view(results):
     confusion = results.get("confusion")
     per_class = results.get("per_class") or []
     return {**results, "worst": worst, "per_class": per_class,
+            "validation_size": mnist.VALIDATION_SIZE,
             "per_class_low": charts.columns_floor(per_class),
             "heatmap": charts.heatmap(confusion) if confusion else None,
             "seconds_text": duration(results["seconds"]) if results.get("seconds") else None}

@@ -7,7 +7,7 @@ every transaction begun ``IMMEDIATE``, so writes from several gunicorn workers
 queue instead of failing with "database is locked". ``DATABASE_URL`` selects
 another database (PostgreSQL: ``postgresql+psycopg://…``).
 
-The schema is Alembic's (``webapp/migrations``, through Flask-Migrate) and is
+The schema is Alembic's (``webapp/core/migrations``, through Flask-Migrate) and is
 brought up to date on start, under a lock, so several processes starting
 against a fresh database at once create it exactly once.
 """
@@ -172,7 +172,8 @@ def init_app(app):
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         options.update(pool_timeout=POOL_TIMEOUT_SECONDS,
                        connect_args={"connect_timeout": POSTGRES_CONNECT_TIMEOUT_SECONDS})
-    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", options)
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**options,
+                                               **app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {})}
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS))
     with app.app_context():

@@ -15,7 +15,7 @@ from sqlalchemy.orm import defer
 
 import model
 
-from .db import Activation, ModelVersion, Serving, db, utcnow
+from .db import Activation, ModelVersion, Serving, db, schema_lock, utcnow
 
 
 class RegistryError(ValueError):
@@ -154,10 +154,8 @@ def rollback(version_id=None):
 
 
 def init_app(app):
-    from .db import schema_lock
-
     with app.app_context():
         with schema_lock(app):
-            ensure_initial(app.config.get("MODEL") or model.PRETRAINED)
+            ensure_initial(app.config["MODEL"] or model.PRETRAINED)
         db.session.remove()
         db.engine.dispose()

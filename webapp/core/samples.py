@@ -1,35 +1,23 @@
-"""Digits users labelled: corrections from the draw page and labelled uploads to the API.
+"""The digits users labelled, as stored: one row per drawing, and every way to read them back.
 
-    POST /corrections      the page's "Right" / "It was a N" form (htmx, CSRF-protected)
-    POST /api/v1/samples   an image (multipart field ``image`` or a raw body) and ``label``
-
-Both go through ``add``: the drawing is read exactly as for a prediction,
-the serving model's guess and version are recorded with it, and one row is
-stored holding the upload as sent (so a later preprocessing can derive the
-28×28 image again), the 28×28 image, the label and the time — nothing about
-the visitor. About one sample in five is held out: never trained on, it
-measures whether a retrain learnt the style or only the samples.
-
-Anonymous submissions are rate-limited per client (Flask-Limiter; in memory,
-or Redis when ``REDIS_URL`` is set). The operator's review (list, relabel,
-delete) calls the functions here too.
+``reading.corrections`` stores what the page and the API send (``store``);
+the admin lists, relabels and deletes them, and a retrain reads the training
+and held-out sets. Each row holds the upload as sent (so a later
+preprocessing can derive the 28×28 image again), the 28×28 image, the label,
+the serving model's guess and version, and the time — nothing about the
+visitor. About one sample in five is held out: never trained on, it measures
+whether a retrain learnt the style or only the samples.
 """
 
 import secrets
 
 import numpy as np
-from flask import Blueprint, current_app, render_template, request
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
+from flask import current_app
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import func, select
 
 from .db import Sample, db
-from .preprocess import SIGNATURES, read_digit
-from .served import get_model
-from .uploads import image_bytes
 
-bp = Blueprint("samples", __name__)
 DIGITS = tuple(str(d) for d in range(10))
 
 
@@ -57,22 +45,12 @@ def parse_label(value):
     return int(value)
 
 
-def add(upload, label, source):
-    """Read ``upload`` (PNG/JPEG bytes) as the page would, and store it labelled ``label``.
-
-    Raises ``preprocess.ImageError`` for an unreadable image and ``SampleError``
-    for a blank one; nothing is stored then.
-    """
-    digit = read_digit(upload)
-    if digit.image is None:
-        raise SampleError(f"{digit.blank} Draw the digit before saving it.")
-    loaded = get_model()
-    reading = loaded.read(digit.image)
-    upload_type = next(f"image/{kind.lower()}" for sig, kind in SIGNATURES.items()
-                       if upload.startswith(sig))
-    sample = Sample(label=label, predicted=reading.digit, model_version=loaded.version,
+def store(upload, upload_type, image, label, predicted, model_version, source):
+    """Store one labelled drawing: the ``upload`` as sent, its 28×28 ``image`` in [0, 1],
+    what the model serving ``model_version`` read (``predicted``); held out at random."""
+    sample = Sample(label=label, predicted=predicted, model_version=model_version,
                     source=source, upload=upload, upload_type=upload_type,
-                    pixels=to_pixels(digit.image),
+                    pixels=to_pixels(image),
                     held_out=secrets.randbelow(100) < current_app.config["HOLD_OUT_PERCENT"])
     db.session.add(sample)
     db.session.commit()
@@ -139,52 +117,3 @@ def delete(sample_id):
     get(sample_id)
     db.session.execute(sql_delete(Sample).where(Sample.id == sample_id))
     db.session.commit()
-
-
-def count_submission():
-    """Count this request against the client's limit; raises a 429 once it is used up."""
-    limiter = current_app.extensions["digits_limiter"]
-    with limiter.limit(lambda: current_app.config["SAMPLES_RATE_LIMIT"]):
-        pass
-
-
-@bp.post("/corrections")
-def correct():
-    """The page's answer to "Was it right?": stores the canvas with the label the visitor gave."""
-    count_submission()
-    try:
-        label = parse_label(request.form.getlist("label"))
-        sample = add(image_bytes(), label, source="page")
-    except SampleError as exc:
-        return render_template("partials/_teach.html", problem=str(exc)), exc.status
-    return render_template("partials/_teach.html", saved=sample)
-
-
-@bp.post("/api/v1/samples")
-def create():
-    """A labelled drawing: ``image`` as for predict, ``label`` as a form field or query parameter."""
-    count_submission()
-    try:
-        label = parse_label(request.form.getlist("label") or request.args.getlist("label"))
-        sample = add(image_bytes(), label, source="api")
-    except SampleError as exc:
-        return {"error": str(exc)}, exc.status
-    return {"id": sample.id, "label": sample.label, "predicted": sample.predicted,
-            "model_version": sample.model_version, "held_out": sample.held_out}, 201
-
-
-def init_app(app):
-    """Register the views, with a limiter of this app's own (memory, or Redis at ``REDIS_URL``)."""
-    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
-    app.config.setdefault("RATELIMIT_ENABLED", True)
-    # Redis down must not turn every submission into a 500: count in memory meanwhile.
-    app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
-    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
-    limiter = app.extensions["digits_limiter"] = Limiter(get_remote_address, app=app)
-    # Limits are counted only where a view asks (``count_submission``). Flask-Limiter
-    # also looks at every request before its view, finding no limit for any: drop
-    # that hook (there is none when limits are off), which cost predictions 0.07 ms.
-    hooks = app.before_request_funcs[None]
-    if limiter._check_request_limit in hooks:
-        hooks.remove(limiter._check_request_limit)
-    app.register_blueprint(bp)

@@ -118,7 +118,7 @@ def load_serving(current=None):
 class ServedModel:
     """The current ``Loaded`` model for one process, following the database's serving row."""
 
-    def __init__(self, check_seconds=1.0, logger=None):
+    def __init__(self, check_seconds, logger=None):
         self.check_seconds = float(check_seconds)
         self.logger = logger
         self._lock = threading.Lock()          # held by the one thread checking
@@ -170,14 +170,14 @@ def init_app(app):
     """Load the version the database says to serve (version 1, the shipped model, at first)."""
     with app.app_context():
         app.extensions["digits_model"] = ServedModel(
-            check_seconds=app.config.get("MODEL_CHECK_SECONDS", 1.0), logger=app.logger)
+            check_seconds=app.config["MODEL_CHECK_SECONDS"], logger=app.logger)
 
 
 def switch_seconds(app):
     """How long after a change of the serving row every working web process serves it:
     each looks at most ``MODEL_CHECK_SECONDS`` after its last look, and a check that
     finds a new version has loaded it within ``CHECK_WAIT_SECONDS``."""
-    return float(app.config.get("MODEL_CHECK_SECONDS", 1.0)) + CHECK_WAIT_SECONDS
+    return float(app.config["MODEL_CHECK_SECONDS"]) + CHECK_WAIT_SECONDS
 
 
 def get_model():

@@ -1,64 +1,66 @@
-"""The operator's ``digits`` commands: the training worker, retraining and model versions.
+"""The operator's ``digits`` commands: the training worker, retraining, model versions, access.
 
     digits worker
     digits retrain [--epochs 4 --eta 0.05 … --include-samples --from-scratch]
     digits models list | promote N [--force] | rollback [N]
+    digits admin set-password [--password-stdin]
 
 They run in the app's context against the configured database (``DATABASE_URL``,
-else the instance folder) and call what the dashboard calls: ``runs`` for a
+else the instance folder) and call what the dashboard calls: ``teaching`` for a
 retrain (the same validation, the same one-at-a-time rule, the same
-``runs.execute``, here in this process) and ``registry`` for versions.
+``worker.execute``, here in this process), ``core.registry`` for versions and
+``admin.auth.set_password`` for the password.
 """
 
+import sys
 import time
 
 import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
-from . import jobs, registry, runs, served
-
-DEFAULTS = runs.DEFAULTS
+from ..admin.auth import set_password
+from ..core import registry, served
+from ..teaching import runs, worker
+from ..teaching.settings import FINE_TUNE, FROM_SCRATCH, as_form, validate
 
 
 @click.command("worker")
 @with_appcontext
 def worker_command():
     """Run one training worker: consume the job queue (SIGINT finishes the run first)."""
-    jobs.run_consumer(current_app._get_current_object())
+    worker.run_consumer(current_app._get_current_object())
 
 
 @click.command("retrain")
 @click.option("--hidden", type=int, help=f"Hidden units, from scratch only [default: "
-                                         f"{runs.SCRATCH_DEFAULTS.hidden}].")
-@click.option("--epochs", type=int, help=f"[default: {DEFAULTS.epochs}; from scratch "
-                                         f"{runs.SCRATCH_DEFAULTS.epochs}]")
-@click.option("--eta", type=float, help=f"Peak learning rate [default: {DEFAULTS.eta:g}; "
-                                        f"from scratch {runs.SCRATCH_DEFAULTS.eta:g}].")
-@click.option("--batch-size", type=int, help=f"[default: {DEFAULTS.batch_size}]")
-@click.option("--augment/--no-augment", default=DEFAULTS.augment, show_default=True,
+                                         f"{FROM_SCRATCH.hidden}].")
+@click.option("--epochs", type=int, help=f"[default: {FINE_TUNE.epochs}; from scratch "
+                                         f"{FROM_SCRATCH.epochs}]")
+@click.option("--eta", type=float, help=f"Peak learning rate [default: {FINE_TUNE.eta:g}; "
+                                        f"from scratch {FROM_SCRATCH.eta:g}].")
+@click.option("--batch-size", type=int, help=f"[default: {FINE_TUNE.batch_size}]")
+@click.option("--augment/--no-augment", default=FINE_TUNE.augment, show_default=True,
               help="Distort the training images afresh every epoch.")
-@click.option("--include-samples/--no-include-samples", default=DEFAULTS.include_samples,
+@click.option("--include-samples/--no-include-samples", default=FINE_TUNE.include_samples,
               show_default=True, help="Train on the collected samples too (not the held-out "
                                       "ones).")
 @click.option("--sample-weight", type=int,
               help=f"Times each collected sample is seen per epoch [default: "
-                   f"{DEFAULTS.sample_weight}].")
+                   f"{FINE_TUNE.sample_weight}].")
 @click.option("--from-scratch", is_flag=True,
               help="Train a new network instead of fine-tuning the serving model.")
 @click.option("--data-dir", type=click.Path(file_okay=False),
               help="Directory with the four MNIST idx .gz files (default: $DIGITS_DATA_DIR, "
                    "else ~/.cache/digits/mnist).")
 @with_appcontext
-def retrain_command(from_scratch, data_dir, augment, include_samples, **numbers):
+def retrain_command(from_scratch, data_dir, **options):
     """Retrain as the dashboard does and register a new model version (not served yet)."""
-    form = {name: str(value) for name, value in numbers.items() if value is not None}
-    form.update(start="scratch" if from_scratch else "serving",
-                augment="on" if augment else "", include_samples="on" if include_samples else "")
-    if numbers["hidden"] is not None and not from_scratch:
+    form = as_form(options, start="scratch" if from_scratch else "serving")
+    if options["hidden"] is not None and not from_scratch:
         click.echo("note: --hidden applies only with --from-scratch; fine-tuning keeps the "
                    "serving model's sizes")
-    settings, errors = runs.validate(form)
+    settings, errors = validate(form)
     if errors:
         raise click.UsageError(" ".join(errors.values()))
     try:
@@ -73,7 +75,7 @@ def retrain_command(from_scratch, data_dir, augment, include_samples, **numbers)
                    f"train {record['train_accuracy']:.4f}  val {record['val_accuracy']:.4f}  "
                    f"{record['seconds']:.1f}s")
 
-    run = runs.execute(run.id, data_dir=data_dir, report=report)
+    run = worker.execute(run.id, data_dir=data_dir, report=report)
     if run.status != "succeeded":
         raise click.ClickException(run.error or f"Training run {run.id} {run.status}.")
     results = run.results
@@ -147,6 +149,31 @@ def wait_for_web_processes():
     time.sleep(served.switch_seconds(current_app))
 
 
+# -- digits admin set-password ---------------------------------------------------------------
+
+admin_cli = AppGroup("admin", help="Manage access to the admin dashboard.")
+
+
+@admin_cli.command("set-password")
+@click.option("--password-stdin", is_flag=True,
+              help="Read the password from the first line of standard input.")
+def set_password_command(password_stdin):
+    """Set the admin password (stored as a salted scrypt hash in the database)."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("New admin password", hide_input=True,
+                                confirmation_prompt="Repeat it")
+    try:
+        set_password(password)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo("Admin password set.")
+    if current_app.config.get("ADMIN_PASSWORD_HASH"):
+        click.echo("Note: DIGITS_ADMIN_PASSWORD_HASH is set and wins over the stored password "
+                   "until it is unset.", err=True)
+
+
 def init_app(app):
-    for command in (worker_command, retrain_command, models_group):
+    for command in (worker_command, retrain_command, models_group, admin_cli):
         app.cli.add_command(command)

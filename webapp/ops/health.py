@@ -1,33 +1,23 @@
-"""Operations: ``GET /healthz`` for load balancers and monitors, and one log line per request.
+"""``GET /healthz`` for load balancers and monitors: does every part the app needs answer?
 
 ``/healthz`` asks each part the app needs whether it answers: the database (a
 trivial query), the model this process serves (its version), and the job
 queue (huey's storage counts its pending tasks; Redis is pinged when
 ``REDIS_URL`` is set). It answers 200 with every part's state as JSON, or 503
 naming the parts that are down, so a balancer takes a broken host out.
-
-The request log is one line per request on standard output (gunicorn's own
-log and errors stay on standard error), with the method, path, status and
-the time the app took in milliseconds. Static files and healthy health checks
-are left out: they would drown the lines that matter. ``LOG_REQUESTS=False``
-(``DIGITS_LOG_REQUESTS=false``) turns it off.
 """
 
-import logging
-import sys
 import time
 
-from flask import Blueprint, current_app, g, request
+from flask import Blueprint, current_app
 from huey.storage import RedisStorage
 from sqlalchemy import text
 
-from .db import db
-from .jobs import get_jobs
-from .served import get_model
+from ..core.db import db
+from ..core.served import get_model
+from ..teaching.queue import get_queue
 
 bp = Blueprint("health", __name__)
-
-QUIET_ENDPOINTS = {"static", "draw.htmx", "health.healthz"}
 
 
 def check_database():
@@ -43,7 +33,7 @@ def check_model():
 
 
 def check_queue():
-    huey = get_jobs().huey
+    huey = get_queue().huey
     on_redis = isinstance(huey.storage, RedisStorage)
     if on_redis:
         huey.storage.conn.ping()
@@ -76,51 +66,5 @@ def healthz():
     return body, 503 if down else 200, {"Cache-Control": "no-store"}
 
 
-def start_timer():
-    g.request_started = time.perf_counter()
-
-
-def log_request(response):
-    started = g.pop("request_started", None)
-    if started is None:
-        return response
-    if request.endpoint in QUIET_ENDPOINTS and response.status_code < 400:
-        return response
-    current_app.extensions["digits_request_log"].info(
-        "%s %s %d %.1f ms", request.method, request.path, response.status_code,
-        (time.perf_counter() - started) * 1000)
-    return response
-
-
-class StdoutHandler(logging.StreamHandler):
-    """Writes to whatever ``sys.stdout`` is now (logging's own last-resort handler does the
-    same for standard error), so a test's captured output never keeps a closed stream."""
-
-    @property
-    def stream(self):
-        return sys.stdout
-
-    @stream.setter
-    def stream(self, _value):
-        pass
-
-
-def request_logger():
-    """``digits.requests``: INFO lines to standard output, whatever the root logger does."""
-    logger = logging.getLogger("digits.requests")
-    if not logger.handlers:
-        handler = StdoutHandler()
-        handler.setFormatter(logging.Formatter("[%(asctime)s] %(message)s"))
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-    return logger
-
-
 def init_app(app):
-    """The health check's blueprint, and the request log unless ``LOG_REQUESTS`` is false."""
     app.register_blueprint(bp)
-    app.config.setdefault("LOG_REQUESTS", True)
-    if app.config["LOG_REQUESTS"]:
-        app.extensions["digits_request_log"] = request_logger()
-        app.before_request(start_timer)
-        app.after_request(log_request)

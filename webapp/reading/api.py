@@ -1,4 +1,4 @@
-"""The JSON API: ``POST /api/v1/predict``.
+"""The JSON API, all of ``/api/v1``: ``POST /api/v1/predict`` and ``POST /api/v1/samples``.
 
 Send a PNG or JPEG as the multipart field ``image`` or as a raw
 ``image/png`` / ``image/jpeg`` body (at most ``preprocess.MAX_BYTES``)::
@@ -11,17 +11,26 @@ own deskewing), "model": {"version", "sizes", "deskew"}}``. A blank or
 near-blank image gives ``"digit": null`` and a ``"reason"``. Errors are
 ``{"error": "..."}`` with 400 (unreadable), 413 (too large) or 415 (wrong type);
 ``errors`` renders them.
+
+``POST /api/v1/samples`` takes the image the same way and a ``label`` (a form
+field or a query parameter), stores it as the page's corrections are stored
+(``corrections.add``) and answers 201 with ``{"id", "label", "predicted",
+"model_version", "held_out"}``. The API takes no cookies, so no CSRF token.
 """
 
 import numpy as np
 import orjson
-from flask import Blueprint, current_app
+from flask import Blueprint, current_app, request
 
-from .preprocess import read_digit
-from .served import get_model, takes_turns
+from ..core import samples
+from ..core.served import get_model, takes_turns
+from ..security import csrf
+from .corrections import add, count_submission
+from .normalise import read_digit
 from .uploads import image_bytes
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+csrf.exempt(bp)
 
 
 def rounded(array, decimals):
@@ -52,3 +61,16 @@ def predict():
         "probabilities": rounded(reading.probabilities, 6),
         "hidden": [rounded(h, 4) for h in reading.hidden],
         "input": rounded(reading.seen, 4)})
+
+
+@bp.post("/samples")
+def create_sample():
+    """A labelled drawing: ``image`` as for predict, ``label`` as a form field or query parameter."""
+    count_submission()
+    try:
+        label = samples.parse_label(request.form.getlist("label") or request.args.getlist("label"))
+        sample = add(image_bytes(), label, source="api")
+    except samples.SampleError as exc:
+        return {"error": str(exc)}, exc.status
+    return {"id": sample.id, "label": sample.label, "predicted": sample.predicted,
+            "model_version": sample.model_version, "held_out": sample.held_out}, 201

@@ -12,26 +12,19 @@ incoming weights, as a fragment for the page's panel or as a page of its own.
 from pathlib import Path
 
 import numpy as np
-from flask import (Blueprint, abort, current_app, render_template, request,
-                   send_from_directory)
+from flask import Blueprint, abort, current_app, render_template, request, send_from_directory
 
+from .. import errors
+from ..core.served import get_model, takes_turns
+from ..htmx import is_htmx, vary_on_htmx
+from ..security import csrf
 from . import pictures, readout
-from .preprocess import ImageError, read_digit
-from .served import get_model, takes_turns
+from .decode import ImageError
+from .normalise import read_digit
 from .uploads import image_bytes
 
 bp = Blueprint("draw", __name__)
-
-
-def is_htmx():
-    return request.headers.get("HX-Request") == "true"
-
-
-@bp.after_request
-def vary_on_htmx(response):
-    """The same URL answers htmx with a fragment and a browser with a page: keep caches apart."""
-    response.vary.add("HX-Request")
-    return response
+bp.after_request(vary_on_htmx)
 
 
 @bp.app_template_filter("percent")
@@ -50,6 +43,8 @@ def index():
 
 
 @bp.post("/predict")
+@csrf.exempt                  # reading a drawing changes nothing: no token
+@errors.htmx_fragment(lambda message: readout.render_fragment(readout.failed(message)))
 @takes_turns
 def predict():
     seq = sequence_number()
@@ -105,3 +100,9 @@ def htmx():
                                  directory)
         abort(404)
     return send_from_directory(directory, "htmx.min.js", max_age=3600)
+
+
+def init_app(app):
+    """The page's views, and the reading's own errors: ``decode.ImageError`` carries its status."""
+    app.register_error_handler(ImageError, errors.handle_with_status)
+    app.register_blueprint(bp)

@@ -23,8 +23,8 @@ from markupsafe import Markup, escape
 from werkzeug.exceptions import HTTPException
 
 from . import pictures
-from .preprocess import BLANK
-from .served import get_model
+from ..core.served import get_model
+from .normalise import BLANK
 
 STRONGEST = 10       # units highlighted per hidden layer
 CELL_INSET = 0.06    # of a grid cell, the gap around each unit's tile
@@ -144,7 +144,7 @@ def quiet(loaded, state, message, seq=0):
 
 
 def read(loaded, digit, unsure_below, seq=0):
-    """The readout for a ``preprocess.Digit`` under the ``served.Loaded`` model.
+    """The readout for a ``normalise.Digit`` under the ``core.served.Loaded`` model.
 
     A confidence under ``unsure_below`` is shown as unsure, with the runner-up.
     """

@@ -4,7 +4,7 @@ One place for both the page and the JSON API: a raw ``image/png`` or
 ``image/jpeg`` body, a multipart field ``image`` (a file, as curl ``-F`` sends
 it), or a form field ``image`` holding a ``data:`` URL (what the canvas sends
 through htmx). Anything else is refused with the status and message the
-``ImageError`` family carries; decoding the bytes is ``preprocess``'s job.
+``ImageError`` family carries; decoding the bytes is ``decode``'s job.
 """
 
 import base64
@@ -13,7 +13,7 @@ import binascii
 from flask import request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from .preprocess import ImageError, UnsupportedImage
+from .decode import ImageError, UnsupportedImage
 
 RAW_TYPES = ("image/png", "image/jpeg", "image/jpg")
 DATA_URL_PREFIXES = ("data:image/png;base64,", "data:image/jpeg;base64,")

@@ -1,14 +1,13 @@
-"""Generated drawings of the world's digit forms, read through the draw page's own preprocessing.
+"""Generated drawings of the world's digit forms, read through the draw page's own reading.
 
 ``model.strokes`` samples pen strokes and ``model.canvas`` paints them as the
-page's canvas does; this module sends each painting through
-``webapp.preprocess`` exactly as an upload is read (greyscale and shrink,
-then ``normalise``), skipping only the lossless PNG round trip
+page's canvas does; this module sends each painting through ``reading.decode``
+and ``reading.normalise`` exactly as an upload is read (greyscale and shrink,
+then normalise), skipping only the lossless PNG round trip
 (``tests/test_forms.py`` checks the two agree). It lives in ``webapp/``
-because it needs the preprocessing; training (``digits train --forms N``), the
-browser tests,
-the corrections experiment and ``bench/forms.py`` all take their drawings
-from ``drawings``. Results are cached as ``.npz`` under
+because it needs that reading; training (``digits train --forms N``), the
+browser tests, the corrections experiment and ``bench/forms.py`` all take
+their drawings from ``drawings``. Results are cached as ``.npz`` under
 ``$DIGITS_CACHE_DIR/forms`` (default ``~/.cache/digits/forms``), keyed by the
 arguments and by the source of the code that made them.
 """
@@ -20,28 +19,29 @@ from pathlib import Path
 
 import numpy as np
 
-from model import canvas, strokes
-from webapp import preprocess
+from model import canvas, mnist, strokes
 
+from ..config import Config
+from ..reading import decode, normalise
 
 TRAINING_SEED = 1     # drawings for training; the evaluations use other seeds (bench/forms.py)
 
 
 def cache_dir():
     """Where generated drawings are kept: ``$DIGITS_CACHE_DIR/forms`` or ``~/.cache/digits/forms``."""
-    root = os.environ.get("DIGITS_CACHE_DIR") or Path.home() / ".cache" / "digits"
+    root = Config.value("CACHE_DIR") or Path.home() / ".cache" / "digits"
     return Path(root) / "forms"
 
 
 def read_painting(luminance):
-    """A painted canvas (h, w) uint8 luminance → ``preprocess.Digit``, as if uploaded as PNG."""
-    return preprocess.normalise(preprocess.pixel_luminance(luminance))
+    """A painted canvas (h, w) uint8 luminance → ``normalise.Digit``, as if uploaded as PNG."""
+    return normalise.normalise(decode.pixel_luminance(luminance))
 
 
 def _source_digest():
     """A digest of the code that makes drawings: a change to any of it invalidates the cache."""
     digest = hashlib.sha256()
-    for module in (strokes, canvas, preprocess):
+    for module in (strokes, canvas, decode, normalise):
         digest.update(Path(module.__file__).read_bytes())
     return digest.hexdigest()[:16]
 
@@ -104,3 +104,16 @@ def drawings(n, seed, traditions=None, exclude=(), shared=True, cache=True):
         np.savez_compressed(tmp, images=images, labels=labels, names=names, key=np.array(key))
         os.replace(tmp, path)
     return images, labels, names
+
+
+def training_set(n, exclude=()):
+    """``n`` drawings for training (``TRAINING_SEED``) without the traditions in ``exclude``:
+    ``((images, labels), recipe)``, the recipe being what a checkpoint records of them."""
+    images, labels, _ = drawings(n, TRAINING_SEED, exclude=exclude)
+    recipe = {"data": f"MNIST training set (last {mnist.VALIDATION_SIZE:,} for validation) + "
+                      "generated drawings",
+              "forms": {"drawings": n, "seed": TRAINING_SEED, "traditions": "all",
+                        "exclude": sorted(exclude),
+                        "generator": "model.strokes + model.canvas, read by webapp.reading "
+                                     "(webapp.teaching.drawings)"}}
+    return (images, labels), recipe

@@ -1,5 +1,5 @@
 """What a training run computes: the data, the network, the epochs, the results and the
-new model version; ``runs.execute`` calls ``retrain`` and keeps the run's row.
+new model version; ``worker.execute`` calls ``retrain`` and keeps the run's row.
 
 Progress goes to the run's row after every epoch: the numbers of the epoch, and
 pictures of a few hidden units' incoming weights, the same units from the start
@@ -11,17 +11,17 @@ held-out collected samples, the styled digits) and registered, never promoted.
 import base64
 import time
 from dataclasses import asdict, replace
-from datetime import datetime, timezone
 
 import numpy as np
 from flask import current_app
 
 import model
-from model import mnist, train
+from model import mnist, styles, train
 
-from . import registry, runs, samples
-from .cli import styled_accuracy
-from .db import db
+from ..core import registry, samples
+from ..core.db import db
+from . import runs
+from .settings import RetrainSettings
 
 UNITS_SHOWN = 6          # hidden units whose incoming weights the dashboard shows
 UNITS_EPOCHS_KEPT = 30   # the start plus the latest epochs of those pictures
@@ -30,10 +30,10 @@ WORST_SHOWN = 12         # test images read wrongly with the highest confidence
 
 def retrain(run_id, heartbeat, data_dir, report):
     """The run itself: data, network, epochs, evaluation, registration. Returns
-    ``(version_id, results)``; ``heartbeat.check()`` raises ``runs.Stopped`` to end it."""
+    ``(version_id, results)``; ``heartbeat.check()`` raises ``worker.Stopped`` to end it."""
     began = time.perf_counter()
-    settings = runs.RetrainSettings(**runs.get(run_id).settings)
-    data = mnist.load(data_dir or current_app.config.get("DATA_DIR"), download=True)
+    settings = RetrainSettings(**runs.get(run_id).settings)
+    data = mnist.load(data_dir or current_app.config["DATA_DIR"], download=True)
     extra = None
     if settings.include_samples:
         runs.write(run_id, phase="loading collected samples")
@@ -46,8 +46,8 @@ def retrain(run_id, heartbeat, data_dir, report):
     runs.write(run_id, phase="evaluating", progress=0.95)
     held_out = samples.held_out_set()
     db.session.commit()      # no transaction (SQLite's write lock) while evaluating
-    best = max(history, key=lambda r: r["val_accuracy"])
-    results = {**evaluate(trained, data, held_out), "val_accuracy": best["val_accuracy"],
+    best = train.best_epoch(history)
+    results = {**run_results(trained, data, held_out), "val_accuracy": best["val_accuracy"],
                "best_epoch": best["epoch"], "start_version": start_version,
                "trained_samples": 0 if extra is None else len(extra[1]),
                "sizes": trained.sizes, "settings": asdict(settings)}
@@ -90,9 +90,9 @@ def train_watched(run_id, heartbeat, config, data, extra, net, report):
                                     if epoch < config.epochs else "evaluating"),
                              history=history, units=pictures)
         if not running:
-            heartbeat.lost.set()
+            heartbeat.mark_lost()
         elif runs.cancel_requested(run_id):
-            heartbeat.cancel.set()
+            heartbeat.mark_cancelled()
         if report:
             report(history[-1])
         heartbeat.check()
@@ -106,18 +106,16 @@ def train_watched(run_id, heartbeat, config, data, extra, net, report):
 
 def register(run_id, net, config, data, history, results):
     """Add ``net`` as a new model version (one row) and return its number, uncommitted:
-    ``runs.execute`` commits it with the run's results, so a version and its run's
+    ``worker.execute`` commits it with the run's results, so a version and its run's
     success are stored together or not at all (a full disk fails the run, whole)."""
     metrics = {"test_accuracy": results["test_accuracy"], "test_loss": results["test_loss"],
                "val_accuracy": results["val_accuracy"],
                "held_out_accuracy": results["held_out"]["accuracy"],
                "held_out_n": results["held_out"]["n"], "styles": results["styles"]}
-    meta = {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "preprocessing": {"input": "28x28 MNIST-normalised, white ink on black, in [0, 1]"},
-            "training": {**train.config_dict(config), "start_version": results["start_version"],
-                         "samples": results["trained_samples"]},
-            "metrics": {**metrics, "best_epoch": results["best_epoch"]}, "history": history,
-            "data_sha256": data["sha256"], "command": f"training run {run_id}"}
+    meta = train.metadata(config, data, history, metrics,
+                          recipe={"start_version": results["start_version"],
+                                  "samples": results["trained_samples"]},
+                          command=f"training run {run_id}")
     return registry.register(net, meta, metrics=metrics, origin=f"run {run_id}",
                              run_id=run_id, commit=False).id
 
@@ -138,14 +136,14 @@ def unit_pictures(net, units, epoch):
                         for u in units]}
 
 
-def evaluate(net, data, held_out):
-    """Test accuracy, per class, confusion, worst mistakes, held-out samples and styles."""
+def run_results(net, data, held_out):
+    """A run's results dict: MNIST test accuracy and loss, per class (None: no digits of that
+    class), confusion, worst mistakes, the held-out samples' accuracy and the styled digits."""
     X = model.inputs(net, data["test_images"])
     labels = data["test_labels"]
-    test = train.evaluate(net, X, labels)
-    confusion = test["confusion"]
-    probabilities = np.concatenate([net.feedforward(X[i:i + 5000])
-                                    for i in range(0, len(X), 5000)])
+    test = train.measure(net, X, labels)
+    probabilities = np.concatenate([net.feedforward(X[i:i + train.BATCH])
+                                    for i in range(0, len(X), train.BATCH)])
     predicted = probabilities.argmax(axis=1)
     confidence = probabilities.max(axis=1)
     wrong = np.flatnonzero(predicted != labels)
@@ -156,11 +154,10 @@ def evaluate(net, data, held_out):
         held_accuracy = float((net.predict(model.inputs(net, images)) == held_labels).mean())
     return {
         "test_accuracy": test["accuracy"], "test_loss": test["loss"],
-        "per_class": (confusion.diagonal() / np.maximum(confusion.sum(axis=1), 1)).tolist(),
-        "confusion": confusion.tolist(),
+        "per_class": test["per_class"], "confusion": test["confusion"].tolist(),
         "worst": [{"pixels": base64.b64encode(data["test_images"][i].tobytes()).decode("ascii"),
                    "label": int(labels[i]), "predicted": int(predicted[i]),
                    "confidence": round(float(confidence[i]), 4)} for i in worst],
         "held_out": {"n": int(len(held_labels)), "accuracy": held_accuracy},
-        "styles": styled_accuracy(net, data),
+        "styles": styles.styled_accuracy(net, data),
     }

@@ -1,0 +1,1 @@
+"""ops: the digits command (entry point), gunicorn, /healthz, the request log; imports admin, teaching, core, model."""

@@ -1,0 +1,1 @@
+"""teaching: retrain settings, training runs, the job queue, the worker, generated drawings; imports reading, core, model."""
