@@ -11,7 +11,7 @@ Run from the repository root with ``DIGITS_DATA_DIR`` pointing at MNIST.
 redrawn in ``model.styles``'s styles (as ``digits evaluate`` does); the hand-drawn
 held-out set of ``tests/handdrawn_forms.py`` (mouse paths written by hand,
 rendered with Pillow and read by ``read_digit``, exactly as an upload);
-and generated drawings of every form (``webapp.forms``, seed 2; training used
+and generated drawings of every form (``webapp.teaching.drawings``, seed 2; training used
 seed 1). It prints per-digit and per-form accuracy, calibration (ECE) and how
 often the model is wrong when it says it is sure (confidence ≥ 0.6), and with
 ``--svg`` writes the reliability diagrams.

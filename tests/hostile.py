@@ -13,14 +13,13 @@ import base64
 import gzip
 import io
 import struct
-import zlib
 from dataclasses import dataclass, field, replace
 from functools import cache
 
 from PIL import Image
 
 from tests import images
-from tests.test_auth import PASSWORD
+from tests.support import PASSWORD
 
 BIG = 600 * 1024                   # over MAX_CONTENT_LENGTH (512 KiB)
 LONG = 300 * 1024                  # under it: a field this long must still be read and refused
@@ -53,10 +52,6 @@ class Endpoint:
     def url(self, ident=None, query=""):
         path = self.path.format(id=self.ident if ident is None else ident)
         return path + (f"?{query}" if query else "")
-
-
-def data_url(png, kind="png"):
-    return f"data:image/{kind};base64," + base64.b64encode(png).decode()
 
 
 TRAIN = {"start": "serving", "hidden": "16", "epochs": "1", "eta": "0.05", "batch_size": "128",
@@ -107,15 +102,11 @@ def good_png():
     return images.drawing("7")
 
 
-def _chunk(kind, data):
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
 def corrupt_png():
     """A well-formed PNG whose compressed pixels are garbage (valid chunk CRCs)."""
     header = struct.pack(">IIBBBBB", 64, 64, 8, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", b"\x78\x9c" +
-            bytes(range(256)) * 4) + _chunk(b"IEND", b""))
+    return (b"\x89PNG\r\n\x1a\n" + images.png_chunk(b"IHDR", header) + images.png_chunk(b"IDAT", b"\x78\x9c" +
+            bytes(range(256)) * 4) + images.png_chunk(b"IEND", b""))
 
 
 def bad_crc_png():
@@ -203,7 +194,7 @@ def carry(endpoint, fields):
     for name, value in fields.items():
         if name == "image" and isinstance(value, bytes):
             value = ((io.BytesIO(value), "drawing.png") if endpoint.image_as == "file"
-                     else data_url(value))
+                     else images.data_url(value))
         data[name] = value
     return data
 
@@ -334,7 +325,7 @@ def _(endpoint):
 def _(endpoint):
     if not posts(endpoint):
         return None
-    fields = {k: (data_url(v) if isinstance(v, bytes) else v)
+    fields = {k: (images.data_url(v) if isinstance(v, bytes) else v)
               for k, v in valid_fields(endpoint).items()}
     import json
     return raw(endpoint, json.dumps(fields).encode(), "application/json")
@@ -463,7 +454,7 @@ def _(endpoint):
 @kind("huge-query-string")
 def _(endpoint):
     """The fields moved to a 200 kB query string, the body empty."""
-    fields = {k: (data_url(v) if isinstance(v, bytes) else v)
+    fields = {k: (images.data_url(v) if isinstance(v, bytes) else v)
               for k, v in valid_fields(endpoint).items()}
     query = _query({**fields, "padding": "q" * 200_000})
     if endpoint.method == "GET":

@@ -17,12 +17,11 @@ import pytest
 from sqlalchemy import func, select
 
 from tests import images
-from tests.test_auth import browser, log_in, set_password, token
+from tests.support import HX, browser, log_in, set_password, token
 from webapp.core import registry
 from webapp.teaching import runs, settings as retrain
 from webapp.core.db import ModelVersion, Sample, TrainingRun, db
 
-HX = {"HX-Request": "true"}
 
 
 @pytest.fixture

@@ -19,10 +19,9 @@ import pytest
 from playwright.sync_api import expect
 
 import model
-from tests.chromium import draw
-from tests.conftest import DATA_DIR, app_config, needs_data, serving
+from tests.chromium import WATCH_CSP, answer, draw
 from tests.drawings import BASE
-from tests.test_browser import WATCH_CSP, answer
+from tests.support import DATA_DIR, app_config, needs_data, serving
 from webapp import create_app
 from webapp.teaching import worker as training_worker
 

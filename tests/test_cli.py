@@ -10,9 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.support import DATA_DIR, needs_data
 import model
 from model import train
-from tests.conftest import DATA_DIR, needs_data
 
 
 def test_missing_data_is_a_clear_error(runner, tmp_path, monkeypatch):

@@ -1,10 +1,10 @@
-"""The operator's commands (``webapp/commands.py``): ``digits retrain`` and ``digits models``,
+"""The operator's commands (``webapp/ops/commands.py``): ``digits retrain`` and ``digits models``,
 through ``app.test_cli_runner()`` as ``digits …`` runs them."""
 
 import re
 
+from tests.support import DATA_DIR, needs_data
 import model
-from tests.conftest import DATA_DIR, needs_data
 from webapp.core import registry
 from webapp.teaching import runs, settings as retrain
 

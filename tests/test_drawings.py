@@ -14,11 +14,6 @@ from webapp.reading.normalise import read_digit
 DRAWINGS = all_drawings()
 
 
-@pytest.fixture(scope="module")
-def shipped():
-    return model.load(model.PRETRAINED)
-
-
 def read(shipped, strokes):
     net, _ = shipped
     digit = read_digit(render(strokes))

@@ -30,9 +30,9 @@ from sqlalchemy import event, func, select as sql_select
 
 import model
 from tests import images
-from tests.conftest import DATA_DIR, app_config, needs_data, save_network
-from tests.test_jobs import SHORT, free_port, wait_until, worker_env
-from tests.test_samples import HTTPS, HX, data_url, page_token
+from tests.support import (
+    DATA_DIR, HTTPS, HX_FROM_PAGE, SHORT, app_config, free_port, needs_data, page_token,
+    save_network, wait_until, worker_env)
 from webapp import create_app
 from webapp.core import registry
 from webapp.teaching import runs, worker
@@ -96,8 +96,7 @@ def serve(tmp_path, model_path):
     env.update(DIGITS_INSTANCE_PATH=str(tmp_path / "instance"), DIGITS_MODEL=str(model_path),
                DIGITS_SECRET_KEY="test", PYTHONPATH=str(ROOT))
     log = open(tmp_path / "serve.log", "w")
-    master = subprocess.Popen([sys.executable, "-c", "import sys; from webapp.cli import main; "
-                               "main(sys.argv[1:])", "serve", "--port", str(port),
+    master = subprocess.Popen([sys.executable, "-m", "webapp.ops.cli", "serve", "--port", str(port),
                                "--workers", "2", "--no-worker"],
                               env=env, stdout=log, stderr=log, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
@@ -217,7 +216,7 @@ import os, sys, time
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 from webapp.core.db import ModelVersion
-from webapp.cli import main
+from webapp.ops.cli import main
 
 @event.listens_for(Session, "after_flush")
 def pause(session, _context):
@@ -348,14 +347,14 @@ def test_a_full_disk_during_sample_uploads_answers_503_and_stores_nothing(app, c
     assert sample_count(app) == stored
 
     token = page_token(client)
-    response = client.post("/corrections", base_url=HTTPS, headers={**HX, "X-CSRFToken": token},
-                           data={"image": data_url(images.drawing("7")), "label": "1"})
+    response = client.post("/corrections", base_url=HTTPS, headers={**HX_FROM_PAGE, "X-CSRFToken": token},
+                           data={"image": images.data_url(images.drawing("7")), "label": "1"})
     assert response.status_code == 503
     assert 'data-testid="teach"' in response.text and "storage is full" in response.text
     assert sample_count(app) == stored and sqlite_is_intact(app)
 
     # Reading drawings needs no storage.
-    response = client.post("/predict", headers=HX, data={"image": data_url(images.drawing("7"))})
+    response = client.post("/predict", headers=HX_FROM_PAGE, data={"image": images.data_url(images.drawing("7"))})
     assert response.status_code == 200 and "Model version 1" in response.text
 
 
@@ -468,8 +467,8 @@ def test_postgresql_down_or_silent_answers_503_and_drawings_are_still_read(datab
                                           "right now. Try again in a moment.")
         assert seconds < POSTGRES_CONNECT_TIMEOUT_SECONDS + 5       # bounded, not a hang
         response = client.post("/corrections", base_url=HTTPS,
-                               headers={**HX, "X-CSRFToken": token},
-                               data={"image": data_url(images.drawing("7")), "label": "1"})
+                               headers={**HX_FROM_PAGE, "X-CSRFToken": token},
+                               data={"image": images.data_url(images.drawing("7")), "label": "1"})
         assert response.status_code == 503 and "database is not available" in response.text
         page = client.get("/admin/login", base_url=HTTPS)     # reads the password's hash
         assert page.status_code == 503 and page.mimetype == "text/html"

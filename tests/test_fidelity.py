@@ -17,17 +17,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.support import DATA_DIR, needs_data
 import model
 from model import mnist
-from tests.conftest import DATA_DIR, needs_data
 from webapp.reading.normalise import read_digit
 
 FIXTURES = Path(__file__).parent / "fixtures"
-
-
-@pytest.fixture(scope="module")
-def shipped():
-    return model.load(model.PRETRAINED)
 
 
 def as_canvas_png(image, resample):

@@ -1,5 +1,5 @@
 """The library of digit forms: templates, random drawings, painting as the canvas does,
-and reading them through the web app's preprocessing (``webapp.forms``)."""
+and reading them through the web app's preprocessing (``webapp.teaching.drawings``)."""
 
 import io
 

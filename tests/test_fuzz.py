@@ -22,9 +22,7 @@ from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
 
 from tests import hostile, images
-from tests.conftest import app_config, save_network
-from tests.test_auth import PASSWORD, browser, token
-from tests.test_hostile import PASSWORD_HASH
+from tests.support import PASSWORD, PASSWORD_HASH, app_config, browser, save_network, token
 from webapp import create_app
 from webapp.teaching import runs, settings as retrain
 from webapp.core.db import Sample, TrainingRun, db

@@ -24,11 +24,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 from werkzeug import exceptions
-from werkzeug.security import generate_password_hash
 
 from tests import hostile, images
-from tests.conftest import app_config
-from tests.test_auth import PASSWORD, browser, token
+from tests.support import PASSWORD, PASSWORD_HASH, app_config, browser, token
 from webapp import create_app
 from webapp.core import registry
 from webapp.reading import corrections
@@ -36,7 +34,6 @@ from webapp.teaching import runs, settings as retrain
 from webapp.core.db import Activation, ModelVersion, Sample, TrainingRun, db
 
 # A cheap hash: these tests log in hundreds of times; scrypt's cost is tested elsewhere.
-PASSWORD_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1")
 MEMORY_LIMIT = 48 * 2**20          # a 12000×12000 decode would take 144 MB (grey) or more
 HANG_LIMIT = 60                    # seconds: a request still unanswered by then is a hang
 STOCK = {cls.description for cls in vars(exceptions).values()

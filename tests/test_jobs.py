@@ -1,11 +1,10 @@
-"""The job queue (``webapp/jobs.py``) with a real huey consumer: ``digits worker`` in its own
-process, pointed at the test's instance folder, runs a retrain; killed with SIGKILL in the
+"""The job queue (``webapp/teaching``: ``queue``, ``worker``) with a real huey consumer:
+``digits worker`` in its own process, pointed at the test's instance folder, runs a retrain; killed with SIGKILL in the
 middle of an epoch, its run is shown failed and the served model stays as it was."""
 
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,27 +15,14 @@ from pathlib import Path
 import pytest
 from huey import RedisHuey, SqliteHuey
 
-from tests.conftest import DATA_DIR, app_config, needs_data
-from tests.test_runs import simultaneous_starts
+from tests.support import (
+    SHORT, app_config, free_port, needs_data, simultaneous_starts, wait_until, worker_env)
 from webapp import create_app
 from webapp.ops.cli import cli as digits
 from webapp.core import registry
 from webapp.teaching import runs, settings as retrain, worker as training_worker
-from webapp.core.db import db
 
 ROOT = Path(__file__).resolve().parent.parent
-SHORT = replace(retrain.FINE_TUNE, epochs=1, augment=False, include_samples=False)
-
-
-def worker_env(app, **settings):
-    """The environment ``digits worker`` needs to build this test's app: its instance
-    folder and MNIST, nothing from the surrounding shell's database or Redis."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("DIGITS_") and k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update({"DIGITS_INSTANCE_PATH": app.instance_path, "DIGITS_DATA_DIR": DATA_DIR or "",
-                "DIGITS_JOB_HEARTBEAT_SECONDS": "0.5", "PYTHONPATH": str(ROOT)})
-    env.update({f"DIGITS_{k}": str(v) for k, v in settings.items()})
-    return env
 
 
 @pytest.fixture
@@ -52,19 +38,6 @@ def worker(app):
     yield start
     for process in processes:
         training_worker.stop_consumer_process(process)
-
-
-def wait_until(check, timeout=180, what="the run"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        db.session.commit()
-        db.session.expire_all()
-        value = check()
-        db.session.commit()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"{what} did not get there in {timeout} s")
 
 
 def test_the_queue_is_sqlite_in_the_instance_folder(app):
@@ -141,12 +114,6 @@ def test_the_worker_command_is_registered(runner):
     assert "--no-worker" in runner.invoke(digits, args=["serve", "--help"]).output
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def process_gone(pid):
     try:
         state = Path(f"/proc/{pid}/status").read_text()
@@ -159,9 +126,8 @@ def process_gone(pid):
 def test_serve_starts_one_worker_beside_the_web_server_and_stops_it(app, tmp_path):
     log = tmp_path / "serve.log"
     with open(log, "w") as err:
-        serve = subprocess.Popen([sys.executable, "-c", "import sys; from webapp.cli import main; "
-                                  "main(sys.argv[1:])", "serve", "--port", str(free_port()),
-                                  "--workers", "1"], env=worker_env(app), stdout=subprocess.DEVNULL,
+        serve = subprocess.Popen([sys.executable, "-m", "webapp.ops.cli", "serve", "--port",
+                                  str(free_port()), "--workers", "1"], env=worker_env(app), stdout=subprocess.DEVNULL,
                                  stderr=err, start_new_session=True)
     try:
         with app.app_context():

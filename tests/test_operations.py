@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests import images
-from tests.conftest import app_config
+from tests.support import app_config, free_port
 from webapp import create_app
 from webapp.ops.cli import cli as digits
 from webapp.core.db import db
@@ -167,12 +167,6 @@ def test_behind_a_proxy_the_visitor_is_the_forwarded_address(tmp_path, model_pat
 
 
 # -- digits serve, running --------------------------------------------------------------------
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def get(url, timeout=10):

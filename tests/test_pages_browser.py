@@ -22,12 +22,9 @@ from playwright.sync_api import expect
 
 import model
 from tests import images
-from tests.chromium import ANSWERED, draw
-from tests.conftest import app_config, serving
+from tests.chromium import ANSWERED, WATCH_CSP, draw
 from tests.drawings import BASE
-from tests.test_auth import PASSWORD, browser, token
-from tests.test_browser import WATCH_CSP
-from tests.test_hostile import PASSWORD_HASH
+from tests.support import PASSWORD, PASSWORD_HASH, app_config, browser, serving, token
 from webapp import create_app
 from webapp.core import registry
 from webapp.reading import corrections

@@ -169,10 +169,6 @@ def test_oversized_file_is_413():
 
 # -- PNGs read by libspng (pyspng) read as Pillow reads them ---------------------------------
 
-def _chunk(kind, data):
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
 def raw_png(pixels, colour_type, extra=b""):
     """A PNG of ``pixels`` (h, w[, c]) uint8 or uint16 as they are, ``extra`` chunks before IDAT."""
     h, w = pixels.shape[:2]
@@ -180,8 +176,8 @@ def raw_png(pixels, colour_type, extra=b""):
     rows = pixels.reshape(h, -1).astype(">u2" if depth == 16 else np.uint8)
     raw = b"".join(b"\0" + row.tobytes() for row in rows)
     header = struct.pack(">IIBBBBB", w, h, depth, colour_type, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + extra
-            + _chunk(b"IDAT", zlib.compress(raw)) + _chunk(b"IEND", b""))
+    return (b"\x89PNG\r\n\x1a\n" + images.png_chunk(b"IHDR", header) + extra
+            + images.png_chunk(b"IDAT", zlib.compress(raw)) + images.png_chunk(b"IEND", b""))
 
 
 def colour_seven():
@@ -237,7 +233,7 @@ def test_libspng_reads_every_kind_of_png_as_pillow_did(kind):
 def test_colour_keys_and_compressed_metadata_are_left_to_pillow(chunk):
     body = {b"tRNS": b"\x00\xff", b"iCCP": b"p\x00\x00" + zlib.compress(b"x" * 64),
             b"zTXt": b"k\x00\x00" + zlib.compress(b"y" * 64)}[chunk]
-    png = raw_png(np.asarray(seven()), 0, extra=_chunk(chunk, body))
+    png = raw_png(np.asarray(seven()), 0, extra=images.png_chunk(chunk, body))
     assert decode._decode_png(png) is None
     assert read(png).shape == (28, 28)
 

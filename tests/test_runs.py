@@ -1,5 +1,6 @@
-"""Training runs (``webapp/runs.py``): settings validation, one run at a time, cancel, dead
-workers, and a whole run done in-process (the way ``digits retrain`` does it)."""
+"""Training runs (``webapp/teaching``: ``settings``, ``runs``, ``worker``): settings validation,
+one run at a time, cancel, dead workers, and a whole run done in-process (the way ``digits
+retrain`` does it)."""
 
 import os
 import subprocess
@@ -13,13 +14,13 @@ from pathlib import Path
 import pytest
 from werkzeug.datastructures import MultiDict
 
-from tests.conftest import DATA_DIR, needs_data
+from tests.support import DATA_DIR, SHORT, needs_data, simultaneous_starts
 from webapp.core import registry
 from webapp.teaching import runs, settings as retrain, worker
 from webapp.core.db import Sample, TrainingRun, db, utcnow
 
 ROOT = Path(__file__).resolve().parent.parent
-SHORT = replace(retrain.FINE_TUNE, epochs=1, augment=False, include_samples=True)
+WITH_SAMPLES = replace(SHORT, include_samples=True)
 
 
 def fresh(run_id):
@@ -96,28 +97,6 @@ def test_a_second_start_is_refused_while_one_is_queued(app):
         assert db.session.query(TrainingRun).count() == 1
 
 
-def simultaneous_starts(app, settings, clicks=4, enqueue=False):
-    """``clicks`` threads press Start at the same moment: the run ids started, the refusals."""
-    barrier = threading.Barrier(clicks)
-    outcomes = []
-
-    def click():
-        with app.app_context():
-            barrier.wait()
-            try:
-                outcomes.append(runs.start(settings, enqueue=enqueue).id)
-            except runs.RunRefused as exc:
-                outcomes.append(str(exc))
-
-    threads = [threading.Thread(target=click) for _ in range(clicks)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return ([o for o in outcomes if isinstance(o, int)],
-            [o for o in outcomes if isinstance(o, str)])
-
-
 def test_two_simultaneous_starts_in_threads_give_one_run(app):
     started, refused = simultaneous_starts(app, retrain.FINE_TUNE)
     assert len(started) == 1 and len(refused) == 3
@@ -180,21 +159,21 @@ def test_cancel_a_queued_run_at_once_and_start_again(app):
 def test_cancel_a_running_run_stops_it_at_the_end_of_an_epoch(app):
     with app.app_context():
         versions = len(registry.versions())
-        run = runs.start(replace(SHORT, epochs=200), enqueue=False)
+        run = runs.start(replace(WITH_SAMPLES, epochs=200), enqueue=False)
 
         def work():
             with app.app_context():
                 worker.execute(run.id)
 
-        worker = threading.Thread(target=work)
-        worker.start()
+        thread = threading.Thread(target=work)
+        thread.start()
         deadline = time.monotonic() + 120
         while fresh(run.id).epoch < 1 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert fresh(run.id).status == "running"
         assert runs.cancel(run.id).cancel_requested
-        worker.join(timeout=120)
-        assert not worker.is_alive()
+        thread.join(timeout=120)
+        assert not thread.is_alive()
         run = fresh(run.id)
         assert run.status == "cancelled" and run.slot is None and run.version_id is None
         assert 1 <= run.epoch < 200
@@ -234,7 +213,7 @@ def test_a_run_registers_a_version_with_its_results_and_does_not_promote_it(app)
     data = mnist.load(DATA_DIR)
     with app.app_context():
         add_samples(data["test_images"][:5], data["test_labels"][:5], [False] * 3 + [True] * 2)
-        run = runs.start(replace(SHORT, epochs=2), enqueue=False)
+        run = runs.start(replace(WITH_SAMPLES, epochs=2), enqueue=False)
         seen = []
         run = worker.execute(run.id, report=seen.append)
         assert run.status == "succeeded", run.error
@@ -268,7 +247,7 @@ def test_a_run_that_fails_says_why_and_frees_the_slot(app, tmp_path, monkeypatch
     monkeypatch.setenv("DIGITS_MNIST_MIRROR", (tmp_path / "no-mirror").as_uri() + "/")
     app.config["DATA_DIR"] = str(tmp_path / "empty")
     with app.app_context():
-        run = worker.execute(runs.start(SHORT, enqueue=False).id)
+        run = worker.execute(runs.start(WITH_SAMPLES, enqueue=False).id)
         assert run.status == "failed" and run.slot is None and run.finished is not None
         assert run.error.startswith("Training failed: MNIST files missing in")
         assert len(registry.versions()) == 1

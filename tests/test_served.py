@@ -6,7 +6,7 @@ from sqlalchemy import update
 
 import model
 from tests import images
-from tests.conftest import app_config, save_network
+from tests.support import app_config, save_network
 from webapp import create_app
 from webapp.core import registry, served
 from webapp.security import instance_secret_key

@@ -14,7 +14,7 @@ import redis
 
 import model
 from tests import images
-from tests.conftest import app_config, save_network, start_together
+from tests.support import app_config, save_network, start_together
 from webapp import create_app
 from webapp.core import registry, samples
 

@@ -6,16 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.support import DATA_DIR, needs_data
 import model
 from model import mnist, train
-from tests.conftest import DATA_DIR, needs_data
 
 FIXTURES = Path(__file__).parent / "fixtures"
-
-
-@pytest.fixture(scope="module")
-def shipped():
-    return model.load(model.PRETRAINED)
 
 
 def test_shipped_model_shape_and_metadata(shipped):

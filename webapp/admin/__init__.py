@@ -1,1 +1,1 @@
-"""admin: the dashboard, its login and CSRF-checked forms, the run panel and charts; imports teaching, reading, core, model."""
+"""admin: dashboard, login, run panel, charts. Imports teaching, reading, core, model."""

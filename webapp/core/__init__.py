@@ -1,1 +1,1 @@
-"""core: the database (+ migrations), model versions, the collected samples, the served model; imports model only."""
+"""core: the database (+ migrations), model versions, samples, the served model. Imports model."""

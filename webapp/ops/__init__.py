@@ -1,1 +1,1 @@
-"""ops: the digits command (entry point), gunicorn, /healthz, the request log; imports admin, teaching, core, model."""
+"""ops: digits command, gunicorn, /healthz, request log. Imports admin.auth, teaching, core."""

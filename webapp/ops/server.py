@@ -56,7 +56,7 @@ def default_workers():
 def gunicorn_options(host, port, workers, threads=THREADS):
     """gunicorn's settings for ``digits serve``; the web benchmark serves its baseline alike.
 
-    No access log: the app logs each request itself, with its timing (webapp/health.py).
+    No access log: the app logs each request itself, with its timing (webapp/ops/requestlog.py).
     """
     return {"bind": f"{host}:{port}", "workers": workers, "worker_class": "gthread",
             "threads": threads, "timeout": TIMEOUT, "graceful_timeout": GRACEFUL_TIMEOUT,

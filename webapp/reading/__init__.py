@@ -1,1 +1,1 @@
-"""reading: an image in, a reading out (decode, normalise, uploads, the draw page, the JSON API); imports core, model."""
+"""reading: image in, reading out: decode, normalise, draw page, JSON API. Imports core, model."""

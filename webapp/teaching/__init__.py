@@ -1,1 +1,1 @@
-"""teaching: retrain settings, training runs, the job queue, the worker, generated drawings; imports reading, core, model."""
+"""teaching: retrain settings, runs, job queue, worker, drawings. Imports reading, core, model."""

@@ -1,4 +1,4 @@
-"""Alembic's entry point, run by Flask-Migrate inside the app: migrate ``webapp.db``'s schema.
+"""Alembic's entry point, run by Flask-Migrate inside the app: migrate ``webapp.core.db``'s schema.
 
 Logging is left as the app set it up (no ``fileConfig``), and the engine is the
 app's own, so SQLite gets the same pragmas as every other connection.
