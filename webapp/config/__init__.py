@@ -6,15 +6,15 @@ present, then the environment (``Config.from_environment()``); a test passes
 environment or sets a default: a module that needs a setting reads
 ``app.config[NAME]``, or ``Config.value(NAME)`` where no app runs yet (``digits
 serve``'s options, the generated drawings' cache). ``python -m webapp.config``
-prints the table that docs/operating.md holds (``Config.markdown_table()``).
-This module imports nothing from ``webapp``.
+(``__main__.py``) prints the table that docs/operating.md holds
+(``Config.markdown_table()``). This package imports nothing from ``webapp``.
 """
 
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MAX_UPLOAD_BYTES = 512 * 1024     # a 280×280 canvas PNG is 5–30 kB; a photo at ~1600 px fits
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off", "")
@@ -46,6 +46,7 @@ class Setting:
     default: object
     meaning: str
     also: str | None = None      # a conventional variable that sets it too (DATABASE_URL)
+    shown: str | None = None     # the default as the table shows it, when not the value itself
 
     @property
     def variable(self):
@@ -63,7 +64,8 @@ class Config:
 
     SETTINGS = (
         Setting("INSTANCE_PATH", "path or unset", None,
-                "The instance folder (SQLite database, job queue, secret key); unset: ./instance."),
+                "The instance folder (SQLite database, job queue, secret key); unset: "
+                "instance/ in the checkout."),
         Setting("SECRET_KEY", "text or unset", None,
                 "Signs sessions and CSRF tokens; unset: a random key kept in instance/secret_key."),
         Setting("MODEL", "path or unset", None,
@@ -106,7 +108,8 @@ class Config:
         Setting("LOG_REQUESTS", "true/false", True,
                 "One line per request on standard output, with its time in milliseconds."),
         Setting("NODE_MODULES", "path or unset", str(ROOT / "node_modules"),
-                "Where `npm ci` put htmx, served at /vendor/htmx.min.js."),
+                "Where `npm ci` put htmx, served at /vendor/htmx.min.js.",
+                shown="`node_modules` in the checkout"),
         Setting("CACHE_DIR", "path or unset", None,
                 "Generated drawings are cached under it in forms/; unset: ~/.cache/digits."),
         Setting("HOST", "text", "127.0.0.1", "`digits serve`'s address (its --host)."),
@@ -165,13 +168,8 @@ class Config:
         """The settings as the Markdown table of docs/operating.md."""
         lines = ["| Variable | Type | Default | Meaning |", "| --- | --- | --- | --- |"]
         for s in cls.SETTINGS:
-            default = "unset" if s.default is None else f"`{s.default}`"
-            if s.name == "NODE_MODULES":
-                default = "`node_modules` beside `webapp/`"
+            default = s.shown or ("unset" if s.default is None else
+                                  f"`{str(s.default).lower() if s.kind == 'true/false' else s.default}`")
             variable = f"`{s.variable}`" + (f" or `{s.also}`" if s.also else "")
             lines.append(f"| {variable} | {s.kind} | {default} | {s.meaning} |")
         return "\n".join(lines) + "\n"
-
-
-if __name__ == "__main__":
-    print(Config.markdown_table(), end="")
