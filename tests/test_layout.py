@@ -242,3 +242,11 @@ def test_every_module_opens_with_a_docstring(path):
 def test_each_area_says_in_one_line_what_it_holds_and_may_import(area):
     doc = ast.get_docstring(ast.parse((ROOT / "webapp" / area / "__init__.py").read_text()))
     assert doc.startswith(f"{area}: ") and "\n" not in doc and "Imports" in doc
+
+
+def test_the_htmx_question_is_asked_in_one_place():
+    """``htmx.is_htmx()`` is the one test for an htmx request; no module reads the header."""
+    found = [f"{p.relative_to(ROOT)}:{n}" for p in sources("webapp") if p.name != "htmx.py"
+             for n, line in enumerate(p.read_text().splitlines(), 1)
+             if re.search(r"""["']HX-Request["']""", line)]
+    assert found == []

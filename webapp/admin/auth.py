@@ -38,7 +38,7 @@ SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 def password_hash():
     """The admin password's hash: the environment's if set, else the database's, else None."""
-    return current_app.config.get("ADMIN_PASSWORD_HASH") or db.session.scalar(
+    return current_app.config["ADMIN_PASSWORD_HASH"] or db.session.scalar(
         select(Setting.value).where(Setting.key == PASSWORD_KEY))
 
 
@@ -172,7 +172,7 @@ def cookie_blocked():
     Browsers keep Secure cookies over http only for localhost; elsewhere the login
     would fail with a puzzling CSRF error, so the page says what to do instead.
     """
-    if not current_app.config.get("SESSION_COOKIE_SECURE") or request.is_secure:
+    if not current_app.config["SESSION_COOKIE_SECURE"] or request.is_secure:
         return False
     if request.headers.get("X-Forwarded-Proto", "").lower() == "https":
         return False                     # https ends at a proxy in front of the app

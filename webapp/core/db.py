@@ -154,7 +154,7 @@ class Setting(db.Model):
 
 
 def database_url(app):
-    url = app.config.get("DATABASE_URL")
+    url = app.config["DATABASE_URL"]
     if not url:
         return f"sqlite:///{Path(app.instance_path) / 'digits.sqlite'}"
     # Heroku-style URLs name no driver; psycopg 3 is the one installed.

@@ -169,7 +169,7 @@ def set_password_command(password_stdin):
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo("Admin password set.")
-    if current_app.config.get("ADMIN_PASSWORD_HASH"):
+    if current_app.config["ADMIN_PASSWORD_HASH"]:
         click.echo("Note: DIGITS_ADMIN_PASSWORD_HASH is set and wins over the stored password "
                    "until it is unset.", err=True)
 
