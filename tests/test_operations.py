@@ -148,6 +148,26 @@ def test_serve_defaults_to_a_gthread_worker_per_core(runner, monkeypatch):
     assert started[3]["proxies"] == 1
 
 
+def test_serve_on_a_taken_port_says_which_and_how_to_choose_another(runner, monkeypatch):
+    from webapp.ops import server
+
+    started = []
+    monkeypatch.setattr(server.Server, "run", lambda self: started.append(self.options))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = runner.invoke(digits, args=["serve", "--no-worker", "--port", str(port)])
+    assert result.exit_code == 1 and started == []
+    assert f"Port {port} on 127.0.0.1 is already in use" in result.output
+    assert "--port" in result.output and "DIGITS_PORT" in result.output
+
+
+def test_serve_help_shows_how_to_choose_the_port(runner):
+    out = runner.invoke(digits, args=["serve", "--help"]).output
+    assert "--port" in out and "$DIGITS_PORT" in out and "--host" in out
+
+
 @pytest.mark.parametrize("proxies, seen", [(0, "127.0.0.1"), (1, "203.0.113.9")])
 def test_behind_a_proxy_the_visitor_is_the_forwarded_address(tmp_path, model_path,
                                                              monkeypatch, proxies, seen):
