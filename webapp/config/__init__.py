@@ -59,68 +59,90 @@ class Setting:
             raise ValueError(f"${variable}={text!r}: {self.name} must be {self.kind}") from None
 
 
-class Config:
-    """The settings table. Defaults that are code (the upload limit) are named here once."""
+# Every setting: ``$DIGITS_<NAME>`` sets ``app.config[NAME]``. A line that starts with
+# spaces goes on with the meaning above it; "unset" is None.
+TABLE = """
+INSTANCE_PATH         | path or unset | unset     | The instance folder (SQLite database, job
+                                                    queue, secret key); unset: instance/ in the
+                                                    checkout.
+SECRET_KEY            | text or unset | unset     | Signs sessions and CSRF tokens; unset: a random
+                                                    key kept in instance/secret_key.
+MODEL                 | path or unset | unset     | The .npz made version 1 in a new database;
+                                                    unset: the shipped model.
+MODEL_CHECK_SECONDS   | number        | 1.0       | How often a web process asks the database
+                                                    which model version to serve.
+UNSURE_BELOW          | number        | 0.6       | Confidence under which the page says it is
+                                                    not sure.
+DATABASE_URL          | text or unset | unset     | SQLAlchemy URL of the database (PostgreSQL for
+                                                    several hosts); unset: SQLite in the instance
+                                                    folder.
+REDIS_URL             | text or unset | unset     | Redis for the job queue and the rate limits
+                                                    (several hosts); unset: SQLite queue, limits
+                                                    in memory.
+DATA_DIR              | path or unset | unset     | MNIST's four idx .gz files for retraining;
+                                                    unset: ~/.cache/digits/mnist (downloaded when
+                                                    missing).
+PROMOTE_MARGIN        | number        | 0.005     | A promotion may cost at most this much MNIST
+                                                    test accuracy (unless forced).
+HOLD_OUT_PERCENT      | whole number  | 20        | Of new samples, the share kept back to measure
+                                                    retrains, never trained on.
+SAMPLES_RATE_LIMIT    | text          | 60 per minute;600 per hour | Per client: corrections and
+                                                    labelled uploads (Flask-Limiter's notation).
+RATELIMIT_ENABLED     | true/false    | true      | Whether that limit is counted at all.
+ADMIN_PASSWORD_HASH   | text or unset | unset     | The admin password's Werkzeug hash; wins over
+                                                    `digits admin set-password`'s.
+LOGIN_FAILURE_LIMIT   | whole number  | 5         | Failed admin logins per client before the
+                                                    login answers 429.
+LOGIN_FAILURE_WINDOW  | whole number  | 900       | Seconds over which those failures are counted.
+SESSION_COOKIE_SECURE | true/false    | true      | Send the session cookie over https only
+                                                    (browsers allow http on localhost).
+JOB_HEARTBEAT_SECONDS | number        | 2.0       | How often a training run writes its heartbeat.
+JOB_STALE_SECONDS     | number        | 20.0      | A running run whose heartbeat is older than
+                                                    this is marked failed.
+HUEY_NAME             | text          | digits    | The job queue's name (several apps may share
+                                                    one Redis).
+LOG_REQUESTS          | true/false    | true      | One line per request on standard output, with
+                                                    its time in milliseconds.
+NODE_MODULES          | path or unset | checkout  | Where `npm ci` put htmx, served at
+                                                    /vendor/htmx.min.js.
+CACHE_DIR             | path or unset | unset     | Generated drawings are cached under it in
+                                                    forms/; unset: ~/.cache/digits.
+HOST                  | text          | 127.0.0.1 | `digits serve`'s address (its --host).
+PORT                  | whole number  | 8000      | `digits serve`'s port (its --port).
+WORKERS               | whole number  | unset     | `digits serve`'s web processes (--workers);
+                                                    unset: one per core.
+THREADS               | whole number  | 256       | Threads per web process (--threads): how many
+                                                    slow connections each outlasts.
+PROXIES               | whole number  | 0         | Trusted reverse proxies in front (--proxies;
+                                                    nginx: 1).
+"""
+# Also read under their conventional names, as hosting platforms set them.
+ALSO = {"DATABASE_URL": "DATABASE_URL", "REDIS_URL": "REDIS_URL"}
+# Defaults that depend on where the code is: (value, as the table shows it).
+WHERE = {"checkout": (str(ROOT / "node_modules"), "`node_modules` in the checkout")}
 
-    SETTINGS = (
-        Setting("INSTANCE_PATH", "path or unset", None,
-                "The instance folder (SQLite database, job queue, secret key); unset: "
-                "instance/ in the checkout."),
-        Setting("SECRET_KEY", "text or unset", None,
-                "Signs sessions and CSRF tokens; unset: a random key kept in instance/secret_key."),
-        Setting("MODEL", "path or unset", None,
-                "The .npz made version 1 in a new database; unset: the shipped model."),
-        Setting("MODEL_CHECK_SECONDS", "number", 1.0,
-                "How often a web process asks the database which model version to serve."),
-        Setting("DATABASE_URL", "text or unset", None,
-                "SQLAlchemy URL of the database (PostgreSQL for several hosts); unset: SQLite "
-                "in the instance folder.", also="DATABASE_URL"),
-        Setting("REDIS_URL", "text or unset", None,
-                "Redis for the job queue and the rate limits (several hosts); unset: SQLite "
-                "queue, limits in memory.", also="REDIS_URL"),
-        Setting("DATA_DIR", "path or unset", None,
-                "MNIST's four idx .gz files for retraining; unset: ~/.cache/digits/mnist "
-                "(downloaded when missing)."),
-        Setting("PROMOTE_MARGIN", "number", 0.005,
-                "A promotion may cost at most this much MNIST test accuracy (unless forced)."),
-        Setting("UNSURE_BELOW", "number", 0.6,
-                "Confidence under which the page says it is not sure."),
-        Setting("HOLD_OUT_PERCENT", "whole number", 20,
-                "Of new samples, the share kept back to measure retrains, never trained on."),
-        Setting("SAMPLES_RATE_LIMIT", "text", "60 per minute;600 per hour",
-                "Per client: corrections and labelled uploads (Flask-Limiter's notation)."),
-        Setting("RATELIMIT_ENABLED", "true/false", True,
-                "Whether that limit is counted at all."),
-        Setting("ADMIN_PASSWORD_HASH", "text or unset", None,
-                "The admin password's Werkzeug hash; wins over `digits admin set-password`'s."),
-        Setting("LOGIN_FAILURE_LIMIT", "whole number", 5,
-                "Failed admin logins per client before the login answers 429."),
-        Setting("LOGIN_FAILURE_WINDOW", "whole number", 15 * 60,
-                "Seconds over which those failures are counted."),
-        Setting("SESSION_COOKIE_SECURE", "true/false", True,
-                "Send the session cookie over https only (browsers allow http on localhost)."),
-        Setting("JOB_HEARTBEAT_SECONDS", "number", 2.0,
-                "How often a training run writes its heartbeat."),
-        Setting("JOB_STALE_SECONDS", "number", 20.0,
-                "A running run whose heartbeat is older than this is marked failed."),
-        Setting("HUEY_NAME", "text", "digits",
-                "The job queue's name (several apps may share one Redis)."),
-        Setting("LOG_REQUESTS", "true/false", True,
-                "One line per request on standard output, with its time in milliseconds."),
-        Setting("NODE_MODULES", "path or unset", str(ROOT / "node_modules"),
-                "Where `npm ci` put htmx, served at /vendor/htmx.min.js.",
-                shown="`node_modules` in the checkout"),
-        Setting("CACHE_DIR", "path or unset", None,
-                "Generated drawings are cached under it in forms/; unset: ~/.cache/digits."),
-        Setting("HOST", "text", "127.0.0.1", "`digits serve`'s address (its --host)."),
-        Setting("PORT", "whole number", 8000, "`digits serve`'s port (its --port)."),
-        Setting("WORKERS", "whole number", None,
-                "`digits serve`'s web processes (--workers); unset: one per core."),
-        Setting("THREADS", "whole number", 256,
-                "Threads per web process (--threads): how many slow connections each outlasts."),
-        Setting("PROXIES", "whole number", 0,
-                "Trusted reverse proxies in front (--proxies; nginx: 1)."),
-    )
+
+def read_table(text):
+    """``TABLE`` → Settings, each default read by its type as an environment value is."""
+    rows = []
+    for line in text.strip("\n").splitlines():
+        if line.startswith(" "):
+            rows[-1][3] += " " + line.strip()
+        else:
+            rows.append([cell.strip() for cell in line.split("|", 3)])
+    settings = []
+    for name, kind, default, meaning in rows:
+        value, shown = WHERE.get(default, (None, None))
+        if shown is None and default != "unset":
+            value = Setting(name, kind, None, "").parse(default, "TABLE")
+        settings.append(Setting(name, kind, value, meaning, also=ALSO.get(name), shown=shown))
+    return tuple(settings)
+
+
+class Config:
+    """The settings table, read once; the fixed settings; and what the app asks of them."""
+
+    SETTINGS = read_table(TABLE)
     # Fixed for every deployment, but still overridable through instance/config.py or a test.
     FIXED = {
         "WTF_CSRF_TIME_LIMIT": None,         # a token lives as long as the session (a page left open)
