@@ -34,8 +34,8 @@ from bench import calibration
 from model import mnist, strokes, styles
 from tests import drawings as pillow
 from tests.handdrawn_forms import all_drawings
-from webapp.teaching import drawings
 from webapp.reading.normalise import read_digit
+from webapp.teaching import drawings
 
 GENERATED_SEED, LOTO_SEED = 2, 3
 

@@ -32,8 +32,8 @@ from sqlalchemy import insert
 import model
 from model import augment, mnist
 from webapp import create_app
-from webapp.teaching import runs, settings as retrain, worker as training_worker
 from webapp.core.db import Sample, TrainingRun, db
+from webapp.teaching import runs, settings as retrain, worker as training_worker
 
 LIMIT_SECONDS = 60
 

@@ -30,7 +30,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,6 +40,8 @@ import urllib.parse
 import urllib.request
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+
+from tests.support import free_port
 
 WRK_SCRIPT = """wrk.method = "POST"
 wrk.headers["Content-Type"] = "{content_type}"
@@ -87,12 +88,6 @@ def bare_app():
         return {"digit": 7}
 
     return app
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager

@@ -19,8 +19,8 @@ from sqlalchemy import func, select
 from tests import images
 from tests.support import HX, browser, log_in, set_password, token
 from webapp.core import registry
-from webapp.teaching import runs, settings as retrain
 from webapp.core.db import ModelVersion, Sample, TrainingRun, db
+from webapp.teaching import runs, settings as retrain
 
 
 

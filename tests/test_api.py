@@ -9,8 +9,8 @@ from PIL import Image
 import model
 from tests import images
 from tests.drawings import render
-from webapp.reading import decode, normalise
 from webapp.core.served import Loaded
+from webapp.reading import decode, normalise
 
 URL = "/api/v1/predict"
 

@@ -11,9 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support import DATA_DIR, needs_data
 import model
 from model import train
+from tests.support import DATA_DIR, needs_data
 
 
 def test_missing_data_is_a_clear_error(runner, tmp_path, monkeypatch):

@@ -3,8 +3,8 @@ through ``app.test_cli_runner()`` as ``digits …`` runs them."""
 
 import re
 
-from tests.support import DATA_DIR, needs_data
 import model
+from tests.support import DATA_DIR, needs_data
 from webapp.core import registry
 from webapp.teaching import runs, settings as retrain
 

@@ -35,8 +35,8 @@ from tests.support import (
     save_network, wait_until, worker_env)
 from webapp import create_app
 from webapp.core import registry
-from webapp.teaching import runs, worker
 from webapp.core.db import POSTGRES_CONNECT_TIMEOUT_SECONDS, ModelVersion, Sample, db
+from webapp.teaching import runs, worker
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.support import DATA_DIR, needs_data
 import model
 from model import mnist
+from tests.support import DATA_DIR, needs_data
 from webapp.reading.normalise import read_digit
 
 FIXTURES = Path(__file__).parent / "fixtures"

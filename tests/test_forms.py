@@ -9,8 +9,8 @@ from PIL import Image
 
 from model import canvas, strokes
 from tests.drawings import BASE, render as pillow_render
-from webapp.teaching import drawings
 from webapp.reading.normalise import read_digit
+from webapp.teaching import drawings
 
 ISSUE_FORMS = ["9-hook", "9-g", "7-hook-crossed", "7-crossed", "1-tall-flag", "1-flag-foot",
                "4-open-one-stroke", "4-closed", "2-looped", "2-plain", "3-flat-top", "8-figure",

@@ -24,8 +24,8 @@ from werkzeug.datastructures import MultiDict
 from tests import hostile, images
 from tests.support import PASSWORD, PASSWORD_HASH, app_config, browser, save_network, token
 from webapp import create_app
-from webapp.teaching import runs, settings as retrain
 from webapp.core.db import Sample, TrainingRun, db
+from webapp.teaching import runs, settings as retrain
 
 FUZZ = settings(max_examples=80, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,

@@ -29,9 +29,9 @@ from tests import hostile, images
 from tests.support import PASSWORD, PASSWORD_HASH, app_config, browser, token
 from webapp import create_app
 from webapp.core import registry
+from webapp.core.db import Activation, ModelVersion, Sample, TrainingRun, db
 from webapp.reading import corrections
 from webapp.teaching import runs, settings as retrain
-from webapp.core.db import Activation, ModelVersion, Sample, TrainingRun, db
 
 # A cheap hash: these tests log in hundreds of times; scrypt's cost is tested elsewhere.
 MEMORY_LIMIT = 48 * 2**20          # a 12000×12000 decode would take 144 MB (grey) or more

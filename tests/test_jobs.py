@@ -18,8 +18,8 @@ from huey import RedisHuey, SqliteHuey
 from tests.support import (
     SHORT, app_config, free_port, needs_data, simultaneous_starts, wait_until, worker_env)
 from webapp import create_app
-from webapp.ops.cli import cli as digits
 from webapp.core import registry
+from webapp.ops.cli import cli as digits
 from webapp.teaching import runs, settings as retrain, worker as training_worker
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.support import DATA_DIR, needs_data
 from model import mnist
+from tests.support import DATA_DIR, needs_data
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -20,8 +20,8 @@ import pytest
 from tests import images
 from tests.support import app_config, free_port
 from webapp import create_app
-from webapp.ops.cli import cli as digits
 from webapp.core.db import db
+from webapp.ops.cli import cli as digits
 
 # -- /healthz -------------------------------------------------------------------------------
 

@@ -16,8 +16,8 @@ from werkzeug.datastructures import MultiDict
 
 from tests.support import DATA_DIR, SHORT, needs_data, simultaneous_starts
 from webapp.core import registry
-from webapp.teaching import runs, settings as retrain, worker
 from webapp.core.db import Sample, TrainingRun, db, utcnow
+from webapp.teaching import runs, settings as retrain, worker
 
 ROOT = Path(__file__).resolve().parent.parent
 WITH_SAMPLES = replace(SHORT, include_samples=True)

@@ -11,8 +11,8 @@ from tests import images
 from tests.support import HTTPS, HX_FROM_PAGE, app_config, page_token, start_together
 from webapp import create_app
 from webapp.core import samples
-from webapp.reading import corrections
 from webapp.core.db import Sample, db
+from webapp.reading import corrections
 
 
 def count(app):

@@ -12,8 +12,8 @@ from tests import images
 from tests.support import app_config, save_network
 from webapp import create_app
 from webapp.core import registry, served
-from webapp.security import instance_secret_key
 from webapp.core.db import ModelVersion, db
+from webapp.security import instance_secret_key
 
 
 def answer(client):

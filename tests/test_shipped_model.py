@@ -6,9 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.support import DATA_DIR, needs_data
 import model
 from model import mnist, train
+from tests.support import DATA_DIR, needs_data
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

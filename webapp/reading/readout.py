@@ -22,8 +22,8 @@ from flask import render_template, request
 from markupsafe import Markup, escape
 from werkzeug.exceptions import HTTPException
 
-from . import pictures
 from ..core.served import get_model
+from . import pictures
 from .normalise import BLANK
 
 STRONGEST = 10       # units highlighted per hidden layer
