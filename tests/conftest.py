@@ -19,7 +19,8 @@ import pytest
 
 import model
 from tests.chromium import launch_options
-from tests.support import app_config, save_network, serving
+from tests.support import (
+    HX, app_config, browser, log_in, save_network, serving, set_password, token)
 from webapp import create_app
 
 
@@ -47,6 +48,16 @@ def client(app):
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
+
+
+@pytest.fixture
+def admin(app):
+    """A logged-in browser; ``admin.hx`` are the headers htmx sends (with the CSRF token)."""
+    set_password(app)
+    client = browser(app)
+    assert log_in(client).status_code == 302
+    client.hx = {**HX, "X-CSRFToken": token(client, "/admin/")}
+    return client
 
 
 # -- browser tests ------------------------------------------------------------------------

@@ -4,13 +4,16 @@ No test module imports another: what two of them need lives here, once. Image
 bytes are made in ``tests/images.py``, browser steps in ``tests/chromium.py``.
 """
 
+import hashlib
 import json
 import multiprocessing
 import os
 import re
 import socket
+import sqlite3
 import threading
 import time
+import urllib.request
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -21,8 +24,11 @@ from werkzeug.security import generate_password_hash
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 import model
+from sqlalchemy import select
+from tests import images
 from webapp.admin import auth
-from webapp.core.db import db
+from webapp.core import registry
+from webapp.core.db import ModelVersion, db
 from webapp.teaching import runs
 from webapp.teaching.settings import FINE_TUNE
 
@@ -147,16 +153,26 @@ def worker_env(app, **settings):
 
 
 def wait_until(check, timeout=180, what="the run"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    """``wait_for`` with the database read afresh each time (another process writes it)."""
+    def fresh():
         db.session.commit()
         db.session.expire_all()
         value = check()
         db.session.commit()
+        return value
+
+    return wait_for(fresh, timeout, what)
+
+
+def wait_for(check, timeout, what):
+    """``check()``'s first true value, asked every 0.1 s for at most ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
         if value:
             return value
         time.sleep(0.1)
-    raise AssertionError(f"{what} did not get there in {timeout} s")
+    raise AssertionError(f"{what} did not come within {timeout} s")
 
 
 def simultaneous_starts(app, settings, clicks=4, enqueue=False):
@@ -179,3 +195,44 @@ def simultaneous_starts(app, settings, clicks=4, enqueue=False):
         thread.join()
     return ([o for o in outcomes if isinstance(o, int)],
             [o for o in outcomes if isinstance(o, str)])
+
+
+def progress(app, run_id, **values):
+    """Write a run's progress as the worker does."""
+    with app.app_context():
+        runs.write(run_id, only_if=None, **values)
+
+
+def history(epochs):
+    """A run's history of ``epochs`` epochs, as the worker records it."""
+    return [{"epoch": e, "loss": 0.2 / e, "val_loss": 0.15 / e, "train_accuracy": 0.97,
+             "val_accuracy": 0.98 + e / 1000, "seconds": 2.0} for e in range(1, epochs + 1)]
+
+
+# -- faults: what must still hold afterwards -----------------------------------------------------
+
+def predict(url, timeout=30):
+    """POST a drawn 7 to ``url``'s API; the model version that read it."""
+    request = urllib.request.Request(url + "/api/v1/predict", data=images.drawing("7"),
+                                     headers={"Content-Type": "image/png",
+                                              "Connection": "close"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.load(response)["model"]["version"]
+
+
+def every_version_is_whole(app):
+    """Every stored version loads and matches its SHA-256; their numbers."""
+    with app.app_context():
+        rows = db.session.scalars(select(ModelVersion).order_by(ModelVersion.id)).all()
+        for version in rows:
+            assert hashlib.sha256(version.weights).hexdigest() == version.sha256
+            registry.load_version(version)
+        numbers = [v.id for v in rows]
+        db.session.commit()
+        return numbers
+
+
+def sqlite_is_intact(app):
+    path = Path(app.instance_path) / "digits.sqlite"
+    with sqlite3.connect(path) as connection:
+        return connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

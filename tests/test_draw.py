@@ -10,7 +10,6 @@ from tests.support import HX, app_config, save_network
 from webapp import create_app
 
 
-
 class Elements(HTMLParser):
     """Every start tag of a document as (tag, attrs dict), and the text inside each testid."""
 

@@ -25,7 +25,7 @@ import pytest
 from sqlalchemy import func, select
 from werkzeug import exceptions
 
-from tests import hostile, images
+from tests import hostile, hostile_kinds, images
 from tests.support import PASSWORD, PASSWORD_HASH, app_config, browser, token
 from webapp import create_app
 from webapp.core import registry
@@ -39,7 +39,7 @@ HANG_LIMIT = 60                    # seconds: a request still unanswered by then
 STOCK = {cls.description for cls in vars(exceptions).values()
          if isinstance(cls, type) and issubclass(cls, exceptions.HTTPException)
          and isinstance(cls.description, str)}
-CASES = list(hostile.cases())
+CASES = list(hostile_kinds.cases())
 
 
 @pytest.fixture
@@ -186,7 +186,7 @@ def test_bad_input_is_refused_with_a_message_and_nothing_is_stored(site, kind, e
 
 def test_the_corpus_covers_every_endpoint_that_takes_input(site):
     """At least 30 kinds, every input-taking rule of the app, and each endpoint sent ≥ 8 kinds."""
-    assert len(hostile.KINDS) >= 30
+    assert len(hostile_kinds.KINDS) >= 30
     per_endpoint = {}
     for kind, endpoint, _ in CASES:
         per_endpoint.setdefault(endpoint.name, set()).add(kind)
