@@ -126,17 +126,16 @@ def loto(args):
         path = runs / f"without-{tradition}.npz"
         if not path.exists():
             from model import mnist, train
-            from webapp.cli import train_model
 
-            net, meta = train_model(train.TrainConfig(epochs=args.epochs),
-                                    mnist.load(args.data_dir, download=True), args.drawings,
-                                    exclude=[tradition],
-                                    on_epoch=lambda r, _: print(r["epoch"], r["val_accuracy"],
-                                                                flush=True))
+            extra, recipe = drawings.training_set(args.drawings, exclude=[tradition])
+            net, meta = train.train_with_metadata(
+                train.TrainConfig(epochs=args.epochs), mnist.load(args.data_dir, download=True),
+                on_epoch=lambda r, _: print(r["epoch"], r["val_accuracy"], flush=True),
+                extra=extra, recipe=recipe, command=f"bench.forms loto (without {tradition})")
             model.save(path, net, meta)
         distinctive = {f.name for f in strokes.select([tradition], shared=False)}
         images, labels, _ = drawings.drawings(args.test_drawings, LOTO_SEED, [tradition],
-                                           shared=False)
+                                              shared=False)
         hand = np.isin(hand_forms, sorted(distinctive))
         row = {"tradition": tradition, "forms": sorted(distinctive),
                "mnist": model.load(path)[1]["metrics"]["test_accuracy"]}

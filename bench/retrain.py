@@ -9,8 +9,8 @@ consumes the queue; the bench starts a run with ``retrain.FINE_TUNE`` exactly as
 the Train button does and waits for it. The time reported is the run's own,
 queued to finished (worker pick-up, MNIST load, the epochs, evaluation and
 registration), read from its row; the median of ``--repeat`` runs, one after
-another. The worker trains with one BLAS thread (``webapp.teaching.worker.WORKER_ENVIRONMENT``),
-so its CPU time, printed beside, is the time the run takes on an otherwise idle
+another. The worker trains with one BLAS thread (``worker.WORKER_ENVIRONMENT`` in
+``webapp/teaching``), so its CPU time, printed beside, is the time the run takes on an idle
 machine: a busy machine stretches the wall time, not the work. Each run's
 MNIST test accuracy is printed too: the defaults must keep the shipped model at
 99.0 % or better.

@@ -23,6 +23,7 @@ from ..admin.auth import set_password
 from ..core import registry, served
 from ..teaching import runs, worker
 from ..teaching.settings import FINE_TUNE, FROM_SCRATCH, as_form, validate
+from .model_commands import data_dir_option
 
 
 @click.command("worker")
@@ -50,9 +51,7 @@ def worker_command():
                    f"{FINE_TUNE.sample_weight}].")
 @click.option("--from-scratch", is_flag=True,
               help="Train a new network instead of fine-tuning the serving model.")
-@click.option("--data-dir", type=click.Path(file_okay=False),
-              help="Directory with the four MNIST idx .gz files (default: $DIGITS_DATA_DIR, "
-                   "else ~/.cache/digits/mnist).")
+@data_dir_option
 @with_appcontext
 def retrain_command(from_scratch, data_dir, **options):
     """Retrain as the dashboard does and register a new model version (not served yet)."""

@@ -20,16 +20,19 @@ from ..teaching.drawings import training_set as drawings_set
 TRAINING = train.TrainConfig()      # digits train's defaults
 
 
+data_dir_option = click.option(
+    "--data-dir", type=click.Path(file_okay=False),
+    help="Directory with the four MNIST idx .gz files (default: $DIGITS_DATA_DIR, "
+         "else ~/.cache/digits/mnist).")
+
+
 def data_options(command):
     """``--data-dir`` and ``--no-download``, for every command that reads MNIST."""
     command = click.option(
         "--no-download", "download", is_flag=True, flag_value=False, default=True,
         help="Never fetch missing MNIST files (by default they are downloaded from public "
              "mirrors, or $DIGITS_MNIST_MIRROR, and SHA-256 checked).")(command)
-    return click.option(
-        "--data-dir", type=click.Path(file_okay=False),
-        help="Directory with the four MNIST idx .gz files (default: $DIGITS_DATA_DIR, "
-             "else ~/.cache/digits/mnist).")(command)
+    return data_dir_option(command)
 
 
 def load_data(data_dir, download):

@@ -1,7 +1,7 @@
 """The JSON API, all of ``/api/v1``: ``POST /api/v1/predict`` and ``POST /api/v1/samples``.
 
 Send a PNG or JPEG as the multipart field ``image`` or as a raw
-``image/png`` / ``image/jpeg`` body (at most ``preprocess.MAX_BYTES``)::
+``image/png`` / ``image/jpeg`` body (at most ``decode.MAX_BYTES``)::
 
     curl -F image=@seven.png http://127.0.0.1:8000/api/v1/predict
 

@@ -11,11 +11,11 @@ instance folder (``instance/huey.sqlite``) by default, in Redis when
 app, never in a module global.
 """
 
+from pathlib import Path
+
 import redis
 from flask import current_app
 from huey import RedisHuey, SqliteHuey
-
-from pathlib import Path
 
 TASK = "retrain"
 

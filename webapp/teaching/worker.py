@@ -91,7 +91,7 @@ def claim(run_id):
     """Queued → running, atomically; False when the run was cancelled or taken meanwhile."""
     now = utcnow()
     return runs.write(run_id, only_if="queued", status="running", started=now, heartbeat=now,
-                 phase="loading MNIST")
+                      phase="loading MNIST")
 
 
 def execute(run_id, data_dir=None, report=None):
@@ -165,8 +165,8 @@ def run_consumer(app):
 
     One worker thread: one run at a time is all the host's cores can take.
     """
-    jobs = get_queue(app)
-    jobs.perform = execute
+    queue = get_queue(app)
+    queue.perform = execute
     # huey says what it runs; the app's logger (Flask's handler) says what the runs do.
     huey_log = logging.getLogger("huey")
     if not huey_log.handlers:
@@ -179,13 +179,13 @@ def run_consumer(app):
     with app.app_context():
         for run_id in runs.reap_stale():
             app.logger.warning("training run %d was left running by a dead worker", run_id)
-    consumer = jobs.huey.create_consumer(workers=1, worker_type="thread", periodic=False)
-    app.logger.info("training worker %d consuming queue %r", os.getpid(), jobs.huey.name)
+    consumer = queue.huey.create_consumer(workers=1, worker_type="thread", periodic=False)
+    app.logger.info("training worker %d consuming queue %r", os.getpid(), queue.huey.name)
     consumer.run()
-    if jobs.running is not None:
+    if queue.running is not None:
         # The worker thread dies with the process: say so now rather than after a timeout.
         with app.app_context():
-            runs.finish(jobs.running, "failed", phase="failed",
+            runs.finish(queue.running, "failed", phase="failed",
                         error="The training worker was stopped during the run.")
 
 
