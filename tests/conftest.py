@@ -20,7 +20,8 @@ import pytest
 import model
 from tests.chromium import launch_options
 from tests.support import (
-    HX, app_config, browser, log_in, save_network, serving, set_password, token)
+    CHECK_AS_SHIPPED, HX, app_config, browser, log_in, save_network, serving, set_password,
+    token)
 from webapp import create_app
 
 
@@ -66,7 +67,8 @@ def admin(app):
 def live_server(tmp_path_factory):
     """The app serving the shipped model at ``http://127.0.0.1:<free port>``."""
     app = create_app(app_config(tmp_path_factory.mktemp("live"), TESTING=False,
-                                 MODEL=str(model.PRETRAINED), MODEL_CHECK_SECONDS=1.0))
+                                 MODEL=str(model.PRETRAINED),
+                                 MODEL_CHECK_SECONDS=CHECK_AS_SHIPPED))
     with serving(app) as url:
         yield url
 

@@ -27,6 +27,7 @@ import model
 from sqlalchemy import select
 from tests import images
 from webapp.admin import auth
+from webapp.config import Config
 from webapp.core import registry
 from webapp.core.db import ModelVersion, db
 from webapp.teaching import runs
@@ -38,12 +39,14 @@ needs_data = pytest.mark.skipif(
     not DATA_DIR or not Path(DATA_DIR, "t10k-images-idx3-ubyte.gz").exists(),
     reason="full MNIST not present: set DIGITS_DATA_DIR to the directory of the four idx .gz files")
 
-HTTPS = "https://localhost"        # the session cookie is Secure: the test client sends it on https
+HTTPS = "https://localhost"        # the session cookie is Secure: the client sends it on https
 HX = {"HX-Request": "true"}        # what htmx adds to each of its requests
 HX_FROM_PAGE = {**HX, "Referer": HTTPS + "/"}   # on https, Flask-WTF checks the referrer
 PASSWORD = "correct horse battery"
 # A cheap hash of PASSWORD, for the many apps built with ADMIN_PASSWORD_HASH.
 PASSWORD_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1")
+# How often a web process looks for a new model version as shipped (app_config's is 0: always).
+CHECK_AS_SHIPPED = Config.setting("MODEL_CHECK_SECONDS").default
 # A one-epoch retrain on MNIST alone: the shortest run that goes through every step.
 SHORT = replace(FINE_TUNE, epochs=1, augment=False, include_samples=False)
 
@@ -62,7 +65,7 @@ def save_network(path, sizes=(784, 16, 10), seed=1, output_bias=None, zero_weigh
 
 
 def app_config(instance, **settings):
-    """An app's settings for tests: its own instance folder (SQLite database, queue) in ``instance``."""
+    """An app's settings for tests: its own instance folder (database, queue) in ``instance``."""
     return {"TESTING": True, "SECRET_KEY": "test", "INSTANCE_PATH": str(instance),
             "MODEL_CHECK_SECONDS": 0, **settings}
 

@@ -21,7 +21,7 @@ from playwright.sync_api import expect
 import model
 from tests.chromium import WATCH_CSP, answer, draw
 from tests.drawings import BASE
-from tests.support import DATA_DIR, app_config, needs_data, serving
+from tests.support import CHECK_AS_SHIPPED, DATA_DIR, app_config, needs_data, serving
 from webapp import create_app
 from webapp.teaching import worker as training_worker
 
@@ -34,7 +34,7 @@ def loop_server(tmp_path):
     """The app on a free port plus one ``digits worker`` on the same instance folder."""
     instance = tmp_path / "instance"
     app = create_app(app_config(instance, TESTING=False, MODEL=str(model.PRETRAINED),
-                                MODEL_CHECK_SECONDS=1.0, DATA_DIR=DATA_DIR,
+                                MODEL_CHECK_SECONDS=CHECK_AS_SHIPPED, DATA_DIR=DATA_DIR,
                                 JOB_HEARTBEAT_SECONDS=1))
     result = app.test_cli_runner().invoke(args=["admin", "set-password", "--password-stdin"],
                                           input=PASSWORD + "\n")

@@ -93,7 +93,8 @@ def reads_of_settings(path):
     for node in ast.walk(ast.parse(path.read_text())):
         text = ast.unparse(node) if isinstance(node, (ast.Call, ast.Subscript)) else ""
         if isinstance(node, ast.Call) and re.match(
-                r"(os\.environ\.get|os\.getenv|\w+\.config\.setdefault|\w+\.config\.from_prefixed_env)\(",
+                r"(os\.environ\.get|os\.getenv|\w+\.config\.setdefault"
+                r"|\w+\.config\.from_prefixed_env)\(",
                 text):
             found.append(f"{path.name}:{node.lineno}: {text[:60]}")
         elif isinstance(node, ast.Subscript) and text.startswith("os.environ["):

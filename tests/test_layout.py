@@ -154,7 +154,8 @@ def test_there_is_no_import_circle_counting_imports_inside_functions():
 
 
 def test_the_circle_finder_finds_circles():
-    assert cycles({"a": {"b": 1}, "b": {"c": 1}, "c": {"a": 1}, "d": {"a": 1}}) == [["a", "b", "c"]]
+    edges = {"a": {"b": 1}, "b": {"c": 1}, "c": {"a": 1}, "d": {"a": 1}}
+    assert cycles(edges) == [["a", "b", "c"]]
 
 
 def test_every_module_has_a_group_in_the_direction_table():

@@ -24,7 +24,8 @@ import model
 from tests import images
 from tests.chromium import ANSWERED, WATCH_CSP, draw
 from tests.drawings import BASE
-from tests.support import PASSWORD, PASSWORD_HASH, app_config, browser, serving, token
+from tests.support import (
+    CHECK_AS_SHIPPED, PASSWORD, PASSWORD_HASH, app_config, browser, serving, token)
 from webapp import create_app
 from webapp.core import registry
 from webapp.reading import corrections
@@ -165,7 +166,7 @@ def pages_server(tmp_path):
     """The app on a free port, the shipped model, an admin password, data to show, a finished run."""
     app = furnished(create_app(app_config(
         tmp_path / "instance", TESTING=False, MODEL=str(model.PRETRAINED),
-        MODEL_CHECK_SECONDS=1.0, ADMIN_PASSWORD_HASH=PASSWORD_HASH)))
+        MODEL_CHECK_SECONDS=CHECK_AS_SHIPPED, ADMIN_PASSWORD_HASH=PASSWORD_HASH)))
     with serving(app) as url:
         yield url
 

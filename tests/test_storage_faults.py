@@ -23,8 +23,8 @@ from sqlalchemy import event, func, select as sql_select
 import model
 from tests import images
 from tests.support import (
-    DATA_DIR, HTTPS, HX_FROM_PAGE, SHORT, app_config, every_version_is_whole, needs_data,
-    page_token, save_network, sqlite_is_intact, wait_for)
+    CHECK_AS_SHIPPED, DATA_DIR, HTTPS, HX_FROM_PAGE, SHORT, app_config, every_version_is_whole,
+    needs_data, page_token, save_network, sqlite_is_intact, wait_for)
 from webapp import create_app
 from webapp.core import registry
 from webapp.core.db import POSTGRES_CONNECT_TIMEOUT_SECONDS, Sample, db
@@ -204,8 +204,8 @@ def test_postgresql_down_or_silent_answers_503_and_drawings_are_still_read(datab
                                                                           model_path, tmp_path):
     link = Link()
     app = create_app(app_config(tmp_path / "instance", MODEL=str(model_path),
-                                DATABASE_URL=link.url(database_url), MODEL_CHECK_SECONDS=1.0,
-                                RATELIMIT_ENABLED=False))
+                                DATABASE_URL=link.url(database_url),
+                                MODEL_CHECK_SECONDS=CHECK_AS_SHIPPED, RATELIMIT_ENABLED=False))
     client = app.test_client()
 
     def store():
@@ -290,7 +290,7 @@ def test_a_locked_postgresql_table_answers_503_in_bounded_time_and_drawings_are_
     import psycopg
 
     app = create_app(app_config(tmp_path / "instance", MODEL=str(model_path),
-                                DATABASE_URL=database_url, MODEL_CHECK_SECONDS=1.0,
+                                DATABASE_URL=database_url, MODEL_CHECK_SECONDS=CHECK_AS_SHIPPED,
                                 RATELIMIT_ENABLED=False))
     client = app.test_client()
     with psycopg.connect(database_url) as holder:
