@@ -2,7 +2,7 @@
 # a virtual environment at .venv, the Python packages, htmx from the npm registry and,
 # for the tests, a Chromium for the browser tests.
 #
-#   make run     start the web app on http://127.0.0.1:8000
+#   make run     start the web app on http://127.0.0.1:8000 (make run PORT=8001: another port)
 #   make test    run the whole test suite
 #   make bench   seconds per training epoch against PyTorch
 #   make bench-web  predictions per second against bare Flask, stroke-to-screen latency
@@ -38,8 +38,9 @@ setup: $(VENV)/.installed node_modules/.installed
 browser: $(VENV)/.installed
 	@$(BIN)/python -m tests.browser_setup
 
+# PORT=8001 picks another port (else digits serve's own default: $DIGITS_PORT, else 8000).
 run: setup
-	$(BIN)/digits serve
+	$(BIN)/digits serve $(if $(PORT),--port $(PORT))
 
 test: setup browser
 	$(BIN)/pytest

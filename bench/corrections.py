@@ -155,7 +155,7 @@ def run(args):
     after, versions = accuracy_by_form(client, targets)
     after_controls, _ = accuracy_by_form(client, controls)
     with app.app_context():
-        from webapp import registry
+        from webapp.core import registry
 
         mnist_before = registry.get(1).metrics.get("test_accuracy")
         mnist_after = registry.get(version).metrics.get("test_accuracy")

@@ -11,7 +11,7 @@ Run from the repository root with ``DIGITS_DATA_DIR`` pointing at MNIST.
 redrawn in ``model.styles``'s styles (as ``digits evaluate`` does); the hand-drawn
 held-out set of ``tests/handdrawn_forms.py`` (mouse paths written by hand,
 rendered with Pillow and read by ``read_digit``, exactly as an upload);
-and generated drawings of every form (``webapp.forms``, seed 2; training used
+and generated drawings of every form (``webapp.teaching.drawings``, seed 2; training used
 seed 1). It prints per-digit and per-form accuracy, calibration (ECE) and how
 often the model is wrong when it says it is sure (confidence ≥ 0.6), and with
 ``--svg`` writes the reliability diagrams.
@@ -34,8 +34,8 @@ from bench import calibration
 from model import mnist, strokes, styles
 from tests import drawings as pillow
 from tests.handdrawn_forms import all_drawings
-from webapp import forms
-from webapp.preprocess import read_digit
+from webapp.reading.normalise import read_digit
+from webapp.teaching import drawings
 
 GENERATED_SEED, LOTO_SEED = 2, 3
 
@@ -81,7 +81,7 @@ def report(args):
     sets["MNIST test, styled"] = (np.concatenate([images for images, _ in styled.values()]),
                                   np.concatenate([[d] * len(i) for i, d in styled.values()]),
                                   np.concatenate([[k] * len(i) for k, (i, _) in styled.items()]))
-    sets["generated forms"] = forms.drawings(args.drawings, GENERATED_SEED)
+    sets["generated forms"] = drawings.drawings(args.drawings, GENERATED_SEED)
     result, panels = {}, []
     for name, (images, labels, groups) in sets.items():
         p = {m: read(path, images) for m, path in (("before", args.before), ("after", args.after))}
@@ -126,17 +126,16 @@ def loto(args):
         path = runs / f"without-{tradition}.npz"
         if not path.exists():
             from model import mnist, train
-            from webapp.cli import train_model
 
-            net, meta = train_model(train.TrainConfig(epochs=args.epochs),
-                                    mnist.load(args.data_dir, download=True), args.drawings,
-                                    exclude=[tradition],
-                                    on_epoch=lambda r, _: print(r["epoch"], r["val_accuracy"],
-                                                                flush=True))
+            extra, recipe = drawings.training_set(args.drawings, exclude=[tradition])
+            net, meta = train.train_with_metadata(
+                train.TrainConfig(epochs=args.epochs), mnist.load(args.data_dir, download=True),
+                on_epoch=lambda r, _: print(r["epoch"], r["val_accuracy"], flush=True),
+                extra=extra, recipe=recipe, command=f"bench.forms loto (without {tradition})")
             model.save(path, net, meta)
         distinctive = {f.name for f in strokes.select([tradition], shared=False)}
-        images, labels, _ = forms.drawings(args.test_drawings, LOTO_SEED, [tradition],
-                                           shared=False)
+        images, labels, _ = drawings.drawings(args.test_drawings, LOTO_SEED, [tradition],
+                                              shared=False)
         hand = np.isin(hand_forms, sorted(distinctive))
         row = {"tradition": tradition, "forms": sorted(distinctive),
                "mnist": model.load(path)[1]["metrics"]["test_accuracy"]}

@@ -5,12 +5,12 @@ serves the shipped model and holds ``--samples`` collected digits (10,000 by
 default, plus a held-out fifth on top; they are MNIST training digits through
 the training augmentation, stored as the app stores a correction). A real
 training worker (``digits worker``, started as ``digits serve`` starts it)
-consumes the queue; the bench starts a run with ``runs.DEFAULTS`` exactly as
+consumes the queue; the bench starts a run with ``retrain.FINE_TUNE`` exactly as
 the Train button does and waits for it. The time reported is the run's own,
 queued to finished (worker pick-up, MNIST load, the epochs, evaluation and
 registration), read from its row; the median of ``--repeat`` runs, one after
-another. The worker trains with one BLAS thread (``jobs.WORKER_ENVIRONMENT``),
-so its CPU time, printed beside, is the time the run takes on an otherwise idle
+another. The worker trains with one BLAS thread (``worker.WORKER_ENVIRONMENT`` in
+``webapp/teaching``), so its CPU time, printed beside, is the time the run takes on an idle
 machine: a busy machine stretches the wall time, not the work. Each run's
 MNIST test accuracy is printed too: the defaults must keep the shipped model at
 99.0 % or better.
@@ -31,8 +31,9 @@ from sqlalchemy import insert
 
 import model
 from model import augment, mnist
-from webapp import create_app, jobs, runs
-from webapp.db import Sample, TrainingRun, db
+from webapp import create_app
+from webapp.core.db import Sample, TrainingRun, db
+from webapp.teaching import runs, settings as retrain, worker as training_worker
 
 LIMIT_SECONDS = 60
 
@@ -54,7 +55,7 @@ def png(pixels):
 
 
 def store_samples(images, labels, held_out_every=5):
-    """Rows as ``samples.add`` stores them; every ``held_out_every``-th one held out."""
+    """Rows as ``corrections.add`` stores them; every ``held_out_every``-th one held out."""
     rows = [{"label": int(label), "predicted": None, "model_version": 1, "source": "api",
              "upload": png(image), "upload_type": "image/png", "pixels": image.tobytes(),
              "held_out": i % held_out_every == held_out_every - 1}
@@ -104,20 +105,20 @@ def main(argv=None):
         if args.samples:
             images, labels = collected_digits(data, args.samples + held_out)
             store_samples(images, labels)
-        worker = jobs.start_consumer_process(env)
+        worker = training_worker.start_consumer_process(env)
         results = []
         try:
             for _ in range(args.repeat):
                 cpu_before = cpu_seconds(worker.pid)
-                run = runs.start(runs.DEFAULTS)
+                run = runs.start(retrain.FINE_TUNE)
                 run = wait_for(run.id, timeout=30 * LIMIT_SECONDS)
                 cpu = cpu_seconds(worker.pid) - cpu_before
                 if run.status != "succeeded":
                     raise SystemExit(f"bench: run {run.id} {run.status}: {run.error}")
-                seconds = (runs.as_utc(run.finished) - runs.as_utc(run.created)).total_seconds()
+                seconds = (db.as_utc(run.finished) - db.as_utc(run.created)).total_seconds()
                 record = {"run": run.id, "seconds": round(seconds, 1),
-                          "training_seconds": round((runs.as_utc(run.finished)
-                                                     - runs.as_utc(run.started)).total_seconds(), 1),
+                          "training_seconds": round((db.as_utc(run.finished)
+                                                     - db.as_utc(run.started)).total_seconds(), 1),
                           "worker_cpu_seconds": round(cpu, 1),
                           "epoch_seconds": [round(h["seconds"], 1) for h in run.history],
                           "test_accuracy": run.results["test_accuracy"],
@@ -126,11 +127,11 @@ def main(argv=None):
                 results.append(record)
                 print(json.dumps(record), flush=True)
         finally:
-            jobs.stop_consumer_process(worker)
+            training_worker.stop_consumer_process(worker)
 
     median = statistics.median(r["seconds"] for r in results)
     cpu = statistics.median(r["worker_cpu_seconds"] for r in results)
-    defaults = ", ".join(f"{k} {v}" for k, v in vars(runs.DEFAULTS).items())
+    defaults = ", ".join(f"{k} {v}" for k, v in vars(retrain.FINE_TUNE).items())
     print(f"retrain with the defaults ({defaults})")
     print(f"on MNIST + {args.samples:,} collected samples: median {median:.1f} s of "
           f"{[r['seconds'] for r in results]} (limit {LIMIT_SECONDS} s); the worker's own CPU "
@@ -139,7 +140,7 @@ def main(argv=None):
           f"{[r['test_accuracy'] for r in results]}")
     if args.json_out:
         with open(args.json_out, "w") as f:
-            json.dump({"defaults": vars(runs.DEFAULTS), "samples": args.samples,
+            json.dump({"defaults": vars(retrain.FINE_TUNE), "samples": args.samples,
                        "runs": results, "median_seconds": median,
                        "median_worker_cpu_seconds": cpu}, f, indent=1)
     return 0 if median <= LIMIT_SECONDS else 1

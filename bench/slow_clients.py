@@ -33,13 +33,9 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from tests.support import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until_up(port, process, log, seconds=60):

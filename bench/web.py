@@ -30,7 +30,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,6 +40,8 @@ import urllib.parse
 import urllib.request
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+
+from tests.support import free_port
 
 WRK_SCRIPT = """wrk.method = "POST"
 wrk.headers["Content-Type"] = "{content_type}"
@@ -89,16 +90,10 @@ def bare_app():
     return app
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def gunicorn(app_spec, workers):
     """A gunicorn serving ``app_spec`` with ``digits serve``'s arguments; yields its base URL."""
-    from webapp.cli import gunicorn_args
+    from webapp.ops.server import gunicorn_args
 
     port = free_port()
     process = subprocess.Popen(

@@ -1,9 +1,10 @@
 """The multilayer perceptron: forward pass, backpropagation and the SGD update.
 
 Nielsen's ``network.py`` vocabulary (``sizes``, ``weights``, ``biases``,
-``feedforward``, ``backprop``, ``update_mini_batch``, ``evaluate``), vectorised
-over the batch: a batch ``X`` has shape ``(n, sizes[0])`` and one-hot targets
-``Y`` have shape ``(n, sizes[-1])``. Layer ``l`` computes
+``feedforward``, ``backprop``, ``update_mini_batch``; his ``evaluate`` is
+``count_correct`` here, apart from ``train.measure``), vectorised over the
+batch: a batch ``X`` has shape ``(n, sizes[0])`` and one-hot targets ``Y``
+have shape ``(n, sizes[-1])``. Layer ``l`` computes
 ``a[l+1] = f(a[l] @ weights[l] + biases[l])`` with ``weights[l]`` of shape
 ``(sizes[l], sizes[l+1])`` and ``biases[l]`` of shape ``(sizes[l+1],)``.
 
@@ -155,7 +156,7 @@ class Network:
         """The most probable class per row of ``X``: integer array (n,)."""
         return self.feedforward(X).argmax(axis=1)
 
-    def evaluate(self, X, labels, batch_size=10000):
+    def count_correct(self, X, labels, batch_size=10000):
         """Number of rows of ``X`` whose prediction equals ``labels`` (n,)."""
         return int(sum((self.predict(X[i:i + batch_size]) == labels[i:i + batch_size]).sum()
                        for i in range(0, len(X), batch_size)))

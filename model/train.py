@@ -9,6 +9,7 @@ background trainer could record it) and may stop training by raising from it.
 import math
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 
 import numpy as np
 
@@ -50,8 +51,15 @@ def learning_rate(config, progress):
     return config.eta * 0.5 * (1 + math.cos(math.pi * (progress - config.warmup_epochs) / span))
 
 
-def evaluate(net, X, labels, batch_size=5000):
-    """Accuracy (0-1), mean cross-entropy and the (10, 10) confusion matrix (rows: truth)."""
+BATCH = 5000       # images per forward pass when measuring: memory, not results
+
+
+def measure(net, X, labels, batch_size=BATCH):
+    """``{"accuracy", "loss", "confusion", "per_class"}`` of ``net`` on inputs ``X`` (n, 784).
+
+    Accuracy in 0-1, mean cross-entropy, the (10, 10) confusion matrix (rows:
+    truth) and ``per_class_accuracy`` of it.
+    """
     confusion = np.zeros((10, 10), dtype=np.int64)
     total_loss = 0.0
     for i in range(0, len(X), batch_size):
@@ -61,7 +69,14 @@ def evaluate(net, X, labels, batch_size=5000):
         total_loss -= np.log(np.maximum(out[np.arange(len(truth)), truth], 1e-30)).sum()
     return {"accuracy": float(np.trace(confusion) / max(len(X), 1)),
             "loss": float(total_loss / max(len(X), 1)),
-            "confusion": confusion}
+            "confusion": confusion, "per_class": per_class_accuracy(confusion)}
+
+
+def per_class_accuracy(confusion):
+    """Each digit's share read right, from a (10, 10) confusion matrix; None for a digit
+    with no images ("no digits"), never a division by zero."""
+    totals = confusion.sum(axis=1)
+    return [float(confusion[d, d] / totals[d]) if totals[d] else None for d in range(10)]
 
 
 CHECK_EVERY = 32    # mini-batches between calls of a training run's ``check``
@@ -134,8 +149,8 @@ def train(config, data, on_epoch=None, extra=None, start=None, check=None):
                   lambda fraction: learning_rate(config, epoch + fraction), shuffle_rng,
                   config.momentum, config.weight_decay, check)
         seconds = time.perf_counter() - start
-        train_metrics = evaluate(net, X_clean, train_labels)
-        val_metrics = evaluate(net, X_val, val_labels)
+        train_metrics = measure(net, X_clean, train_labels)
+        val_metrics = measure(net, X_val, val_labels)
         record = {"epoch": epoch + 1, "eta": learning_rate(config, epoch), "seconds": seconds,
                   "loss": train_metrics["loss"], "train_accuracy": train_metrics["accuracy"],
                   "val_accuracy": val_metrics["accuracy"], "val_loss": val_metrics["loss"]}
@@ -169,3 +184,43 @@ def config_dict(config):
     d = asdict(config)
     d["hidden"] = list(config.hidden)
     return d
+
+
+# What every checkpoint this code trains expects as input (model.inputs applies the rest).
+INPUT_CONTRACT = "28x28 MNIST-normalised, white ink on black, in [0, 1]"
+
+
+def best_epoch(history):
+    """The epoch record (from ``train``'s history) with the best validation accuracy."""
+    return max(history, key=lambda r: r["val_accuracy"])
+
+
+def metadata(config, data, history, metrics, recipe=None, command=""):
+    """A checkpoint's metadata, the one layout for ``digits train`` and a retrain.
+
+    ``metrics`` (test accuracy and loss, and whatever else was measured) gains the
+    best epoch and its validation accuracy from ``history``; ``recipe`` adds to the
+    training settings (the extra data); ``command`` says what made it.
+    """
+    best = best_epoch(history)
+    return {
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "preprocessing": {"input": INPUT_CONTRACT},
+        "training": {**config_dict(config), **(recipe or {})},
+        "metrics": {**metrics, "best_epoch": best["epoch"], "val_accuracy": best["val_accuracy"]},
+        "history": history,
+        "data_sha256": data["sha256"],
+        "command": command,
+    }
+
+
+def train_with_metadata(config, data, on_epoch=None, extra=None, recipe=None, command=""):
+    """``train`` then measure on MNIST's test set: ``(net, metadata)`` for a checkpoint.
+
+    ``extra`` and ``on_epoch`` go to ``train``; ``recipe`` and ``command`` to ``metadata``.
+    """
+    net, history = train(config, data, on_epoch=on_epoch, extra=extra)
+    test = measure(net, inputs(net, data["test_images"]), data["test_labels"])
+    return net, metadata(config, data, history,
+                         {"test_accuracy": test["accuracy"], "test_loss": test["loss"]},
+                         recipe, command)

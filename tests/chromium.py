@@ -50,3 +50,19 @@ def draw(page, strokes, steps=4):
         for point in points[1:]:
             page.mouse.move(*point, steps=steps)
         page.mouse.up()
+
+
+# A page's CSP violations and pointer types, for ``page.add_init_script``.
+WATCH_CSP = """
+window.cspViolations = [];
+document.addEventListener("securitypolicyviolation",
+    e => window.cspViolations.push(e.violatedDirective + " " + e.blockedURI));
+window.pointerTypes = [];
+document.addEventListener("pointerdown", e => window.pointerTypes.push(e.pointerType), true);
+"""
+
+
+def answer(page):
+    """Wait for the reading of the newest drawing; returns the digit shown ("" for none)."""
+    page.wait_for_function(ANSWERED)
+    return page.get_by_test_id("prediction").inner_text().strip()

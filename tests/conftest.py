@@ -1,5 +1,8 @@
 """Shared fixtures: the app on a tiny model, its test client, and a live server for Chromium.
 
+Helpers that are not fixtures (``app_config``, ``save_network``, ``serving``…)
+are in ``tests/support.py``, which test modules import; nothing imports this.
+
 flaskr's layout: ``app`` is built by ``create_app(test_config)`` around a
 small seeded network written to a temporary file, so web tests never depend
 on the shipped model's exact numbers. The browser tests run the real app
@@ -7,50 +10,36 @@ with the shipped model on a free loopback port in a thread, and launch
 Debian's Chromium through pytest-playwright (``browser_type_launch_args``).
 """
 
-import multiprocessing
 import os
 import socket
-import threading
-from contextlib import contextmanager
 import uuid
-from pathlib import Path
 
-import numpy as np
 import psycopg
 import pytest
-from werkzeug.serving import WSGIRequestHandler, make_server
 
 import model
 from tests.chromium import launch_options
+from tests.support import (
+    CHECK_AS_SHIPPED, HX, app_config, browser, log_in, save_network, serving, set_password,
+    token)
 from webapp import create_app
 
 
-DATA_DIR = os.environ.get("DIGITS_DATA_DIR")
-needs_data = pytest.mark.skipif(
-    not DATA_DIR or not Path(DATA_DIR, "t10k-images-idx3-ubyte.gz").exists(),
-    reason="full MNIST not present: set DIGITS_DATA_DIR to the directory of the four idx .gz files")
+@pytest.fixture(scope="session")
+def shipped():
+    """The shipped model, loaded once: ``(net, metadata)``."""
+    return model.load(model.PRETRAINED)
 
 
-def save_network(path, sizes=(784, 16, 10), seed=1, output_bias=None, zero_weights=False):
-    """Write a small network to ``path``; zero weights and ``output_bias`` (10,) fix its answer."""
-    net = model.Network(list(sizes), seed=seed)
-    if zero_weights:
-        net.weights = [np.zeros_like(w) for w in net.weights]
-    if output_bias is not None:
-        net.biases[-1] = np.asarray(output_bias, dtype=net.dtype)
-    model.save(path, net)
-    return path
+@pytest.fixture(scope="session")
+def shipped_net(shipped):
+    """The shipped network alone."""
+    return shipped[0]
 
 
 @pytest.fixture
 def model_path(tmp_path):
     return save_network(tmp_path / "model.npz")
-
-
-def app_config(instance, **settings):
-    """An app's settings for tests: its own instance folder (SQLite database, queue) in ``instance``."""
-    return {"TESTING": True, "SECRET_KEY": "test", "INSTANCE_PATH": str(instance),
-            "MODEL_CHECK_SECONDS": 0, **settings}
 
 
 @pytest.fixture
@@ -68,45 +57,24 @@ def runner(app):
     return app.test_cli_runner()
 
 
+@pytest.fixture
+def admin(app):
+    """A logged-in browser; ``admin.hx`` are the headers htmx sends (with the CSRF token)."""
+    set_password(app)
+    client = browser(app)
+    assert log_in(client).status_code == 302
+    client.hx = {**HX, "X-CSRFToken": token(client, "/admin/")}
+    return client
+
+
 # -- browser tests ------------------------------------------------------------------------
-
-class QuietHandler(WSGIRequestHandler):
-    def log_request(self, *args, **kwargs):
-        pass
-
-
-def start_together(target, arguments, timeout=120):
-    """Run ``target(*args, start)`` in one new process per ``args`` in ``arguments``, all let go
-    at the same moment (``start`` is an Event each waits on); returns their exit codes."""
-    context = multiprocessing.get_context("spawn")
-    start = context.Event()
-    processes = [context.Process(target=target, args=(*args, start)) for args in arguments]
-    for p in processes:
-        p.start()
-    start.set()
-    for p in processes:
-        p.join(timeout)
-    return [p.exitcode for p in processes]
-
-
-@contextmanager
-def serving(app):
-    """``app`` served in a thread at ``http://127.0.0.1:<free port>`` (the URL is yielded)."""
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join()
-
 
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory):
     """The app serving the shipped model at ``http://127.0.0.1:<free port>``."""
     app = create_app(app_config(tmp_path_factory.mktemp("live"), TESTING=False,
-                                 MODEL=str(model.PRETRAINED), MODEL_CHECK_SECONDS=1.0))
+                                 MODEL=str(model.PRETRAINED),
+                                 MODEL_CHECK_SECONDS=CHECK_AS_SHIPPED))
     with serving(app) as url:
         yield url
 

@@ -5,6 +5,7 @@ page's canvas); ``BAD_UPLOADS`` lists broken or hostile bodies with the
 status each must get, shared by the preprocessing, page and API tests.
 """
 
+import base64
 import io
 import struct
 import zlib
@@ -30,15 +31,16 @@ def blank(size=280, colour="white", mode="RGB"):
     return encode(Image.new(mode, (size, size), colour))
 
 
-def _chunk(kind, data):
+def png_chunk(kind, data):
+    """One PNG chunk: length, type, data and CRC."""
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
 def _png(width, height, idat):
     """A greyscale 8-bit PNG from its compressed pixel data."""
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", idat)
-            + _chunk(b"IEND", b""))
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", idat)
+            + png_chunk(b"IEND", b""))
 
 
 def header_only_png(width, height):
@@ -73,3 +75,8 @@ BAD_UPLOADS = [
     ("bmp", encode(Image.new("L", (64, 64), 255), "BMP"), "image/png", 415, "BMP"),
     ("animated-png", animated_png(), "image/png", 415, "Animated"),
 ]
+
+
+def data_url(png, kind="png"):
+    """Image bytes as the ``data:`` URL the canvas sends (``kind``: png or jpeg)."""
+    return f"data:image/{kind};base64," + base64.b64encode(png).decode()

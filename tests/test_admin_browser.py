@@ -19,11 +19,11 @@ import pytest
 from playwright.sync_api import expect
 
 import model
-from tests.chromium import draw
-from tests.conftest import DATA_DIR, app_config, needs_data, serving
+from tests.chromium import WATCH_CSP, answer, draw
 from tests.drawings import BASE
-from tests.test_browser import WATCH_CSP, answer
-from webapp import create_app, jobs
+from tests.support import CHECK_AS_SHIPPED, DATA_DIR, app_config, needs_data, serving
+from webapp import create_app
+from webapp.teaching import worker as training_worker
 
 PASSWORD = "a password for the browser test"
 SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "admin.png"
@@ -34,19 +34,19 @@ def loop_server(tmp_path):
     """The app on a free port plus one ``digits worker`` on the same instance folder."""
     instance = tmp_path / "instance"
     app = create_app(app_config(instance, TESTING=False, MODEL=str(model.PRETRAINED),
-                                MODEL_CHECK_SECONDS=1.0, DATA_DIR=DATA_DIR,
+                                MODEL_CHECK_SECONDS=CHECK_AS_SHIPPED, DATA_DIR=DATA_DIR,
                                 JOB_HEARTBEAT_SECONDS=1))
     result = app.test_cli_runner().invoke(args=["admin", "set-password", "--password-stdin"],
                                           input=PASSWORD + "\n")
     assert result.exit_code == 0, result.output
-    worker = jobs.start_consumer_process({**os.environ, "DIGITS_INSTANCE_PATH": str(instance),
+    worker = training_worker.start_consumer_process({**os.environ, "DIGITS_INSTANCE_PATH": str(instance),
                                           "DIGITS_DATA_DIR": DATA_DIR,
                                           "DIGITS_MODEL": str(model.PRETRAINED)})
     try:
         with serving(app) as url:
             yield url
     finally:
-        jobs.stop_consumer_process(worker)
+        training_worker.stop_consumer_process(worker)
 
 
 def watch(page):

@@ -9,8 +9,8 @@ from PIL import Image
 import model
 from tests import images
 from tests.drawings import render
-from webapp import preprocess
-from webapp.served import Loaded
+from webapp.core.served import Loaded
+from webapp.reading import decode, normalise
 
 URL = "/api/v1/predict"
 
@@ -18,7 +18,7 @@ URL = "/api/v1/predict"
 def expected_digit(model_path, png):
     """What the model file itself says about ``png``, through the same preprocessing."""
     net, meta = model.load(model_path)
-    return Loaded(net, meta, version=0).read(preprocess.read_digit(png).image).digit
+    return Loaded(net, meta, version=0).read(normalise.read_digit(png).image).digit
 
 
 def check_answer(data, model_path, png):
@@ -52,14 +52,14 @@ def test_raw_body(client, model_path, fmt, content_type):
 def test_input_is_what_the_network_saw(client, model_path):
     png = images.drawing("2")
     data = client.post(URL, data=png, content_type="image/png").json
-    seen = model.prepare(preprocess.read_digit(png).image[None], True).reshape(28, 28)
+    seen = model.prepare(normalise.read_digit(png).image[None], True).reshape(28, 28)
     assert np.allclose(data["input"], seen, atol=1e-4)
 
 
 @pytest.mark.parametrize("png, reason", [
-    (images.blank(), preprocess.BLANK),
-    (images.blank(mode="RGBA", colour=(0, 0, 0, 0)), preprocess.BLANK),
-    (render([[(0.5, 0.5)]]), preprocess.TOO_LITTLE_INK),
+    (images.blank(), normalise.BLANK),
+    (images.blank(mode="RGBA", colour=(0, 0, 0, 0)), normalise.BLANK),
+    (render([[(0.5, 0.5)]]), normalise.TOO_LITTLE_INK),
 ], ids=["white", "transparent", "one-dot"])
 def test_blank_canvas_gives_no_digit_and_a_reason(client, png, reason):
     response = client.post(URL, data=png, content_type="image/png")
@@ -88,8 +88,8 @@ def test_bad_images_are_refused_with_json(client, case, how):
     (dict(data={"picture": (io.BytesIO(images.drawing()), "a.png")}), 400, "'image'"),
     (dict(data={"image": "data:image/png;base64,@@@"}), 400, "base64"),
     (dict(data={"image": "data:text/html;base64,PGgxPg=="}), 415, "data:image/png"),
-    (dict(data=b"\0" * (preprocess.MAX_BYTES + 1), content_type="image/png"), 413, "too large"),
-    (dict(data={"image": (io.BytesIO(b"\0" * (preprocess.MAX_BYTES + 1)), "big.png")}), 413,
+    (dict(data=b"\0" * (decode.MAX_BYTES + 1), content_type="image/png"), 413, "too large"),
+    (dict(data={"image": (io.BytesIO(b"\0" * (decode.MAX_BYTES + 1)), "big.png")}), 413,
      "too large"),
 ], ids=["text", "json", "gif-type", "no-type", "wrong-field", "bad-base64", "data-url-html",
         "oversized-raw", "oversized-multipart"])
@@ -103,7 +103,7 @@ def test_wrong_requests_are_refused_with_json(client, kwargs, status, word):
 def test_oversized_chunked_body_is_413(client, content_type):
     """No Content-Length (as gunicorn passes chunked bodies): the limit holds while reading."""
     body = b"--x\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.png\"\r\n\r\n"
-    body += b"\0" * (preprocess.MAX_BYTES + 1024) + b"\r\n--x--\r\n"
+    body += b"\0" * (decode.MAX_BYTES + 1024) + b"\r\n--x--\r\n"
     response = client.post(URL, input_stream=io.BytesIO(body), content_type=content_type,
                            headers={"Transfer-Encoding": "chunked"},
                            environ_overrides={"wsgi.input_terminated": True})

@@ -5,44 +5,15 @@ Secure, and on https Flask-WTF also wants a same-origin Referer. CSRF stays
 on in these apps (``TESTING`` does not turn Flask-WTF off).
 """
 
-import json
-import re
 from datetime import timedelta
 
 import pytest
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from tests.conftest import app_config
-from webapp import auth, create_app
-from webapp.db import LoginFailure, Setting, db
-
-HTTPS = "https://localhost"
-PASSWORD = "correct horse battery"
-
-
-def browser(app):
-    """A test client that talks to the app the way a browser on https does."""
-    client = app.test_client()
-    client.environ_base.update({"wsgi.url_scheme": "https", "HTTP_HOST": "localhost",
-                                "HTTP_REFERER": HTTPS + "/admin/"})
-    return client
-
-
-def token(client, path="/admin/login"):
-    """The session's CSRF token, as every page hands it to htmx (``<body hx-headers=...>``)."""
-    page = client.get(path).text
-    return json.loads(re.search(r"hx-headers='([^']*)'", page).group(1))["X-CSRFToken"]
-
-
-def log_in(client, password=PASSWORD, **headers):
-    return client.post("/admin/login", data={"password": password, "csrf_token": token(client)},
-                       headers=headers)
-
-
-def set_password(app, password=PASSWORD):
-    with app.app_context():
-        auth.set_password(password)
-
+from tests.support import PASSWORD, app_config, browser, log_in, set_password, token
+from webapp import create_app
+from webapp.admin import auth
+from webapp.core.db import LoginFailure, Setting, db
 
 @pytest.fixture
 def admin_app(app):

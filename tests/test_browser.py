@@ -11,19 +11,12 @@ wait is for the DOM to show the answer to the newest drawing (the
 import pytest
 from playwright.sync_api import expect
 
-from tests.chromium import ANSWERED, draw, to_screen
+from tests.chromium import WATCH_CSP, answer, draw, to_screen
 from tests.drawings import BASE, all_drawings
 from tests.handdrawn_forms import HANDDRAWN, strokes as handdrawn_strokes
 
 DRAWINGS = all_drawings()
 
-WATCH_CSP = """
-window.cspViolations = [];
-document.addEventListener("securitypolicyviolation",
-    e => window.cspViolations.push(e.violatedDirective + " " + e.blockedURI));
-window.pointerTypes = [];
-document.addEventListener("pointerdown", e => window.pointerTypes.push(e.pointerType), true);
-"""
 INK = """() => {
   const pad = document.getElementById("pad");
   const rgba = pad.getContext("2d").getImageData(0, 0, pad.width, pad.height).data;
@@ -80,12 +73,6 @@ def touch_draw(page, strokes):
             cdp.send("Input.dispatchTouchEvent",
                      {"type": "touchMove", "touchPoints": [{"x": x, "y": y}]})
         cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
-
-
-def answer(page):
-    """Wait for the reading of the newest drawing; returns the digit shown ("" for none)."""
-    page.wait_for_function(ANSWERED)
-    return page.get_by_test_id("prediction").inner_text().strip()
 
 
 def probabilities(page):

@@ -6,13 +6,14 @@ Commands run through ``app.test_cli_runner()``, in the app's context, as
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import model
 from model import train
-from tests.conftest import DATA_DIR, needs_data
+from tests.support import DATA_DIR, needs_data
 
 
 def test_missing_data_is_a_clear_error(runner, tmp_path, monkeypatch):
@@ -51,12 +52,24 @@ def test_training_defaults_have_one_source(app):
     assert tuple(options["hidden"]) == defaults.hidden
 
 
-def test_console_script_is_installed(tmp_path):
+def listed_commands(help_text):
+    """The command names under "Commands:" in a click help page."""
+    section = help_text.split("Commands:", 1)[1]
+    return {match.group(1) for match in re.finditer(r"^  (\S+)", section, flags=re.M)}
+
+
+def test_console_script_is_installed_with_every_command(tmp_path):
     env = {**os.environ, "DIGITS_INSTANCE_PATH": str(tmp_path)}
     out = subprocess.run([Path(sys.executable).with_name("digits"), "--help"],
                          capture_output=True, text=True, check=True, env=env).stdout
-    for command in ("train", "evaluate", "serve"):
-        assert command in out
+    # Whole names: "retrain" must not pass for "train".
+    assert {"train", "evaluate", "serve", "worker", "retrain", "models", "admin"} <= \
+        listed_commands(out)
+
+
+def test_listed_commands_reads_whole_names():
+    page = "Usage: digits\n\nCommands:\n  retrain  Retrain.\n  serve    Serve.\n"
+    assert listed_commands(page) == {"retrain", "serve"}
 
 
 @needs_data

@@ -1,11 +1,12 @@
-"""The operator's commands (``webapp/commands.py``): ``digits retrain`` and ``digits models``,
+"""The operator's commands (``webapp/ops/commands.py``): ``digits retrain`` and ``digits models``,
 through ``app.test_cli_runner()`` as ``digits …`` runs them."""
 
 import re
 
 import model
-from tests.conftest import DATA_DIR, needs_data
-from webapp import registry, runs
+from tests.support import DATA_DIR, needs_data
+from webapp.core import registry
+from webapp.teaching import runs, settings as retrain
 
 
 def add_version(app, test_accuracy, seed):
@@ -31,14 +32,14 @@ def test_retrain_prints_the_new_version_and_its_metrics(app, runner):
         run = runs.latest()
         assert run.status == "succeeded" and run.settings["epochs"] == 1
         assert run.settings["augment"] is False and run.settings["include_samples"] is True
-        # What the command line leaves out, runs.validate fills in as for a blank form field.
-        assert run.settings["eta"] == runs.DEFAULTS.eta
+        # What the command line leaves out, retrain.validate fills in as for a blank form field.
+        assert run.settings["eta"] == retrain.FINE_TUNE.eta
 
 
 def test_retrain_defaults_are_the_dashboards(app):
     options = {p.name: p.default for p in app.cli.get_command(None, "retrain").params}
-    assert options["augment"] == runs.DEFAULTS.augment
-    assert options["include_samples"] == runs.DEFAULTS.include_samples
+    assert options["augment"] == retrain.FINE_TUNE.augment
+    assert options["include_samples"] == retrain.FINE_TUNE.include_samples
 
 
 def test_retrain_refuses_bad_settings_with_the_forms_message(runner):
@@ -49,7 +50,7 @@ def test_retrain_refuses_bad_settings_with_the_forms_message(runner):
 
 def test_retrain_is_refused_while_a_run_is_queued(app, runner):
     with app.app_context():
-        queued = runs.start(runs.DEFAULTS, enqueue=False).id
+        queued = runs.start(retrain.FINE_TUNE, enqueue=False).id
     result = runner.invoke(args=["retrain", "--epochs", "1"])
     assert result.exit_code == 1
     assert f"Training run #{queued} is already queued" in result.output

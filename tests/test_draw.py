@@ -6,10 +6,8 @@ from html.parser import HTMLParser
 import pytest
 
 from tests import images
-from tests.conftest import app_config, save_network
+from tests.support import HX, app_config, save_network
 from webapp import create_app
-
-HX = {"HX-Request": "true"}
 
 
 class Elements(HTMLParser):

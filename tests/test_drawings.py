@@ -9,14 +9,9 @@ import pytest
 
 import model
 from tests.drawings import BASE, all_drawings, render
-from webapp.preprocess import read_digit
+from webapp.reading.normalise import read_digit
 
 DRAWINGS = all_drawings()
-
-
-@pytest.fixture(scope="module")
-def shipped():
-    return model.load(model.PRETRAINED)
 
 
 def read(shipped, strokes):

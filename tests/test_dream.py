@@ -1,4 +1,4 @@
-"""Dreams: the objective's gradient by central differences, and the shipped model's dreams."""
+"""Dreams: the objective's gradient by central differences, and the shipped_net model's dreams."""
 
 import numpy as np
 import pytest
@@ -6,12 +6,7 @@ import pytest
 import model
 from model import dream
 from model.network import Network
-from tests.test_explain import central_differences, float64_net, relative_error
-
-
-@pytest.fixture(scope="module")
-def shipped():
-    return model.load(model.PRETRAINED)[0]
+from tests.gradients import central_differences, float64_net, relative_error
 
 
 def test_total_variation_of_one_lit_pixel():
@@ -33,16 +28,16 @@ def test_dream_objective_gradient_matches_finite_differences(activation):
         assert relative_error(analytic, numeric) < 1e-6
 
 
-def test_the_shipped_network_reads_its_dreams_as_their_digits(shipped):
-    dreams = dream.dreams(shipped)
+def test_the_shipped_network_reads_its_dreams_as_their_digits(shipped_net):
+    dreams = dream.dreams(shipped_net)
     assert [d.digit for d in dreams] == list(range(10))
     for d in dreams:
         assert d.image.shape == (784,) and d.probabilities.shape == (10,)
         assert d.image.min() >= 0 and d.image.max() <= 1
         assert d.probabilities[d.digit] >= 0.95
-        assert float(shipped.feedforward(d.image)[0, d.digit]) >= 0.95
+        assert float(shipped_net.feedforward(d.image)[0, d.digit]) >= 0.95
         # Read again through the model's own preprocessing (deskewing), as a page would.
-        again = shipped.feedforward(model.inputs(shipped, d.image.reshape(1, 28, 28)))
+        again = shipped_net.feedforward(model.inputs(shipped_net, d.image.reshape(1, 28, 28)))
         assert again[0, d.digit] >= 0.95
         # The priors at work: about as much ink as an MNIST digit (mean 0.13) where
         # plain ascent spreads 0.3-0.5, and smooth strokes: total variation per unit
@@ -52,8 +47,8 @@ def test_the_shipped_network_reads_its_dreams_as_their_digits(shipped):
         assert variation[0] / d.image.sum() < 0.7
 
 
-def test_a_dream_is_the_same_for_the_same_seed(shipped):
-    first, again = dream.dream(shipped, 4, seed=3), dream.dream(shipped, 4, seed=3)
+def test_a_dream_is_the_same_for_the_same_seed(shipped_net):
+    first, again = dream.dream(shipped_net, 4, seed=3), dream.dream(shipped_net, 4, seed=3)
     assert np.array_equal(first.image, again.image)
     assert first.digit == 4
 

@@ -12,6 +12,7 @@ import pytest
 import model
 from model import explain, mnist
 from model.network import Network
+from tests.gradients import central_differences, float64_net, relative_error
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ARCHITECTURES = [
@@ -24,46 +25,17 @@ ARCHITECTURES = [
 
 
 @pytest.fixture(scope="module")
-def shipped():
-    return model.load(model.PRETRAINED)[0]
-
-
-@pytest.fixture(scope="module")
-def drawings(shipped):
-    """Ten MNIST test digits as the shipped network's inputs (10, 784), and their labels."""
+def drawings(shipped_net):
+    """Ten MNIST test digits as the shipped_net network's inputs (10, 784), and their labels."""
     images = mnist.read_idx(FIXTURES / "t10k-500-images-idx3-ubyte.gz")[:10]
     labels = mnist.read_idx(FIXTURES / "t10k-500-labels-idx1-ubyte.gz")[:10]
-    return model.inputs(shipped, images), labels
-
-
-def float64_net(sizes, activation="sigmoid", cost="cross_entropy", gain=1.0, seed=2):
-    """A float64 network with non-zero biases, weights scaled by ``gain`` (larger: more kinks)."""
-    net = Network(sizes, activation=activation, cost=cost, dtype=np.float64, seed=seed)
-    rng = np.random.default_rng(seed + 1)
-    net.weights = [w * gain for w in net.weights]
-    net.biases = [rng.standard_normal(b.shape) * 0.5 for b in net.biases]
-    return net
+    return model.inputs(shipped_net, images), labels
 
 
 def log_probability(net, X, digit):
     """log of the network's own (normalised) output for ``digit``, per row of X (n,)."""
     out = net.feedforward(X)
     return np.log(out[:, digit] / out.sum(axis=1))
-
-
-def central_differences(f, X, step=1e-6):
-    """d f / d X (n, m) for f mapping X (n, m) to (n,), one entry at a time."""
-    grad = np.zeros_like(X)
-    for j in range(X.shape[1]):
-        up, down = X.copy(), X.copy()
-        up[:, j] += step
-        down[:, j] -= step
-        grad[:, j] = (f(up) - f(down)) / (2 * step)
-    return grad
-
-
-def relative_error(a, b):
-    return np.linalg.norm(a - b) / np.linalg.norm(a + b)
 
 
 # -- input_gradient --------------------------------------------------------------
@@ -79,11 +51,11 @@ def test_input_gradient_matches_finite_differences(sizes, activation, cost):
         assert relative_error(analytic[row], numeric[0]) < 1e-6
 
 
-def test_input_gradient_of_one_vector_keeps_its_shape(shipped, drawings):
+def test_input_gradient_of_one_vector_keeps_its_shape(shipped_net, drawings):
     X, labels = drawings
-    one = explain.input_gradient(shipped, X[0], 7)
+    one = explain.input_gradient(shipped_net, X[0], 7)
     assert one.shape == (784,)
-    np.testing.assert_allclose(one, explain.input_gradient(shipped, X, 7)[0], atol=1e-12)
+    np.testing.assert_allclose(one, explain.input_gradient(shipped_net, X, 7)[0], atol=1e-12)
 
 
 # -- attribution -----------------------------------------------------------------
@@ -95,21 +67,21 @@ def test_a_blank_canvas_is_the_zero_input():
             assert not model.inputs(net, blank).any()
 
 
-def test_attributions_add_up_on_the_shipped_model_for_every_digit(shipped, drawings):
+def test_attributions_add_up_on_the_shipped_model_for_every_digit(shipped_net, drawings):
     X, labels = drawings
-    exact = shipped.astype(np.float64)
+    exact = shipped_net.astype(np.float64)
     blank = log_probability(exact, np.zeros((1, 784)), slice(None))[0]
     for x, label in zip(X, labels):
         drawing = log_probability(exact, x[None], slice(None))[0]
         for digit in range(10):
-            result = explain.attribution(shipped, x, digit)
+            result = explain.attribution(shipped_net, x, digit)
             assert result.attribution.shape == (784,)
             assert result.score.drawing == pytest.approx(drawing[digit], abs=1e-9)
             assert result.score.blank == pytest.approx(blank[digit], abs=1e-9)
             assert abs(result.attribution.sum() - (drawing[digit] - blank[digit])) < 1e-6
         # The float64 scores agree with the float32 network's own reading.
-        assert np.exp(explain.attribution(shipped, x, label).score.drawing) == pytest.approx(
-            float(shipped.feedforward(x)[0, label]), abs=1e-5)
+        assert np.exp(explain.attribution(shipped_net, x, label).score.drawing) == pytest.approx(
+            float(shipped_net.feedforward(x)[0, label]), abs=1e-5)
 
 
 @pytest.mark.parametrize("sizes, activation, cost", ARCHITECTURES + [
@@ -143,23 +115,23 @@ def test_each_pixels_share_is_its_integrated_gradient(activation):
 
 # -- unit_arithmetic -------------------------------------------------------------
 
-def test_unit_arithmetic_is_the_networks_own_forward_pass(shipped, drawings):
+def test_unit_arithmetic_is_the_networks_own_forward_pass(shipped_net, drawings):
     X, labels = drawings
     x = X[0]
-    activations = shipped.forward(x)
-    z_own = x @ shipped.weights[0] + shipped.biases[0]        # float32, as the network computes
+    activations = shipped_net.forward(x)
+    z_own = x @ shipped_net.weights[0] + shipped_net.biases[0]        # float32, as the network computes
     votes = []
-    for unit in range(shipped.sizes[1]):
-        sums = explain.unit_arithmetic(shipped, x, unit)
+    for unit in range(shipped_net.sizes[1]):
+        sums = explain.unit_arithmetic(shipped_net, x, unit)
         assert sums.contributions.shape == (784,) and sums.votes.shape == (10,)
         assert sums.contributions.sum() + sums.bias == pytest.approx(sums.z, abs=1e-12)
-        assert sums.bias == shipped.biases[0][unit]
+        assert sums.bias == shipped_net.biases[0][unit]
         assert sums.z == pytest.approx(float(z_own[unit]), abs=1e-5)
         assert sums.activation == pytest.approx(1 / (1 + np.exp(-sums.z)), abs=1e-12)
         assert sums.activation == pytest.approx(float(activations[1][0, unit]), abs=1e-6)
-        np.testing.assert_allclose(sums.votes, shipped.weights[1][unit] * sums.activation)
+        np.testing.assert_allclose(sums.votes, shipped_net.weights[1][unit] * sums.activation)
         votes.append(sums.votes)
-    output_z = np.sum(votes, axis=0) + shipped.biases[1]
+    output_z = np.sum(votes, axis=0) + shipped_net.biases[1]
     np.testing.assert_allclose(sums.output_z, output_z, atol=1e-10)
     softmax = np.exp(output_z - output_z.max())
     np.testing.assert_allclose(sums.probabilities, softmax / softmax.sum(), atol=1e-12)
@@ -179,11 +151,11 @@ def test_a_deeper_networks_votes_go_to_the_next_hidden_layer():
     np.testing.assert_allclose(sums.probabilities, activations[-1][0], atol=1e-12)
 
 
-def test_the_strongest_unit_and_the_largest_contributions(shipped, drawings):
+def test_the_strongest_unit_and_the_largest_contributions(shipped_net, drawings):
     x = drawings[0][1]
-    strongest = explain.strongest_unit(shipped, x)
-    assert strongest == int(shipped.forward(x)[1][0].argmax())
-    sums = explain.unit_arithmetic(shipped, x, strongest)
+    strongest = explain.strongest_unit(shipped_net, x)
+    assert strongest == int(shipped_net.forward(x)[1][0].argmax())
+    sums = explain.unit_arithmetic(shipped_net, x, strongest)
     top = sums.largest(5)
     assert len(top) == 5
     sizes = np.abs(sums.contributions)
@@ -221,11 +193,11 @@ def test_networks_without_hidden_units_are_refused():
         explain.strongest_unit(Network([784, 10]), np.zeros(784))
 
 
-def test_astype_copies_for_reading_and_leaves_the_network_alone(shipped):
-    exact = shipped.astype(np.float64)
-    assert shipped.astype(np.float32) is shipped
-    assert exact.dtype == np.float64 and shipped.dtype == np.float32
-    for a, b in zip(exact.weights + exact.biases, shipped.weights + shipped.biases):
+def test_astype_copies_for_reading_and_leaves_the_network_alone(shipped_net):
+    exact = shipped_net.astype(np.float64)
+    assert shipped_net.astype(np.float32) is shipped_net
+    assert exact.dtype == np.float64 and shipped_net.dtype == np.float32
+    for a, b in zip(exact.weights + exact.biases, shipped_net.weights + shipped_net.biases):
         assert a.dtype == np.float64 and b.dtype == np.float32 and np.array_equal(a, b)
     x = np.random.default_rng(9).random(784)
-    np.testing.assert_allclose(exact.feedforward(x), shipped.feedforward(x), atol=1e-6)
+    np.testing.assert_allclose(exact.feedforward(x), shipped_net.feedforward(x), atol=1e-6)

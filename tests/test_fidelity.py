@@ -19,15 +19,10 @@ from PIL import Image
 
 import model
 from model import mnist
-from tests.conftest import DATA_DIR, needs_data
-from webapp.preprocess import read_digit
+from tests.support import DATA_DIR, needs_data
+from webapp.reading.normalise import read_digit
 
 FIXTURES = Path(__file__).parent / "fixtures"
-
-
-@pytest.fixture(scope="module")
-def shipped():
-    return model.load(model.PRETRAINED)
 
 
 def as_canvas_png(image, resample):
@@ -41,13 +36,13 @@ def as_canvas_png(image, resample):
 def accuracies(shipped, images, labels, resample):
     """(raw accuracy, accuracy through the canvas path), both on ``images`` (n, 28, 28)."""
     net, _ = shipped
-    raw = net.evaluate(model.inputs(net, images), labels) / len(labels)
+    raw = net.count_correct(model.inputs(net, images), labels) / len(labels)
     drawn = []
     for image in images:
         digit = read_digit(as_canvas_png(image, resample))
         assert digit.image is not None, digit.blank
         drawn.append(digit.image)
-    canvas = net.evaluate(model.inputs(net, np.stack(drawn)), labels) / len(labels)
+    canvas = net.count_correct(model.inputs(net, np.stack(drawn)), labels) / len(labels)
     print(f"\n{len(labels)} digits ({resample.name}): raw {raw:.4f}, through the canvas path "
           f"{canvas:.4f} ({100 * (canvas - raw):+.2f} points)")
     return raw, canvas

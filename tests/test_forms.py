@@ -1,5 +1,5 @@
 """The library of digit forms: templates, random drawings, painting as the canvas does,
-and reading them through the web app's preprocessing (``webapp.forms``)."""
+and reading them through the web app's preprocessing (``webapp.teaching.drawings``)."""
 
 import io
 
@@ -9,8 +9,8 @@ from PIL import Image
 
 from model import canvas, strokes
 from tests.drawings import BASE, render as pillow_render
-from webapp import forms
-from webapp.preprocess import read_digit
+from webapp.reading.normalise import read_digit
+from webapp.teaching import drawings
 
 ISSUE_FORMS = ["9-hook", "9-g", "7-hook-crossed", "7-crossed", "1-tall-flag", "1-flag-foot",
                "4-open-one-stroke", "4-closed", "2-looped", "2-plain", "3-flat-top", "8-figure",
@@ -98,7 +98,7 @@ def test_render_draws_a_round_pen_one_fourteenth_of_the_side():
 def test_render_matches_pillow_drawing_of_the_same_path():
     """The page's smoothed path painted by us and by Pillow: the 28×28 readings nearly agree."""
     for name in ["7-crossed", "1-flag-foot", "4", "8"]:
-        ours = forms.read_painting(canvas.render(BASE[name][1])).image
+        ours = drawings.read_painting(canvas.render(BASE[name][1])).image
         path = [canvas.page_path(np.array(stroke)).tolist() for stroke in BASE[name][1]]
         theirs = read_digit(pillow_render(path)).image
         assert np.abs(ours - theirs).mean() < 0.02, name
@@ -109,12 +109,12 @@ def test_the_array_path_equals_the_png_path():
     rng = np.random.default_rng(0)
     for name in ["9-hook", "4-open-one-stroke", "8-two-circles", "1-tall-flag", "0-slashed"]:
         lum = canvas.render(strokes.sample(strokes.BY_NAME[name], rng))
-        assert np.array_equal(forms.read_painting(lum).image, read_digit(png(lum)).image), name
+        assert np.array_equal(drawings.read_painting(lum).image, read_digit(png(lum)).image), name
 
 
 def test_drawings_are_balanced_cached_and_honour_exclusion(tmp_path, monkeypatch):
     monkeypatch.setenv("DIGITS_CACHE_DIR", str(tmp_path))
-    images, labels, names = forms.drawings(40, seed=3, exclude=["european"])
+    images, labels, names = drawings.drawings(40, seed=3, exclude=["european"])
     assert images.shape == (40, 28, 28) and images.dtype == np.float32
     assert 0 <= images.min() and images.max() <= 1 and (images.reshape(40, -1).max(1) > 0.5).all()
     assert np.bincount(labels, minlength=10).tolist() == [4] * 10
@@ -122,15 +122,15 @@ def test_drawings_are_balanced_cached_and_honour_exclusion(tmp_path, monkeypatch
     european = {f.name for f in strokes.select(["european"], shared=False)}
     assert not european & set(names)
     assert len(list((tmp_path / "forms").glob("*.npz"))) == 1
-    again = forms.drawings(40, seed=3, exclude=["european"])
+    again = drawings.drawings(40, seed=3, exclude=["european"])
     assert np.array_equal(again[0], images) and np.array_equal(again[2], names)
-    assert not np.array_equal(forms.drawings(40, seed=4)[0], images)
+    assert not np.array_equal(drawings.drawings(40, seed=4)[0], images)
 
 
 def test_a_tradition_s_distinctive_forms_take_turns_by_digit():
-    chosen = forms.plan(200, 0, ["european"], shared=False)
+    chosen = drawings.plan(200, 0, ["european"], shared=False)
     digits = {f.digit for f in strokes.select(["european"], shared=False)}
     assert {f.digit for f in chosen} == digits and len(digits) < 10
     assert all(f.traditions != strokes.ALL and "european" in f.traditions for f in chosen)
     with pytest.raises(ValueError, match="no forms"):
-        forms.plan(10, 0, exclude=list(strokes.TRADITIONS), shared=False)
+        drawings.plan(10, 0, exclude=list(strokes.TRADITIONS), shared=False)

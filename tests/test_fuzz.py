@@ -3,12 +3,13 @@
 Whatever the bytes, content type, field names or label: never a 5xx, every
 error under ``/api/`` is JSON ``{"error": str}``, and a row is stored exactly
 when the input was valid (a sample only for one ASCII digit sent once with a
-drawing that has ink; a training run only for settings ``runs.validate``
+drawing that has ink; a training run only for settings ``retrain.validate``
 accepts). Bounded for CI: a fixed number of examples each, derandomized (the
 same examples on every run, no example database written), no deadline (a
 shared 2-core machine makes timings noise).
 """
 
+import dataclasses
 import io
 import json
 import re
@@ -21,11 +22,10 @@ from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
 
 from tests import hostile, images
-from tests.conftest import app_config, save_network
-from tests.test_auth import PASSWORD, browser, token
-from tests.test_hostile import PASSWORD_HASH
-from webapp import create_app, runs
-from webapp.db import Sample, TrainingRun, db
+from tests.support import PASSWORD, PASSWORD_HASH, app_config, browser, save_network, token
+from webapp import create_app
+from webapp.core.db import Sample, TrainingRun, db
+from webapp.teaching import runs, settings as retrain
 
 FUZZ = settings(max_examples=80, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
@@ -175,7 +175,7 @@ NUMBERS = st.one_of(PLAUSIBLE, PLAUSIBLE, PLAUSIBLE, st.integers(-10, 5000).map(
                     st.sampled_from(["", " ", "1e9", "NaN", "inf", "\u0663", "1_0", " 7", "0x10",
                                      "9" * 5000, ".", "5."]),
                     st.text(max_size=8))
-TRAIN_FORMS = st.lists(st.tuples(st.one_of(st.sampled_from(list(runs.WHOLE_NUMBERS) + [
+TRAIN_FORMS = st.lists(st.tuples(st.one_of(st.sampled_from(list(retrain.WHOLE_NUMBERS) + [
     "eta", "start", "augment", "include_samples"]), st.text(max_size=8)),
     st.one_of(NUMBERS, st.sampled_from(["serving", "scratch", "SCRATCH", "on"]))), max_size=8)
 
@@ -190,15 +190,15 @@ def test_the_train_form_starts_a_run_only_for_valid_settings(app, operator, pair
                                                                operator.hx["X-CSRFToken"]})
     assert response.status_code < 500, response.data[:300]
     after = count(app, TrainingRun)
-    settings_, errors = runs.validate(form)
-    known = any(name in form for name in (*runs.WHOLE_NUMBERS, "eta", "start", "augment",
+    settings_, errors = retrain.validate(form)
+    known = any(name in form for name in (*retrain.WHOLE_NUMBERS, "eta", "start", "augment",
                                           "include_samples", "sample_weight"))
     event(f"answered {response.status_code}")
     if response.status_code == (202 if htmx else 302):      # without htmx: back to the page
         assert after == before + 1 and not errors and known
         with app.app_context():
             run = db.session.scalars(select(TrainingRun).order_by(TrainingRun.id.desc())).first()
-            assert run.settings == runs.asdict(settings_)
+            assert run.settings == dataclasses.asdict(settings_)
             runs.cancel(run.id)             # free the one slot for the next example
     else:
         assert after == before

@@ -12,7 +12,7 @@ import pytest
 import model
 from tests.drawings import render
 from tests.handdrawn_forms import HANDDRAWN, all_drawings
-from webapp.preprocess import read_digit
+from webapp.reading.normalise import read_digit
 
 
 @pytest.fixture(scope="module")

@@ -24,22 +24,22 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 from werkzeug import exceptions
-from werkzeug.security import generate_password_hash
 
-from tests import hostile, images
-from tests.conftest import app_config
-from tests.test_auth import PASSWORD, browser, token
-from webapp import create_app, registry, runs, samples
-from webapp.db import Activation, ModelVersion, Sample, TrainingRun, db
+from tests import hostile, hostile_kinds, images
+from tests.support import PASSWORD, PASSWORD_HASH, app_config, browser, token
+from webapp import create_app
+from webapp.core import registry
+from webapp.core.db import Activation, ModelVersion, Sample, TrainingRun, db
+from webapp.reading import corrections
+from webapp.teaching import runs, settings as retrain
 
 # A cheap hash: these tests log in hundreds of times; scrypt's cost is tested elsewhere.
-PASSWORD_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1")
 MEMORY_LIMIT = 48 * 2**20          # a 12000×12000 decode would take 144 MB (grey) or more
 HANG_LIMIT = 60                    # seconds: a request still unanswered by then is a hang
 STOCK = {cls.description for cls in vars(exceptions).values()
          if isinstance(cls, type) and issubclass(cls, exceptions.HTTPException)
          and isinstance(cls.description, str)}
-CASES = list(hostile.cases())
+CASES = list(hostile_kinds.cases())
 
 
 @pytest.fixture
@@ -49,10 +49,10 @@ def site(model_path, tmp_path):
                                 ADMIN_PASSWORD_HASH=PASSWORD_HASH, RATELIMIT_ENABLED=False))
     with app.test_request_context():
         app.config["HOLD_OUT_PERCENT"] = 0
-        samples.add(images.drawing("7"), 7, source="api")
+        corrections.add(images.drawing("7"), 7, source="api")
         net, meta = registry.load_version(registry.get(1))
         registry.register(net, meta, {"test_accuracy": 0.5}, "hostile")
-        run = runs.start(runs.DEFAULTS, enqueue=False)
+        run = runs.start(retrain.FINE_TUNE, enqueue=False)
         runs.finish(run.id, "cancelled")
     return app
 
@@ -186,7 +186,7 @@ def test_bad_input_is_refused_with_a_message_and_nothing_is_stored(site, kind, e
 
 def test_the_corpus_covers_every_endpoint_that_takes_input(site):
     """At least 30 kinds, every input-taking rule of the app, and each endpoint sent ≥ 8 kinds."""
-    assert len(hostile.KINDS) >= 30
+    assert len(hostile_kinds.KINDS) >= 30
     per_endpoint = {}
     for kind, endpoint, _ in CASES:
         per_endpoint.setdefault(endpoint.name, set()).add(kind)

@@ -1,11 +1,10 @@
-"""The job queue (``webapp/jobs.py``) with a real huey consumer: ``digits worker`` in its own
-process, pointed at the test's instance folder, runs a retrain; killed with SIGKILL in the
+"""The job queue (``webapp/teaching``: ``queue``, ``worker``) with a real huey consumer:
+``digits worker`` in its own process, pointed at the test's instance folder, runs a retrain; killed with SIGKILL in the
 middle of an epoch, its run is shown failed and the served model stays as it was."""
 
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,24 +15,14 @@ from pathlib import Path
 import pytest
 from huey import RedisHuey, SqliteHuey
 
-from tests.conftest import DATA_DIR, app_config, needs_data
-from tests.test_runs import simultaneous_starts
-from webapp import create_app, jobs, registry, runs
-from webapp.db import db
+from tests.support import (
+    SHORT, app_config, free_port, needs_data, simultaneous_starts, wait_until, worker_env)
+from webapp import create_app
+from webapp.core import registry
+from webapp.ops.cli import cli as digits
+from webapp.teaching import runs, settings as retrain, worker as training_worker
 
 ROOT = Path(__file__).resolve().parent.parent
-SHORT = replace(runs.DEFAULTS, epochs=1, augment=False, include_samples=False)
-
-
-def worker_env(app, **settings):
-    """The environment ``digits worker`` needs to build this test's app: its instance
-    folder and MNIST, nothing from the surrounding shell's database or Redis."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("DIGITS_") and k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update({"DIGITS_INSTANCE_PATH": app.instance_path, "DIGITS_DATA_DIR": DATA_DIR or "",
-                "DIGITS_JOB_HEARTBEAT_SECONDS": "0.5", "PYTHONPATH": str(ROOT)})
-    env.update({f"DIGITS_{k}": str(v) for k, v in settings.items()})
-    return env
 
 
 @pytest.fixture
@@ -42,41 +31,28 @@ def worker(app):
     processes = []
 
     def start(**settings):
-        process = jobs.start_consumer_process(worker_env(app, **settings))
+        process = training_worker.start_consumer_process(worker_env(app, **settings))
         processes.append(process)
         return process
 
     yield start
     for process in processes:
-        jobs.stop_consumer_process(process)
-
-
-def wait_until(check, timeout=180, what="the run"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        db.session.commit()
-        db.session.expire_all()
-        value = check()
-        db.session.commit()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"{what} did not get there in {timeout} s")
+        training_worker.stop_consumer_process(process)
 
 
 def test_the_queue_is_sqlite_in_the_instance_folder(app):
-    huey = app.extensions["digits_jobs"].huey
+    huey = app.extensions["digits_queue"].huey
     assert isinstance(huey, SqliteHuey)
     assert huey.storage.filename == str(Path(app.instance_path) / "huey.sqlite")
     with app.app_context():
-        runs.start(runs.DEFAULTS)
+        runs.start(retrain.FINE_TUNE)
         assert huey.pending_count() == 1           # kept on disk until a worker takes it
 
 
 def test_the_queue_is_redis_when_redis_url_is_set(model_path, tmp_path):
     app = create_app(app_config(tmp_path / "instance", MODEL=str(model_path),
                                 REDIS_URL="redis://127.0.0.1:6379/0", HUEY_NAME="t"))
-    assert isinstance(app.extensions["digits_jobs"].huey, RedisHuey)
+    assert isinstance(app.extensions["digits_queue"].huey, RedisHuey)
 
 
 @needs_data
@@ -112,7 +88,7 @@ def test_a_worker_killed_mid_epoch_leaves_a_failed_run_and_the_served_model(app,
         assert registry.serving_id() == 1
         assert runs.start(SHORT, enqueue=False).id == run_id + 1    # the slot is free again
     with app.test_request_context():
-        from webapp.served import get_model
+        from webapp.core.served import get_model
 
         assert get_model().version == 1
 
@@ -122,7 +98,7 @@ def test_a_worker_started_after_a_crash_marks_the_dead_run_failed(app, worker):
     app.config["JOB_STALE_SECONDS"] = 1
     with app.app_context():
         run = runs.start(SHORT, enqueue=False)
-        runs.claim(run.id)
+        training_worker.claim(run.id)
         run_id = run.id
     time.sleep(1.5)      # the claim's heartbeat goes stale (no thread is beating for it)
     worker(JOB_STALE_SECONDS=1)
@@ -135,13 +111,7 @@ def test_a_worker_started_after_a_crash_marks_the_dead_run_failed(app, worker):
 def test_the_worker_command_is_registered(runner):
     result = runner.invoke(args=["worker", "--help"])
     assert result.exit_code == 0 and "training worker" in result.output
-    assert "--no-worker" in runner.invoke(args=["serve", "--help"]).output
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    assert "--no-worker" in runner.invoke(digits, args=["serve", "--help"]).output
 
 
 def process_gone(pid):
@@ -156,9 +126,8 @@ def process_gone(pid):
 def test_serve_starts_one_worker_beside_the_web_server_and_stops_it(app, tmp_path):
     log = tmp_path / "serve.log"
     with open(log, "w") as err:
-        serve = subprocess.Popen([sys.executable, "-c", "import sys; from webapp.cli import main; "
-                                  "main(sys.argv[1:])", "serve", "--port", str(free_port()),
-                                  "--workers", "1"], env=worker_env(app), stdout=subprocess.DEVNULL,
+        serve = subprocess.Popen([sys.executable, "-m", "webapp.ops.cli", "serve", "--port",
+                                  str(free_port()), "--workers", "1"], env=worker_env(app), stdout=subprocess.DEVNULL,
                                  stderr=err, start_new_session=True)
     try:
         with app.app_context():
@@ -183,13 +152,13 @@ def test_on_postgresql_and_redis_one_run_at_a_time_kill_and_retrain(model_path, 
                                 JOB_STALE_SECONDS=3))
     env = {**worker_env(app), "DATABASE_URL": database_url, "REDIS_URL": redis_url,
            "DIGITS_HUEY_NAME": name}
-    huey = app.extensions["digits_jobs"].huey
+    huey = app.extensions["digits_queue"].huey
     started, refused = simultaneous_starts(app, replace(SHORT, epochs=200, augment=True),
                                            clicks=3, enqueue=True)
     assert len(started) == 1 and len(refused) == 2 and huey.pending_count() == 1
     run_id = started[0]
 
-    worker = jobs.start_consumer_process(env)
+    worker = training_worker.start_consumer_process(env)
     try:
         with app.app_context():
             wait_until(lambda: runs.get(run_id).epoch >= 1, what="the first epoch")
@@ -200,7 +169,7 @@ def test_on_postgresql_and_redis_one_run_at_a_time_kill_and_retrain(model_path, 
             assert run.status == "failed" and "no heartbeat" in run.error
             assert registry.serving_id() == 1 and len(registry.versions()) == 1
 
-        worker = jobs.start_consumer_process(env)
+        worker = training_worker.start_consumer_process(env)
         with app.app_context():
             run = runs.start(SHORT)
             run = wait_until(lambda: runs.get(run.id) if runs.get(run.id).status
@@ -208,5 +177,5 @@ def test_on_postgresql_and_redis_one_run_at_a_time_kill_and_retrain(model_path, 
             assert run.status == "succeeded", run.error
             assert registry.get(run.version_id).origin == f"run {run.id}"
     finally:
-        jobs.stop_consumer_process(worker)
+        training_worker.stop_consumer_process(worker)
         huey.flush()

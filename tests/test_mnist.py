@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from model import mnist
-from tests.conftest import DATA_DIR, needs_data
+from tests.support import DATA_DIR, needs_data
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -127,4 +127,4 @@ def test_a_small_network_learns_digits():
         for i in range(0, len(X), 32):
             idx = order[i:i + 32]
             net.update_mini_batch(X[idx], Y[idx], 0.3, momentum=0.9, weight_decay=5e-5)
-    assert net.evaluate(X_test, test_labels) / len(test_labels) > 0.85
+    assert net.count_correct(X_test, test_labels) / len(test_labels) > 0.85

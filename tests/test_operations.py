@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 
 from tests import images
-from tests.conftest import app_config
-from webapp import cli, create_app
-from webapp.db import db
+from tests.support import app_config, free_port
+from webapp import create_app
+from webapp.core.db import db
+from webapp.ops.cli import cli as digits
 
 # -- /healthz -------------------------------------------------------------------------------
 
@@ -38,7 +39,7 @@ def test_healthz_reports_every_part_up(client):
 
 
 def test_healthz_counts_pending_tasks(app, client):
-    app.extensions["digits_jobs"].retrain(99)      # a run id nobody will consume here
+    app.extensions["digits_queue"].retrain(99)      # a run id nobody will consume here
     assert client.get("/healthz").get_json()["queue"]["pending"] == 1
 
 
@@ -62,7 +63,7 @@ def test_healthz_is_503_naming_the_database_when_it_cannot_be_reached(app, clien
 
 
 def test_healthz_is_503_naming_the_queue_when_its_storage_is_broken(app, client, tmp_path):
-    app.extensions["digits_jobs"].huey.storage.close()
+    app.extensions["digits_queue"].huey.storage.close()
     queue = tmp_path / "instance" / "huey.sqlite"
     queue.rename(tmp_path / "elsewhere-huey.sqlite")
     queue.mkdir()
@@ -109,8 +110,8 @@ def test_each_request_is_logged_once_with_method_path_status_and_duration(client
 
 
 def test_a_failing_health_check_is_logged(app, client, caplog):
-    app.extensions["digits_jobs"].huey.storage.close()
-    app.extensions["digits_jobs"].huey.storage.filename = "/nonexistent/dir/huey.sqlite"
+    app.extensions["digits_queue"].huey.storage.close()
+    app.extensions["digits_queue"].huey.storage.filename = "/nonexistent/dir/huey.sqlite"
     with caplog.at_level(logging.INFO, logger="digits.requests"):
         client.get("/healthz")
     assert any(re.fullmatch(r"GET /healthz 503 \d+\.\d ms", r.getMessage())
@@ -121,28 +122,50 @@ def test_a_failing_health_check_is_logged(app, client, caplog):
 
 
 def test_serve_defaults_to_a_gthread_worker_per_core(runner, monkeypatch):
-    from webapp import server
+    from webapp.ops import server
 
     started = []
     monkeypatch.setattr(server.Server, "run",
                         lambda self: started.append({**self.options, "proxies": self.proxies}))
     monkeypatch.delenv("DIGITS_WORKERS", raising=False)
-    result = runner.invoke(args=["serve", "--no-worker", "--port", "8123"])
+    port = free_port()
+    result = runner.invoke(digits, args=["serve", "--no-worker", "--port", str(port)])
     assert result.exit_code == 0, result.output
     options = started[0]
     assert options["workers"] == len(os.sched_getaffinity(0))
-    assert options["worker_class"] == "gthread" and options["threads"] == cli.THREADS
-    assert options["bind"] == "127.0.0.1:8123"
+    assert options["worker_class"] == "gthread" and options["threads"] == server.THREADS
+    assert options["bind"] == f"127.0.0.1:{port}"
     assert options["proxies"] == 0
 
     monkeypatch.setenv("DIGITS_WORKERS", "3")
-    runner.invoke(args=["serve", "--no-worker"])
+    runner.invoke(digits, args=["serve", "--no-worker", "--port", "0"])
     assert started[1]["workers"] == 3
-    runner.invoke(args=["serve", "--no-worker", "--workers", "5", "--threads", "8"])
+    runner.invoke(digits, args=["serve", "--no-worker", "--port", "0", "--workers", "5",
+                                 "--threads", "8"])
     assert (started[2]["workers"], started[2]["threads"]) == (5, 8)
     monkeypatch.setenv("DIGITS_PROXIES", "1")
-    runner.invoke(args=["serve", "--no-worker"])
+    runner.invoke(digits, args=["serve", "--no-worker", "--port", "0"])
     assert started[3]["proxies"] == 1
+
+
+def test_serve_on_a_taken_port_says_which_and_how_to_choose_another(runner, monkeypatch):
+    from webapp.ops import server
+
+    started = []
+    monkeypatch.setattr(server.Server, "run", lambda self: started.append(self.options))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = runner.invoke(digits, args=["serve", "--no-worker", "--port", str(port)])
+    assert result.exit_code == 1 and started == []
+    assert f"Port {port} on 127.0.0.1 is already in use" in result.output
+    assert "--port" in result.output and "DIGITS_PORT" in result.output
+
+
+def test_serve_help_shows_how_to_choose_the_port(runner):
+    out = runner.invoke(digits, args=["serve", "--help"]).output
+    assert "--port" in out and "$DIGITS_PORT" in out and "--host" in out
 
 
 @pytest.mark.parametrize("proxies, seen", [(0, "127.0.0.1"), (1, "203.0.113.9")])
@@ -152,7 +175,7 @@ def test_behind_a_proxy_the_visitor_is_the_forwarded_address(tmp_path, model_pat
     behind nginx that is X-Forwarded-For, and only when the proxy is declared trusted."""
     from flask import request
 
-    from webapp.server import Server
+    from webapp.ops.server import Server
 
     monkeypatch.setenv("DIGITS_INSTANCE_PATH", str(tmp_path / "instance"))
     monkeypatch.setenv("DIGITS_MODEL", str(model_path))
@@ -164,12 +187,6 @@ def test_behind_a_proxy_the_visitor_is_the_forwarded_address(tmp_path, model_pat
 
 
 # -- digits serve, running --------------------------------------------------------------------
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def get(url, timeout=10):

@@ -22,13 +22,15 @@ from playwright.sync_api import expect
 
 import model
 from tests import images
-from tests.chromium import ANSWERED, draw
-from tests.conftest import app_config, serving
+from tests.chromium import ANSWERED, WATCH_CSP, draw
 from tests.drawings import BASE
-from tests.test_auth import PASSWORD, browser, token
-from tests.test_browser import WATCH_CSP
-from tests.test_hostile import PASSWORD_HASH
-from webapp import CONTENT_SECURITY_POLICY, create_app, registry, runs, samples
+from tests.support import (
+    CHECK_AS_SHIPPED, PASSWORD, PASSWORD_HASH, app_config, browser, serving, token)
+from webapp import create_app
+from webapp.core import registry
+from webapp.reading import corrections
+from webapp.security import CONTENT_SECURITY_POLICY
+from webapp.teaching import runs, settings as retrain
 
 HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
@@ -55,7 +57,7 @@ def finished_run(app, version_id):
                "held_out": {"n": 5, "accuracy": 0.8}, "styles": {"crossed_7": 0.95},
                "seconds": 75.0, "settings": {"epochs": 2}}
     with app.app_context():
-        run = runs.start(runs.DEFAULTS, enqueue=False)
+        run = runs.start(retrain.FINE_TUNE, enqueue=False)
         runs.write(run.id, only_if=None, status="succeeded", slot=None, epoch=2, epochs=2,
                    progress=1.0, history=history, units=units, results=results,
                    version_id=version_id, phase="done")
@@ -68,7 +70,7 @@ def furnished(app, drawings=30):
     with app.test_request_context():
         for i in range(drawings):
             name = ("7", "1", "4", "3")[i % 4]
-            samples.add(images.drawing(name), int(name), source="api")
+            corrections.add(images.drawing(name), int(name), source="api")
         net, meta = registry.load_version(registry.get(1))
         version = registry.register(net, meta, {"test_accuracy": 0.5, "val_accuracy": 0.5},
                                     "run 1").id
@@ -164,7 +166,7 @@ def pages_server(tmp_path):
     """The app on a free port, the shipped model, an admin password, data to show, a finished run."""
     app = furnished(create_app(app_config(
         tmp_path / "instance", TESTING=False, MODEL=str(model.PRETRAINED),
-        MODEL_CHECK_SECONDS=1.0, ADMIN_PASSWORD_HASH=PASSWORD_HASH)))
+        MODEL_CHECK_SECONDS=CHECK_AS_SHIPPED, ADMIN_PASSWORD_HASH=PASSWORD_HASH)))
     with serving(app) as url:
         yield url
 

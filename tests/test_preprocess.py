@@ -16,8 +16,8 @@ from PIL import Image, ImageOps
 from model import mnist
 from tests import images
 from tests.drawings import BASE, render
-from webapp import preprocess
-from webapp.preprocess import BLANK, TOO_LITTLE_INK, read_digit
+from webapp.reading import decode, normalise
+from webapp.reading.normalise import BLANK, TOO_LITTLE_INK, read_digit
 
 FIXTURES = "tests/fixtures/t10k-500-images-idx3-ubyte.gz"
 
@@ -83,7 +83,7 @@ def small_in_corner(name, scale=0.25):
 
 def test_small_off_centre_drawing_is_scaled_and_centred_like_mnist():
     image = read(render(small_in_corner("3")))
-    ink = image > preprocess.NOISE
+    ink = image > normalise.NOISE
     rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
     assert max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1 in (19, 20, 21)
     ys, xs = np.mgrid[0:28, 0:28]
@@ -95,10 +95,10 @@ def test_small_off_centre_drawing_is_scaled_and_centred_like_mnist():
 def test_strokes_of_a_small_drawing_are_thinned_towards_mnist_width(name, monkeypatch):
     """With the canvas's fixed pen a small digit has fat strokes that close its loops."""
     full, small = read(images.drawing(name)), read(render(small_in_corner(name)))
-    monkeypatch.setattr(preprocess, "MAX_STROKE", float("inf"))
+    monkeypatch.setattr(normalise, "MAX_STROKE", float("inf"))
     unthinned = read(render(small_in_corner(name)))
-    width = preprocess.stroke_width
-    assert width(small > 0.5) < min(width(unthinned > 0.5) - 1, preprocess.MAX_STROKE + 0.5)
+    width = normalise.stroke_width
+    assert width(small > 0.5) < min(width(unthinned > 0.5) - 1, normalise.MAX_STROKE + 0.5)
     assert np.abs(small - full).mean() < np.abs(unthinned - full).mean()
     # Thinned, not shrunk: the digit still spans MNIST's 20 px box.
     ink = small > 0
@@ -107,8 +107,8 @@ def test_strokes_of_a_small_drawing_are_thinned_towards_mnist_width(name, monkey
 
 def test_a_thin_one_stays_thin():
     image = read(images.drawing("1"))
-    columns = np.flatnonzero((image > preprocess.NOISE).any(axis=0))
-    rows = np.flatnonzero((image > preprocess.NOISE).any(axis=1))
+    columns = np.flatnonzero((image > normalise.NOISE).any(axis=0))
+    rows = np.flatnonzero((image > normalise.NOISE).any(axis=1))
     assert rows[-1] - rows[0] + 1 >= 19
     assert columns[-1] - columns[0] + 1 <= 4
 
@@ -121,10 +121,10 @@ def test_mnist_digits_come_back_unchanged():
     unchanged = 0
     for raw in mnist.read_idx(FIXTURES)[:100]:
         image = read(images.encode(Image.fromarray(raw)))
-        if preprocess.stroke_width(raw > 127) <= preprocess.MAX_STROKE:
+        if normalise.stroke_width(raw > 127) <= normalise.MAX_STROKE:
             unchanged += np.abs(image - raw / 255).mean() < 0.01
         else:
-            assert preprocess.stroke_width(image > 0.5) < preprocess.stroke_width(raw > 127)
+            assert normalise.stroke_width(image > 0.5) < normalise.stroke_width(raw > 127)
     assert unchanged >= 90
 
 
@@ -145,7 +145,7 @@ def test_blank_and_near_blank_pictures_are_not_digits(png, reason):
 @pytest.mark.parametrize("case", images.BAD_UPLOADS, ids=[c[0] for c in images.BAD_UPLOADS])
 def test_bad_uploads_raise_an_error_a_person_can_act_on(case):
     _, body, _, status, word = case
-    with pytest.raises(preprocess.ImageError) as info:
+    with pytest.raises(decode.ImageError) as info:
         read_digit(body)
     assert info.value.status == status and word in str(info.value)
     assert isinstance(info.value, ValueError)
@@ -154,24 +154,20 @@ def test_bad_uploads_raise_an_error_a_person_can_act_on(case):
 def test_decompression_bomb_is_refused_before_decoding():
     bomb = images.bomb_png()
     assert len(bomb) < 200_000
-    with pytest.raises(preprocess.ImageError, match="megapixels"):
+    with pytest.raises(decode.ImageError, match="megapixels"):
         read_digit(bomb)
 
 
 def test_oversized_file_is_413():
     big = images.encode(Image.fromarray(np.random.default_rng(2).integers(
         0, 256, (800, 800), dtype=np.uint8)))
-    assert len(big) > preprocess.MAX_BYTES
-    with pytest.raises(preprocess.ImageTooLarge) as info:
+    assert len(big) > decode.MAX_BYTES
+    with pytest.raises(decode.ImageTooLarge) as info:
         read_digit(big)
     assert info.value.status == 413 and "KiB" in str(info.value)
 
 
 # -- PNGs read by libspng (pyspng) read as Pillow reads them ---------------------------------
-
-def _chunk(kind, data):
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
 
 def raw_png(pixels, colour_type, extra=b""):
     """A PNG of ``pixels`` (h, w[, c]) uint8 or uint16 as they are, ``extra`` chunks before IDAT."""
@@ -180,8 +176,8 @@ def raw_png(pixels, colour_type, extra=b""):
     rows = pixels.reshape(h, -1).astype(">u2" if depth == 16 else np.uint8)
     raw = b"".join(b"\0" + row.tobytes() for row in rows)
     header = struct.pack(">IIBBBBB", w, h, depth, colour_type, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + extra
-            + _chunk(b"IDAT", zlib.compress(raw)) + _chunk(b"IEND", b""))
+    return (b"\x89PNG\r\n\x1a\n" + images.png_chunk(b"IHDR", header) + extra
+            + images.png_chunk(b"IDAT", zlib.compress(raw)) + images.png_chunk(b"IEND", b""))
 
 
 def colour_seven():
@@ -196,7 +192,7 @@ def pillow_luminance(png):
     """What ``decode`` gave before libspng: Pillow's image through ``_luminance``."""
     with Image.open(io.BytesIO(png)) as im:
         im.load()
-        return preprocess._luminance(im)
+        return decode._luminance(im)
 
 
 PNG_KINDS = {
@@ -223,22 +219,22 @@ PNG_KINDS = {
 @pytest.mark.parametrize("kind", PNG_KINDS)
 def test_libspng_reads_every_kind_of_png_as_pillow_did(kind):
     png = PNG_KINDS[kind]()
-    fast = preprocess._decode_png(png)
+    fast = decode._decode_png(png)
     assert fast is not None, "read by libspng, not left to Pillow"
     before = pillow_luminance(png)
     assert fast.shape == before.shape and fast.dtype == np.float32
     # Pillow rounds to whole grey levels at each step; libspng's path does not.
     assert np.abs(fast - before).max() <= 0.6
-    assert np.abs(preprocess.normalise(fast).image
-                  - preprocess.normalise(before).image).max() < 0.002
+    assert np.abs(normalise.normalise(fast).image
+                  - normalise.normalise(before).image).max() < 0.002
 
 
 @pytest.mark.parametrize("chunk", [b"tRNS", b"iCCP", b"zTXt"])
 def test_colour_keys_and_compressed_metadata_are_left_to_pillow(chunk):
     body = {b"tRNS": b"\x00\xff", b"iCCP": b"p\x00\x00" + zlib.compress(b"x" * 64),
             b"zTXt": b"k\x00\x00" + zlib.compress(b"y" * 64)}[chunk]
-    png = raw_png(np.asarray(seven()), 0, extra=_chunk(chunk, body))
-    assert preprocess._decode_png(png) is None
+    png = raw_png(np.asarray(seven()), 0, extra=images.png_chunk(chunk, body))
+    assert decode._decode_png(png) is None
     assert read(png).shape == (28, 28)
 
 
@@ -246,8 +242,8 @@ def refuse_to_decode(monkeypatch):
     """Make both decoders fail the test if they are asked for pixels."""
     def no_pixels(*args, **kwargs):
         raise AssertionError("pixels decoded")
-    monkeypatch.setattr(preprocess.pyspng, "load", no_pixels)
-    monkeypatch.setattr(preprocess.Image, "open", no_pixels)
+    monkeypatch.setattr(decode.pyspng, "load", no_pixels)
+    monkeypatch.setattr(decode.Image, "open", no_pixels)
 
 
 @pytest.mark.parametrize("png, status, word", [
@@ -258,7 +254,7 @@ def refuse_to_decode(monkeypatch):
 ], ids=["bomb", "huge-header", "too-thin", "animated"])
 def test_size_and_animation_are_refused_from_the_header_alone(monkeypatch, png, status, word):
     refuse_to_decode(monkeypatch)
-    with pytest.raises(preprocess.ImageError) as info:
+    with pytest.raises(decode.ImageError) as info:
         read_digit(png)
     assert info.value.status == status and word in str(info.value)
 
@@ -266,8 +262,8 @@ def test_size_and_animation_are_refused_from_the_header_alone(monkeypatch, png, 
 def test_a_bad_checksum_before_the_pixels_is_corrupt_as_with_pillow():
     png = bytearray(images.drawing("7"))
     png[29] ^= 0xFF                                  # IHDR's CRC
-    assert preprocess.png_header(bytes(png)) is None
-    with pytest.raises(preprocess.ImageError, match="truncated or corrupt"):
+    assert decode.png_header(bytes(png)) is None
+    with pytest.raises(decode.ImageError, match="truncated or corrupt"):
         read_digit(bytes(png))
 
 
@@ -275,5 +271,5 @@ def test_damaged_pixel_data_is_corrupt_whichever_decoder_fails():
     png = images.drawing("7")
     start = png.index(b"IDAT") + 4
     damaged = png[:start + 20] + bytes(200) + png[start + 220:]
-    with pytest.raises(preprocess.ImageError, match="truncated or corrupt"):
+    with pytest.raises(decode.ImageError, match="truncated or corrupt"):
         read_digit(damaged)

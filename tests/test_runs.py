@@ -1,5 +1,6 @@
-"""Training runs (``webapp/runs.py``): settings validation, one run at a time, cancel, dead
-workers, and a whole run done in-process (the way ``digits retrain`` does it)."""
+"""Training runs (``webapp/teaching``: ``settings``, ``runs``, ``worker``): settings validation,
+one run at a time, cancel, dead workers, and a whole run done in-process (the way ``digits
+retrain`` does it)."""
 
 import os
 import subprocess
@@ -13,12 +14,13 @@ from pathlib import Path
 import pytest
 from werkzeug.datastructures import MultiDict
 
-from tests.conftest import DATA_DIR, needs_data
-from webapp import registry, runs
-from webapp.db import Sample, TrainingRun, db, utcnow
+from tests.support import DATA_DIR, SHORT, needs_data, simultaneous_starts
+from webapp.core import registry
+from webapp.core.db import Sample, TrainingRun, db, utcnow
+from webapp.teaching import runs, settings as retrain, worker
 
 ROOT = Path(__file__).resolve().parent.parent
-SHORT = replace(runs.DEFAULTS, epochs=1, augment=False, include_samples=True)
+WITH_SAMPLES = replace(SHORT, include_samples=True)
 
 
 def fresh(run_id):
@@ -38,8 +40,8 @@ DEFAULT_FORM = {"hidden": "256", "epochs": "4", "eta": "0.05", "batch_size": "12
 
 
 def test_the_default_form_gives_the_defaults():
-    settings, errors = runs.validate(DEFAULT_FORM)
-    assert errors == {} and settings == runs.DEFAULTS
+    settings, errors = retrain.validate(DEFAULT_FORM)
+    assert errors == {} and settings == retrain.FINE_TUNE
 
 
 @pytest.mark.parametrize("field, value, message", [
@@ -56,13 +58,13 @@ def test_the_default_form_gives_the_defaults():
     ("start", "yesterday", "Start from must be the serving model or scratch."),
 ])
 def test_bad_values_are_refused_with_a_message(field, value, message):
-    settings, errors = runs.validate({**DEFAULT_FORM, field: value})
+    settings, errors = retrain.validate({**DEFAULT_FORM, field: value})
     assert settings is None and list(errors) == [field]
     assert errors[field].startswith(message)
 
 
 @pytest.mark.parametrize("form, expected", [
-    ({"start": "serving"}, {"epochs": runs.DEFAULTS.epochs, "eta": runs.DEFAULTS.eta}),
+    ({"start": "serving"}, {"epochs": retrain.FINE_TUNE.epochs, "eta": retrain.FINE_TUNE.eta}),
     ({"start": "scratch", "epochs": " "}, {"epochs": 60, "eta": 0.5, "hidden": 256}),
     ({"start": "scratch", "hidden": "32", "epochs": "3"}, {"hidden": 32, "epochs": 3}),
     ({"augment": "on"}, {"augment": True, "include_samples": False}),
@@ -71,7 +73,7 @@ def test_bad_values_are_refused_with_a_message(field, value, message):
     (MultiDict([("augment", "0"), ("augment", "on")]), {"augment": True}),
 ])
 def test_blank_fields_take_the_defaults_and_checkboxes_mean_present(form, expected):
-    settings, errors = runs.validate(form)
+    settings, errors = retrain.validate(form)
     assert errors == {}
     for name, value in expected.items():
         assert getattr(settings, name) == value, name
@@ -80,45 +82,23 @@ def test_blank_fields_take_the_defaults_and_checkboxes_mean_present(form, expect
 def test_scratch_defaults_come_from_train_config():
     from model.train import TrainConfig
 
-    assert runs.SCRATCH_DEFAULTS.epochs == TrainConfig().epochs
-    assert runs.SCRATCH_DEFAULTS.eta == TrainConfig().eta
+    assert retrain.FROM_SCRATCH.epochs == TrainConfig().epochs
+    assert retrain.FROM_SCRATCH.eta == TrainConfig().eta
 
 
 # -- one run at a time ------------------------------------------------------------------
 
 def test_a_second_start_is_refused_while_one_is_queued(app):
     with app.app_context():
-        first = runs.start(runs.DEFAULTS, enqueue=False)
+        first = runs.start(retrain.FINE_TUNE, enqueue=False)
         with pytest.raises(runs.RunRefused, match=f"Training run #{first.id} is already queued: "
                                                   "wait for it to finish or cancel it."):
-            runs.start(runs.DEFAULTS, enqueue=False)
+            runs.start(retrain.FINE_TUNE, enqueue=False)
         assert db.session.query(TrainingRun).count() == 1
 
 
-def simultaneous_starts(app, settings, clicks=4, enqueue=False):
-    """``clicks`` threads press Start at the same moment: the run ids started, the refusals."""
-    barrier = threading.Barrier(clicks)
-    outcomes = []
-
-    def click():
-        with app.app_context():
-            barrier.wait()
-            try:
-                outcomes.append(runs.start(settings, enqueue=enqueue).id)
-            except runs.RunRefused as exc:
-                outcomes.append(str(exc))
-
-    threads = [threading.Thread(target=click) for _ in range(clicks)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return ([o for o in outcomes if isinstance(o, int)],
-            [o for o in outcomes if isinstance(o, str)])
-
-
 def test_two_simultaneous_starts_in_threads_give_one_run(app):
-    started, refused = simultaneous_starts(app, runs.DEFAULTS)
+    started, refused = simultaneous_starts(app, retrain.FINE_TUNE)
     assert len(started) == 1 and len(refused) == 3
     assert all(f"Training run #{started[0]} is already queued" in r for r in refused)
     with app.app_context():
@@ -128,7 +108,8 @@ def test_two_simultaneous_starts_in_threads_give_one_run(app):
 START_IN_PROCESS = """
 import sys, time
 from pathlib import Path
-from webapp import create_app, runs
+from webapp import create_app
+from webapp.teaching import runs, settings as retrain, worker
 app = create_app()
 go = Path(sys.argv[1])
 print("ready", flush=True)
@@ -136,7 +117,7 @@ while not go.exists():
     time.sleep(0.001)
 with app.app_context():
     try:
-        print("started", runs.start(runs.DEFAULTS, enqueue=False).id, flush=True)
+        print("started", runs.start(retrain.FINE_TUNE, enqueue=False).id, flush=True)
     except runs.RunRefused as exc:
         print("refused", exc, flush=True)
 """
@@ -161,38 +142,38 @@ def test_two_simultaneous_starts_in_processes_give_one_run(app, tmp_path):
 
 def test_cancel_a_queued_run_at_once_and_start_again(app):
     with app.app_context():
-        run = runs.start(runs.DEFAULTS, enqueue=False)
+        run = runs.start(retrain.FINE_TUNE, enqueue=False)
         cancelled = runs.cancel(run.id)
         assert cancelled.status == "cancelled" and cancelled.slot is None
         assert cancelled.finished is not None
         # A worker that picks the task up afterwards leaves it alone.
-        assert runs.execute(run.id).status == "cancelled"
+        assert worker.execute(run.id).status == "cancelled"
         with pytest.raises(runs.RunRefused, match="is over \\(cancelled\\)"):
             runs.cancel(run.id)
         with pytest.raises(runs.RunRefused, match="There is no training run #99"):
             runs.cancel(99)
-        assert runs.start(runs.DEFAULTS, enqueue=False).id == run.id + 1
+        assert runs.start(retrain.FINE_TUNE, enqueue=False).id == run.id + 1
 
 
 @needs_data
 def test_cancel_a_running_run_stops_it_at_the_end_of_an_epoch(app):
     with app.app_context():
         versions = len(registry.versions())
-        run = runs.start(replace(SHORT, epochs=200), enqueue=False)
+        run = runs.start(replace(WITH_SAMPLES, epochs=200), enqueue=False)
 
         def work():
             with app.app_context():
-                runs.execute(run.id)
+                worker.execute(run.id)
 
-        worker = threading.Thread(target=work)
-        worker.start()
+        thread = threading.Thread(target=work)
+        thread.start()
         deadline = time.monotonic() + 120
         while fresh(run.id).epoch < 1 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert fresh(run.id).status == "running"
         assert runs.cancel(run.id).cancel_requested
-        worker.join(timeout=120)
-        assert not worker.is_alive()
+        thread.join(timeout=120)
+        assert not thread.is_alive()
         run = fresh(run.id)
         assert run.status == "cancelled" and run.slot is None and run.version_id is None
         assert 1 <= run.epoch < 200
@@ -204,15 +185,15 @@ def test_cancel_a_running_run_stops_it_at_the_end_of_an_epoch(app):
 def test_a_run_whose_heartbeat_stopped_is_shown_failed(app):
     app.config["JOB_STALE_SECONDS"] = 5
     with app.app_context():
-        run = runs.start(runs.DEFAULTS, enqueue=False)
-        assert runs.claim(run.id)
+        run = runs.start(retrain.FINE_TUNE, enqueue=False)
+        assert worker.claim(run.id)
         run_id = run.id
         assert runs.latest().status == "running"             # a fresh heartbeat: alive
         runs.write(run_id, heartbeat=utcnow() - timedelta(seconds=8))
         run = runs.latest()
         assert run.id == run_id and run.status == "failed" and run.slot is None
         assert run.error == "The training worker stopped (no heartbeat for 8 s)."
-        assert runs.start(runs.DEFAULTS, enqueue=False).id == run_id + 1
+        assert runs.start(retrain.FINE_TUNE, enqueue=False).id == run_id + 1
 
 
 # -- a whole run ------------------------------------------------------------------------
@@ -232,9 +213,9 @@ def test_a_run_registers_a_version_with_its_results_and_does_not_promote_it(app)
     data = mnist.load(DATA_DIR)
     with app.app_context():
         add_samples(data["test_images"][:5], data["test_labels"][:5], [False] * 3 + [True] * 2)
-        run = runs.start(replace(SHORT, epochs=2), enqueue=False)
+        run = runs.start(replace(WITH_SAMPLES, epochs=2), enqueue=False)
         seen = []
-        run = runs.execute(run.id, report=seen.append)
+        run = worker.execute(run.id, report=seen.append)
         assert run.status == "succeeded", run.error
         assert [r["epoch"] for r in seen] == [1, 2] == [h["epoch"] for h in run.history]
         assert run.slot is None and run.progress == 1.0 and run.phase == "done"
@@ -266,7 +247,7 @@ def test_a_run_that_fails_says_why_and_frees_the_slot(app, tmp_path, monkeypatch
     monkeypatch.setenv("DIGITS_MNIST_MIRROR", (tmp_path / "no-mirror").as_uri() + "/")
     app.config["DATA_DIR"] = str(tmp_path / "empty")
     with app.app_context():
-        run = runs.execute(runs.start(SHORT, enqueue=False).id)
+        run = worker.execute(runs.start(WITH_SAMPLES, enqueue=False).id)
         assert run.status == "failed" and run.slot is None and run.finished is not None
         assert run.error.startswith("Training failed: MNIST files missing in")
         assert len(registry.versions()) == 1

@@ -1,8 +1,6 @@
 """Labelled drawings: corrections from the page, the samples API, rate limits, and review."""
 
-import base64
 import io
-import json
 import re
 
 import numpy as np
@@ -10,27 +8,16 @@ import pytest
 from sqlalchemy import func, select, text
 
 from tests import images
-from tests.conftest import app_config, start_together
-from webapp import create_app, samples
-from webapp.db import Sample, db
-
-HTTPS = "https://localhost"        # the session cookie is Secure: the test client sends it on https
-HX = {"HX-Request": "true", "Referer": HTTPS + "/"}   # on https, Flask-WTF checks the referrer
+from tests.support import HTTPS, HX_FROM_PAGE, app_config, page_token, start_together
+from webapp import create_app
+from webapp.core import samples
+from webapp.core.db import Sample, db
+from webapp.reading import corrections
 
 
 def count(app):
     with app.app_context():
         return db.session.scalar(select(func.count()).select_from(Sample))
-
-
-def data_url(png):
-    return "data:image/png;base64," + base64.b64encode(png).decode()
-
-
-def page_token(client):
-    """The CSRF token the page hands htmx (``<body hx-headers=...>``)."""
-    page = client.get("/", base_url=HTTPS).text
-    return json.loads(re.search(r"hx-headers='([^']*)'", page).group(1))["X-CSRFToken"]
 
 
 # -- the JSON API ----------------------------------------------------------------------------
@@ -100,16 +87,16 @@ def test_an_oversized_upload_is_413_and_not_stored(app, client):
 # -- the page's correction form --------------------------------------------------------------
 
 def test_the_reading_offers_a_correction_for_every_other_digit(client):
-    fragment = client.post("/predict", data={"image": data_url(images.drawing("7"))},
-                           headers=HX).text
+    fragment = client.post("/predict", data={"image": images.data_url(images.drawing("7"))},
+                           headers=HX_FROM_PAGE).text
     assert 'data-testid="teach"' in fragment
     assert len(re.findall(r'name="label" value="\d"', fragment)) == 10
 
 
 def test_a_correction_stores_exactly_one_row(app, client):
     token = page_token(client)
-    response = client.post("/corrections", base_url=HTTPS, headers={**HX, "X-CSRFToken": token},
-                           data={"image": data_url(images.drawing("7")), "label": "1"})
+    response = client.post("/corrections", base_url=HTTPS, headers={**HX_FROM_PAGE, "X-CSRFToken": token},
+                           data={"image": images.data_url(images.drawing("7")), "label": "1"})
     assert response.status_code == 200
     assert "Saved as a <strong>1</strong>" in response.text
     with app.app_context():
@@ -119,16 +106,16 @@ def test_a_correction_stores_exactly_one_row(app, client):
 
 def test_a_correction_without_the_csrf_token_is_refused(app, client):
     client.get("/", base_url=HTTPS)
-    response = client.post("/corrections", base_url=HTTPS, headers=HX,
-                           data={"image": data_url(images.drawing("7")), "label": "1"})
+    response = client.post("/corrections", base_url=HTTPS, headers=HX_FROM_PAGE,
+                           data={"image": images.data_url(images.drawing("7")), "label": "1"})
     assert response.status_code == 400 and "reload the page" in response.text
     assert count(app) == 0
 
 
 def test_a_correction_of_a_blank_canvas_says_so(app, client):
     token = page_token(client)
-    response = client.post("/corrections", base_url=HTTPS, headers={**HX, "X-CSRFToken": token},
-                           data={"image": data_url(images.blank()), "label": "1"})
+    response = client.post("/corrections", base_url=HTTPS, headers={**HX_FROM_PAGE, "X-CSRFToken": token},
+                           data={"image": images.data_url(images.blank()), "label": "1"})
     assert response.status_code == 400 and "Draw the digit" in response.text
     assert count(app) == 0
 
@@ -165,7 +152,7 @@ def test_rate_limiting_can_be_turned_off(tmp_path, model_path):
 def add(app, name, label, held_out_percent=0):
     app.config["HOLD_OUT_PERCENT"] = held_out_percent
     with app.test_request_context():
-        return samples.add(images.drawing(name), label, source="api").id
+        return corrections.add(images.drawing(name), label, source="api").id
 
 
 def test_counts_pages_relabel_and_delete(app):
@@ -206,7 +193,7 @@ def insert_many(instance, model_path, n, start):
     start.wait()
     for _ in range(n):
         with app.test_request_context():
-            samples.add(png, 7, source="api")
+            corrections.add(png, 7, source="api")
 
 
 def test_concurrent_writers_on_sqlite_never_see_database_is_locked(tmp_path, model_path):

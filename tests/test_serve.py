@@ -4,7 +4,6 @@ database) within about a second."""
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -17,14 +16,9 @@ import pytest
 
 import model
 from tests import images
-from tests.conftest import app_config, save_network
-from webapp import create_app, registry
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.support import app_config, free_port, save_network
+from webapp import create_app
+from webapp.core import registry
 
 
 def predict(url):

@@ -1,14 +1,19 @@
 """The served model: loaded once per process from the database, swapped when the served
 version changes, never replaced by a version that does not load."""
 
+import threading
+import time
+
 import pytest
-from sqlalchemy import update
+from sqlalchemy import event, update
 
 import model
 from tests import images
-from tests.conftest import app_config, save_network
-from webapp import create_app, instance_secret_key, registry, served
-from webapp.db import ModelVersion, db
+from tests.support import app_config, save_network
+from webapp import create_app
+from webapp.core import registry, served
+from webapp.core.db import ModelVersion, db
+from webapp.security import instance_secret_key
 
 
 def answer(client):
@@ -59,14 +64,45 @@ def test_a_corrupt_version_keeps_the_old_model_serving(app, client, tmp_path, ca
     assert "keeping model version 1" in caplog.text
 
 
-def test_the_database_is_asked_at_most_once_per_interval(model_path, tmp_path):
+class Clock:
+    """``time.monotonic`` for ``served``, moved on by hand: an hour passes at once."""
+
+    def __init__(self):
+        self.now = time.monotonic()
+
+    def monotonic(self):
+        return self.now
+
+
+def test_the_database_is_asked_once_per_interval_and_again_after_it(model_path, tmp_path,
+                                                                     monkeypatch):
+    clock = Clock()
+    monkeypatch.setattr(served, "time", clock)
     app = create_app(app_config(tmp_path / "instance", MODEL=str(model_path),
                                  MODEL_CHECK_SECONDS=3600))
     client = app.test_client()
-    new = add_version(app, tmp_path)
+    asked = []                              # the served model's own looks at the serving row
     with app.app_context():
-        registry.promote(new)
-    assert answer(client)["version"] == 1
+        event.listen(db.engine, "before_cursor_execute",
+                     lambda _c, _cur, statement, *_: asked.append(statement)
+                     if "FROM serving" in statement
+                     and threading.current_thread().name == "served-model-check" else None)
+    first, second = add_version(app, tmp_path, seed=2), add_version(app, tmp_path, seed=3)
+    with app.app_context():
+        registry.promote(first)
+    assert [answer(client)["version"] for _ in range(3)] == [1, 1, 1]
+    assert asked == []                      # inside the interval nobody asks
+
+    clock.now += 3601                       # the interval is over: the next request asks
+    assert [answer(client)["version"] for _ in range(3)] == [first] * 3
+    assert len(asked) == 1                  # once, not once per request
+
+    with app.app_context():
+        registry.promote(second)
+    clock.now += 60
+    assert answer(client)["version"] == first and len(asked) == 1
+    clock.now += 3600                       # and every interval after that, again
+    assert answer(client)["version"] == second and len(asked) == 2
 
 
 def test_the_shipped_model_is_the_default_version_1(tmp_path):

@@ -14,8 +14,9 @@ import redis
 
 import model
 from tests import images
-from tests.conftest import app_config, save_network, start_together
-from webapp import create_app, registry, samples
+from tests.support import app_config, save_network, start_together
+from webapp import create_app
+from webapp.core import registry, samples
 
 
 def host(tmp_path, name, database_url, model_path, **settings):

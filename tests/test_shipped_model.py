@@ -8,14 +8,9 @@ import pytest
 
 import model
 from model import mnist, train
-from tests.conftest import DATA_DIR, needs_data
+from tests.support import DATA_DIR, needs_data
 
 FIXTURES = Path(__file__).parent / "fixtures"
-
-
-@pytest.fixture(scope="module")
-def shipped():
-    return model.load(model.PRETRAINED)
 
 
 def test_shipped_model_shape_and_metadata(shipped):
@@ -38,7 +33,7 @@ def test_shipped_model_on_fixture(shipped):
     images = mnist.read_idx(FIXTURES / "t10k-500-images-idx3-ubyte.gz")
     labels = mnist.read_idx(FIXTURES / "t10k-500-labels-idx1-ubyte.gz")
     X = model.inputs(net, images)
-    assert train.evaluate(net, X, labels)["accuracy"] >= 0.98
+    assert train.measure(net, X, labels)["accuracy"] >= 0.98
 
 
 @needs_data

@@ -44,8 +44,8 @@ def test_training_learns_and_keeps_best_validation_weights(small_data, augment):
     assert history[-1]["loss"] < history[0]["loss"]
     best = max(r["val_accuracy"] for r in history)
     val_X = prepare(small_data["train_images"][-200:])
-    assert train.evaluate(net, val_X, small_data["train_labels"][-200:])["accuracy"] == best
-    test = train.evaluate(net, prepare(small_data["test_images"]), small_data["test_labels"])
+    assert train.measure(net, val_X, small_data["train_labels"][-200:])["accuracy"] == best
+    test = train.measure(net, prepare(small_data["test_images"]), small_data["test_labels"])
     assert test["accuracy"] > 0.8
     assert test["confusion"].sum() == 500
 
@@ -77,13 +77,15 @@ def test_extra_images_are_mixed_in_and_fine_tuning_starts_from_a_copy(small_data
     assert (tuned.predict(prepare(bar[:3])) == 3).all()
 
 
-def test_evaluate_confusion_matrix():
+def test_measure_confusion_matrix():
     class Fixed:
         def feedforward(self, X):
             return np.eye(10)[[0, 1, 1, 2]]
-    result = train.evaluate(Fixed(), np.zeros((4, 784)), np.array([0, 1, 2, 2]))
+    result = train.measure(Fixed(), np.zeros((4, 784)), np.array([0, 1, 2, 2]))
     assert result["accuracy"] == 0.75
     assert result["confusion"][2].tolist() == [0, 1, 1, 0, 0, 0, 0, 0, 0, 0]
+    # Digits 3-9 have no images: "no digits" (None), not a division by zero.
+    assert result["per_class"] == [1.0, 1.0, 0.5] + [None] * 7
 
 
 def test_extra_images_are_learnt_alongside_mnist(small_data):

@@ -7,6 +7,11 @@ panel they fill; a browser navigating gets a small HTML page. Unexpected
 exceptions are logged and answered with a 500 in the same three forms,
 never a traceback.
 
+An htmx view whose errors belong somewhere special declares it beside its
+route with ``@errors.htmx_fragment(render)``: ``render(message)`` makes the
+fragment (the draw page's reading, its correction row). This module knows no
+area's views and imports nothing from ``webapp`` but ``htmx``.
+
 A database that cannot answer (down, unreachable past its connect timeout,
 locked past SQLite's busy timeout, or out of disk) is a 503 with a message and
 ``Retry-After``, in the same three forms: nothing was stored, and trying again
@@ -21,14 +26,13 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from . import readout
-from .preprocess import MAX_BYTES, ImageError
+from .htmx import is_htmx
 
 MESSAGES = {
     404: "There is nothing at this address.",
     405: "This address does not accept that method.",
-    413: f"The request is too large (the limit is {MAX_BYTES // 1024} KiB): send a smaller PNG "
-         f"or JPEG, or shorter form fields.",
+    413: "The request is too large (the limit is {limit} KiB): send a smaller PNG or JPEG, or "
+         "shorter form fields.",
 }
 RETRY_AFTER_SECONDS = 10
 # What a full disk looks like: SQLite's SQLITE_FULL, PostgreSQL's SQLSTATE 53100, the OS's errno.
@@ -39,7 +43,6 @@ STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
 
 def init_app(app):
     app.register_error_handler(CSRFError, handle_csrf_error)
-    app.register_error_handler(ImageError, handle_image_error)
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(DBAPIError, handle_storage_error)
     app.register_error_handler(PoolTimeout, handle_storage_error)
@@ -47,16 +50,24 @@ def init_app(app):
     app.register_error_handler(Exception, handle_unexpected)
 
 
+def htmx_fragment(render):
+    """Decorate a view (under its route) so its errors, for htmx, are ``render(message)``."""
+    def mark(view):
+        view.htmx_error_fragment = render
+        return view
+    return mark
+
+
 def respond(status, message):
     """The error as JSON, an htmx fragment or a page, whichever the request wants."""
     if request.path.startswith("/api/"):
         return {"error": message}, status
-    if request.headers.get("HX-Request") != "true":
+    if not is_htmx():
         return render_template("error.html", status=status, message=message), status
-    if request.endpoint == "draw.predict":
-        return readout.render_fragment(readout.failed(message)), status
-    if request.endpoint == "samples.correct":
-        return render_template("partials/_teach.html", problem=message), status
+    view = current_app.view_functions.get(request.endpoint)
+    render = getattr(view, "htmx_error_fragment", None)
+    if render is not None:
+        return render(message), status
     return render_template("partials/_problem.html", message=message), status
 
 
@@ -65,7 +76,8 @@ def handle_csrf_error(exc):
                         "old: reload the page and try again.")
 
 
-def handle_image_error(exc):
+def handle_with_status(exc):
+    """For exceptions that carry their HTTP ``status`` (``reading.decode.ImageError``)."""
     return respond(exc.status, str(exc))
 
 
@@ -75,7 +87,12 @@ def handle_http_error(exc):
         return respond(429, f"Too many submissions from your address (the limit is "
                             f"{exc.description}): wait a minute, then try again.")
     custom = exc.description != type(exc).description
-    return respond(exc.code, exc.description if custom else MESSAGES.get(exc.code, exc.description))
+    if custom:
+        return respond(exc.code, exc.description)
+    message = MESSAGES.get(exc.code, exc.description)
+    if exc.code == 413:
+        message = message.format(limit=(current_app.config["MAX_CONTENT_LENGTH"] or 0) // 1024)
+    return respond(exc.code, message)
 
 
 def handle_storage_error(exc):

@@ -1,0 +1,1 @@
+"""admin: dashboard, login, run panel, charts. Imports teaching, reading, core, model."""

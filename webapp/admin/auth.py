@@ -1,0 +1,227 @@
+"""Who may use the admin: the password, the login and logout views, and the failed-login throttle.
+
+The password is stored as a Werkzeug hash, either in the ``settings`` table
+(``digits admin set-password``, in ``ops.commands``) or in ``$DIGITS_ADMIN_PASSWORD_HASH``
+(config ``ADMIN_PASSWORD_HASH``), which wins. A login clears the session and
+marks it with a fingerprint of that hash, so changing the password logs
+every session out.
+
+Checking a password costs scrypt's ~32 MiB and tens of milliseconds, so
+failed logins are counted per client in the database, shared by every
+process on every host, and the count is checked and raised *before* the
+hash is computed: past ``LOGIN_FAILURE_LIMIT`` failures within
+``LOGIN_FAILURE_WINDOW`` seconds the login answers 429 without hashing.
+"""
+
+import hashlib
+import math
+from datetime import timedelta
+from functools import wraps
+from urllib.parse import urlsplit
+
+from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request,
+                   session, url_for)
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from ..core.db import LoginFailure, Setting, as_utc, db, utcnow
+from ..htmx import is_htmx
+
+bp = Blueprint("auth", __name__, url_prefix="/admin")
+PASSWORD_KEY = "admin_password_hash"
+MIN_PASSWORD_LENGTH = 8
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+# -- the password -------------------------------------------------------------------------
+
+def password_hash():
+    """The admin password's hash: the environment's if set, else the database's, else None."""
+    return current_app.config["ADMIN_PASSWORD_HASH"] or db.session.scalar(
+        select(Setting.value).where(Setting.key == PASSWORD_KEY))
+
+
+def set_password(password):
+    """Store ``password``'s Werkzeug hash in the database (it wins only without the env hash)."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValueError(f"The password needs at least {MIN_PASSWORD_LENGTH} characters.")
+    hashed = generate_password_hash(password)
+    row = db.session.get(Setting, PASSWORD_KEY)
+    if row is None:
+        db.session.add(Setting(key=PASSWORD_KEY, value=hashed))
+    else:
+        row.value = hashed
+    db.session.commit()
+
+
+def fingerprint(hashed):
+    """A short digest of the hash, kept in the session: a new password ends old sessions."""
+    return hashlib.sha256(hashed.encode()).hexdigest()[:16]
+
+
+def logged_in():
+    hashed = password_hash()
+    return bool(hashed) and session.get("admin") == fingerprint(hashed)
+
+
+# -- the throttle ---------------------------------------------------------------------------
+
+def client_key():
+    return (request.remote_addr or "unknown")[:64]
+
+
+def minutes_left(failure, window, now):
+    return max(1, math.ceil((as_utc(failure.first) + window - now).total_seconds() / 60))
+
+
+def count_attempt(client):
+    """Count one login attempt for ``client`` before its password is hashed.
+
+    Returns None when it may proceed, else the minutes until it may try again.
+    The row is read and written in one transaction (``BEGIN IMMEDIATE`` on
+    SQLite, ``FOR UPDATE`` elsewhere), so concurrent attempts from several
+    processes cannot all slip under the limit.
+    """
+    limit = int(current_app.config["LOGIN_FAILURE_LIMIT"])
+    window = timedelta(seconds=float(current_app.config["LOGIN_FAILURE_WINDOW"]))
+    for _ in range(3):
+        now = utcnow()
+        failure = db.session.get(LoginFailure, client, with_for_update=True,
+                                 populate_existing=True)
+        try:
+            if failure is None:
+                db.session.add(LoginFailure(client=client, failures=1, first=now, last=now))
+            elif as_utc(failure.first) + window <= now:
+                failure.failures, failure.first, failure.last = 1, now, now
+            elif failure.failures >= limit:
+                wait = minutes_left(failure, window, now)
+                db.session.rollback()
+                return wait
+            else:
+                failure.failures += 1
+                failure.last = now
+            db.session.commit()
+            return None
+        except IntegrityError:      # another process inserted this client's row first
+            db.session.rollback()
+    raise RuntimeError("could not count a login attempt")
+
+
+def forget_failures(client):
+    db.session.execute(delete(LoginFailure).where(LoginFailure.client == client))
+    db.session.commit()
+
+
+# -- guarding the admin ---------------------------------------------------------------------
+
+def refuse_cross_site():
+    """Browsers say where a request came from; a state change from another site is refused."""
+    if (request.method not in SAFE_METHODS
+            and request.headers.get("Sec-Fetch-Site") == "cross-site"):
+        abort(403, "Changes to the admin must come from the admin's own pages.")
+
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def refuse_non_form_body():
+    """A state change arrives as a form; another body (JSON, an image) is refused, not ignored.
+
+    Otherwise its fields would silently be missing: a JSON body to the Train form
+    would start a run with the defaults.
+    """
+    if request.method in SAFE_METHODS or request.mimetype in FORM_TYPES:
+        return
+    if request.mimetype or request.content_length or "chunked" in request.headers.get(
+            "Transfer-Encoding", "").lower():
+        abort(415, f"This form takes application/x-www-form-urlencoded or multipart/form-data, "
+                   f"not {request.mimetype or 'a body without a Content-Type'}: send it from "
+                   f"the admin's own pages.")
+
+
+def require_login():
+    """``before_request`` for the admin: pages go to the login, htmx requests get a 401."""
+    refuse_cross_site()
+    refuse_non_form_body()
+    if logged_in():
+        return None
+    if is_htmx() or request.method not in SAFE_METHODS:
+        abort(401, "You are not logged in (or your session ended): reload the page to log in.")
+    return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+
+
+def login_required(view):
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        return require_login() or view(*args, **kwargs)
+    return wrapped
+
+
+def safe_next(target):
+    """Only a path inside the admin: never another host (an open redirect)."""
+    parts = urlsplit(target or "")
+    if parts.scheme or parts.netloc or not parts.path.startswith("/admin"):
+        return url_for("admin.dashboard")
+    return target
+
+
+def cookie_blocked():
+    """True when a browser will refuse the Secure session cookie: plain http, not loopback.
+
+    Browsers keep Secure cookies over http only for localhost; elsewhere the login
+    would fail with a puzzling CSRF error, so the page says what to do instead.
+    """
+    if not current_app.config["SESSION_COOKIE_SECURE"] or request.is_secure:
+        return False
+    if request.headers.get("X-Forwarded-Proto", "").lower() == "https":
+        return False                     # https ends at a proxy in front of the app
+    return (request.host.rsplit(":", 1)[0].strip("[]")
+            not in ("localhost", "127.0.0.1", "::1"))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    refuse_cross_site()
+    refuse_non_form_body()
+    hashed = password_hash()
+    if request.method == "GET":
+        if logged_in():
+            return redirect(safe_next(request.args.get("next")))
+        return render_template("admin/login.html", configured=bool(hashed),
+                               next=request.args.get("next", ""),
+                               cookie_blocked=cookie_blocked())
+    target = request.form.get("next", "")
+    if not hashed:
+        return render_template("admin/login.html", configured=False, next=target), 403
+    if len(request.form.getlist("password")) > 1:
+        return render_template("admin/login.html", configured=True, next=target,
+                               error="The password came more than once: send it once."), 400
+    client = client_key()
+    wait = count_attempt(client)
+    if wait is not None:
+        message = (f"Too many failed logins: try again in {wait} minute"
+                   f"{'s' if wait != 1 else ''}.")
+        return render_template("admin/login.html", configured=True, next=target,
+                               error=message), 429
+    if not check_password_hash(hashed, request.form.get("password", "")):
+        current_app.logger.warning("failed admin login from %s", client)
+        return render_template("admin/login.html", configured=True, next=target,
+                               error="That password is not right."), 401
+    forget_failures(client)
+    session.clear()              # nothing from before the login survives it
+    session["admin"] = fingerprint(hashed)
+    current_app.logger.info("admin login from %s", client)
+    return redirect(safe_next(target))
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    session.clear()
+    flash("You are logged out.")
+    return redirect(url_for("auth.login"))
+
+
+def init_app(app):
+    app.register_blueprint(bp)

@@ -1,0 +1,1 @@
+"""core: the database (+ migrations), model versions, samples, the served model. Imports model."""

@@ -1,0 +1,161 @@
+"""Model versions: register, list, promote and roll back; the shipped model is version 1.
+
+Versions live in the database (the ``.npz`` bytes, their SHA-256, metadata and
+metrics) and one row names the version being served, so every web process on
+every host serves the same one (``served`` follows that row). The dashboard and
+the ``digits models`` commands both call these functions.
+"""
+
+import hashlib
+from pathlib import Path
+
+from flask import current_app
+from sqlalchemy import select, update
+from sqlalchemy.orm import defer
+
+import model
+
+from .db import Activation, ModelVersion, Serving, db, schema_lock, utcnow
+
+
+class RegistryError(ValueError):
+    """A refused change; ``str()`` says why and what to do instead."""
+
+
+def sizes_label(sizes):
+    return "-".join(str(s) for s in sizes)
+
+
+def check_network(net, name):
+    """A network the app can serve: 784 inputs, 10 outputs; raises ``model.CheckpointError``."""
+    if net.sizes[0] != 784 or net.sizes[-1] != 10:
+        raise model.CheckpointError(f"{name}: sizes {net.sizes} do not read 28×28 digits "
+                                    "(need 784 inputs and 10 outputs)")
+
+
+def register(net, meta, metrics, origin, run_id=None, commit=True):
+    """Store ``net`` as a new version (not yet served) and return it.
+
+    ``commit=False`` only flushes the row (the version has its number): the caller
+    commits it together with what else must be stored with it, or rolls both back.
+    """
+    weights = model.dumps(net, meta)
+    net, meta = model.loads(weights, name=origin)          # what is stored must load
+    check_network(net, origin)
+    version = ModelVersion(weights=weights, sha256=hashlib.sha256(weights).hexdigest(),
+                           sizes=sizes_label(net.sizes), meta=meta, metrics=metrics,
+                           origin=origin, run_id=run_id)
+    db.session.add(version)
+    if commit:
+        db.session.commit()
+    else:
+        db.session.flush()
+    return version
+
+
+def load_version(version):
+    """``(net, meta)`` of a stored version, after checking its checksum and contents."""
+    name = f"model version {version.id}"
+    if hashlib.sha256(version.weights).hexdigest() != version.sha256:
+        raise model.CheckpointError(f"{name}: its weights do not match their SHA-256")
+    net, meta = model.loads(version.weights, name=name)
+    check_network(net, name)
+    return net, meta
+
+
+def ensure_initial(path):
+    """In an empty registry, make the model file at ``path`` version 1 and serve it.
+
+    Called under ``db.schema_lock`` at start, so concurrent first starts add it once.
+    """
+    if db.session.scalar(select(ModelVersion.id).limit(1)) is not None:
+        return
+    path = Path(path)
+    weights = path.read_bytes()
+    net, meta = model.loads(weights, name=str(path))
+    check_network(net, str(path))
+    metrics = {"test_accuracy": meta.get("metrics", {}).get("test_accuracy"),
+               "val_accuracy": meta.get("metrics", {}).get("val_accuracy")}
+    # No explicit id: PostgreSQL's sequence would not know about it. The first
+    # row of an empty table is 1.
+    version = ModelVersion(weights=weights, sha256=hashlib.sha256(weights).hexdigest(),
+                           sizes=sizes_label(net.sizes), meta=meta, metrics=metrics,
+                           origin="shipped" if path == model.PRETRAINED else path.name)
+    db.session.add(version)
+    db.session.flush()
+    db.session.add(Serving(id=1, version_id=version.id))
+    db.session.add(Activation(version_id=version.id, action="initial"))
+    db.session.commit()
+
+
+def serving_id(session=None):
+    """The number of the version being served (through ``session``, default ``db.session``)."""
+    return (session or db.session).scalar(select(Serving.version_id).where(Serving.id == 1))
+
+
+def versions():
+    """Every version, newest first, without loading their weights."""
+    return db.session.scalars(select(ModelVersion).options(defer(ModelVersion.weights))
+                              .order_by(ModelVersion.id.desc())).all()
+
+
+def get(version_id):
+    version = db.session.get(ModelVersion, version_id)
+    if version is None:
+        raise RegistryError(f"There is no model version {version_id}.")
+    return version
+
+
+def history():
+    """Every change of the serving version, oldest first."""
+    return db.session.scalars(select(Activation).order_by(Activation.id)).all()
+
+
+def activate(version, action, forced=False):
+    """Serve ``version`` from now on (every process follows within a second)."""
+    load_version(version)                                   # refuse what cannot be served
+    db.session.execute(update(Serving).where(Serving.id == 1)
+                       .values(version_id=version.id, changed=utcnow()))
+    db.session.add(Activation(version_id=version.id, action=action, forced=forced))
+    db.session.commit()
+    current_app.logger.info("%s: now serving model version %d", action, version.id)
+    return version
+
+
+def promote(version_id, force=False):
+    """Serve ``version_id``, unless its test accuracy is too far below the serving model's."""
+    version = get(version_id)
+    current = get(serving_id())
+    if version.id == current.id:
+        raise RegistryError(f"Model version {version.id} is already being served.")
+    margin = float(current_app.config["PROMOTE_MARGIN"])
+    new, old = (version.metrics or {}).get("test_accuracy"), (current.metrics or {}).get(
+        "test_accuracy")
+    if not force and new is not None and old is not None and new < old - margin:
+        raise RegistryError(
+            f"Model version {version.id} reads {new:.2%} of the MNIST test set, more than "
+            f"{margin:.1%} below version {current.id}'s {old:.2%}; promote it with force "
+            "if you are sure.")
+    return activate(version, "promote", forced=force)
+
+
+def rollback(version_id=None):
+    """Serve an earlier version again: ``version_id``, else the one served before this one."""
+    current = serving_id()
+    if version_id is None:
+        earlier = [a.version_id for a in history() if a.version_id != current]
+        if not earlier:
+            raise RegistryError("There is no earlier version to roll back to.")
+        version_id = earlier[-1]
+    version = get(version_id)
+    if version.id == current:
+        raise RegistryError(f"Model version {version.id} is already being served.")
+    return activate(version, "rollback")
+
+
+def init_app(app):
+    with app.app_context():
+        with schema_lock(app):
+            ensure_initial(app.config["MODEL"] or model.PRETRAINED)
+        db.session.remove()
+        db.engine.dispose()

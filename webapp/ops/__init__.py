@@ -1,0 +1,1 @@
+"""ops: digits command, gunicorn, /healthz, request log. Imports admin.auth, teaching, core."""

@@ -1,0 +1,1 @@
+"""reading: image in, reading out: decode, normalise, draw page, JSON API. Imports core, model."""

@@ -1,0 +1,108 @@
+"""The draw page, its live-prediction fragment, the "inside the network" view, and htmx.
+
+``GET /`` is the page; ``POST /predict`` reads the canvas (sent by htmx about
+every 150 ms while drawing) and answers with ``partials/_prediction.html``;
+without ``HX-Request`` it answers with the whole page, so an image uploaded
+by a plain form works too. ``GET /neuron/<i>`` shows hidden unit ``i``'s
+incoming weights, as a fragment for the page's panel or as a page of its own.
+``GET /vendor/htmx.min.js`` serves htmx from ``node_modules`` (installed by
+``npm ci``), so nothing is fetched from a CDN or copied into the repository.
+"""
+
+from pathlib import Path
+
+import numpy as np
+from flask import Blueprint, abort, current_app, render_template, request, send_from_directory
+
+from .. import errors
+from ..core.served import get_model, takes_turns
+from ..htmx import is_htmx, vary_on_htmx
+from ..security import csrf
+from . import pictures, readout
+from .decode import ImageError
+from .normalise import read_digit
+from .uploads import image_bytes
+
+bp = Blueprint("draw", __name__)
+bp.after_request(vary_on_htmx)
+
+
+@bp.app_template_filter("percent")
+def percent(p):
+    """0.9731 → "97%"; the extremes read "<1%" and ">99%" (nothing here is ever certain)."""
+    if p < 0.005:
+        return "<1%"
+    if p >= 0.995:
+        return ">99%"
+    return f"{p:.0%}"
+
+
+@bp.get("/")
+def index():
+    return render_template("index.html", r=readout.blank())
+
+
+@bp.post("/predict")
+@csrf.exempt                  # reading a drawing changes nothing: no token
+@errors.htmx_fragment(lambda message: readout.render_fragment(readout.failed(message)))
+@takes_turns
+def predict():
+    seq = sequence_number()
+    try:
+        result = readout.read(get_model(), read_digit(image_bytes()),
+                              current_app.config["UNSURE_BELOW"], seq)
+        status = 200
+    except ImageError as exc:
+        result, status = readout.failed(str(exc), seq), exc.status
+    if is_htmx():
+        return readout.render_fragment(result), status
+    return render_template("index.html", r=result), status
+
+
+def sequence_number():
+    """The canvas's own count of the drawings it sent, echoed so the page can tell them apart."""
+    if request.mimetype not in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        return 0
+    return max(0, request.form.get("seq", 0, type=int))
+
+
+@bp.get("/neuron/<int:unit>")
+def neuron(unit):
+    loaded = get_model()
+    try:
+        weights = loaded.unit_weights(unit)
+    except IndexError:
+        abort(404, f"There is no hidden unit {unit}: the first hidden layer has units "
+                   f"0 to {loaded.net.sizes[1] - 1}.")
+    template = "partials/_neuron.html" if is_htmx() else "neuron.html"
+    return render_template(template, unit=unit, units=loaded.net.sizes[1],
+                           weights_url=pictures.weights_data_url(weights),
+                           votes=vote_bars(loaded.unit_votes(unit)))
+
+
+def vote_bars(votes):
+    """A unit's weights to the ten digits (10,) → (value, top, height) per digit, or None.
+
+    Bars stand on the middle line of a viewBox "0 -1 1 2", up for a vote for
+    the digit, down for a vote against, scaled by the unit's largest vote.
+    """
+    if votes is None:
+        return None
+    scale = float(np.abs(votes).max()) or 1.0
+    return [(float(v), round(min(0.0, -v / scale), 3), round(abs(v) / scale, 3)) for v in votes]
+
+
+@bp.get("/vendor/htmx.min.js")
+def htmx():
+    directory = Path(current_app.config["NODE_MODULES"]) / "htmx.org" / "dist"
+    if not (directory / "htmx.min.js").is_file():
+        current_app.logger.error("htmx is missing from %s: run `npm ci` in the project root",
+                                 directory)
+        abort(404)
+    return send_from_directory(directory, "htmx.min.js", max_age=3600)
+
+
+def init_app(app):
+    """The page's views, and the reading's own errors: ``decode.ImageError`` carries its status."""
+    app.register_error_handler(ImageError, errors.handle_with_status)
+    app.register_blueprint(bp)

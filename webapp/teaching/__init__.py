@@ -1,0 +1,1 @@
+"""teaching: retrain settings, runs, job queue, worker, drawings. Imports reading, core, model."""
