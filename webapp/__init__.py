@@ -15,7 +15,8 @@ it may import:
     ops        the ``digits`` command, gunicorn, /healthz and the request log
 
 Beside them, leaves every area may use: ``config`` (every setting),
-``security`` (headers, secret key, CSRF), ``htmx`` and ``errors``.
+``security`` (headers, secret key, CSRF), ``i18n`` (the pages' language),
+``htmx`` and ``errors``.
 """
 
 from pathlib import Path
@@ -23,7 +24,7 @@ from pathlib import Path
 from flask import Flask
 from flask_compress import Compress
 
-from . import errors, security
+from . import errors, i18n, security
 from .admin import auth, dashboard
 from .config import ROOT, Config
 from .core import db, registry, served
@@ -56,6 +57,7 @@ def create_app(test_config=None):
     served.init_app(app)
     queue.init_app(app)
     errors.init_app(app)
+    i18n.init_app(app)
     app.before_request(uploads.refuse_cut_body)      # before CSRFProtect parses a cut form
     health.init_app(app)
     requestlog.init_app(app)

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request,
                    session, url_for)
+from flask_babel import gettext, ngettext
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -45,7 +46,8 @@ def password_hash():
 def set_password(password):
     """Store ``password``'s Werkzeug hash in the database (it wins only without the env hash)."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValueError(f"The password needs at least {MIN_PASSWORD_LENGTH} characters.")
+        raise ValueError(gettext("The password needs at least %(num)s characters.",
+                                 num=MIN_PASSWORD_LENGTH))
     hashed = generate_password_hash(password)
     row = db.session.get(Setting, PASSWORD_KEY)
     if row is None:
@@ -119,7 +121,7 @@ def refuse_cross_site():
     """Browsers say where a request came from; a state change from another site is refused."""
     if (request.method not in SAFE_METHODS
             and request.headers.get("Sec-Fetch-Site") == "cross-site"):
-        abort(403, "Changes to the admin must come from the admin's own pages.")
+        abort(403, gettext("Changes to the admin must come from the admin's own pages."))
 
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -135,9 +137,10 @@ def refuse_non_form_body():
         return
     if request.mimetype or request.content_length or "chunked" in request.headers.get(
             "Transfer-Encoding", "").lower():
-        abort(415, f"This form takes application/x-www-form-urlencoded or multipart/form-data, "
-                   f"not {request.mimetype or 'a body without a Content-Type'}: send it from "
-                   f"the admin's own pages.")
+        abort(415, gettext("This form takes application/x-www-form-urlencoded or "
+                           "multipart/form-data, not %(type)s: send it from the admin's own "
+                           "pages.", type=request.mimetype or gettext("a body without a "
+                                                                       "Content-Type")))
 
 
 def require_login():
@@ -147,7 +150,8 @@ def require_login():
     if logged_in():
         return None
     if is_htmx() or request.method not in SAFE_METHODS:
-        abort(401, "You are not logged in (or your session ended): reload the page to log in.")
+        abort(401, gettext("You are not logged in (or your session ended): reload the page to "
+                           "log in."))
     return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
 
 
@@ -196,18 +200,18 @@ def login():
         return render_template("admin/login.html", configured=False, next=target), 403
     if len(request.form.getlist("password")) > 1:
         return render_template("admin/login.html", configured=True, next=target,
-                               error="The password came more than once: send it once."), 400
+                               error=gettext("The password came more than once: send it once.")), 400
     client = client_key()
     wait = count_attempt(client)
     if wait is not None:
-        message = (f"Too many failed logins: try again in {wait} minute"
-                   f"{'s' if wait != 1 else ''}.")
+        message = ngettext("Too many failed logins: try again in %(num)s minute.",
+                           "Too many failed logins: try again in %(num)s minutes.", wait)
         return render_template("admin/login.html", configured=True, next=target,
                                error=message), 429
     if not check_password_hash(hashed, request.form.get("password", "")):
         current_app.logger.warning("failed admin login from %s", client)
         return render_template("admin/login.html", configured=True, next=target,
-                               error="That password is not right."), 401
+                               error=gettext("That password is not right.")), 401
     forget_failures(client)
     session.clear()              # nothing from before the login survives it
     session["admin"] = fingerprint(hashed)
@@ -219,7 +223,7 @@ def login():
 @login_required
 def logout():
     session.clear()
-    flash("You are logged out.")
+    flash(gettext("You are logged out."))
     return redirect(url_for("auth.login"))
 
 

@@ -13,6 +13,7 @@ import secrets
 
 import numpy as np
 from flask import current_app
+from flask_babel import gettext
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import func, select
 
@@ -36,12 +37,14 @@ def parse_label(value):
     """
     if isinstance(value, (list, tuple)):
         if len(value) > 1:
-            raise SampleError(f"The label came {len(value)} times: send one digit from 0 to 9.")
+            raise SampleError(gettext("The label came %(num)s times: send one digit from 0 to 9.",
+                                      num=len(value)))
         value = value[0] if value else None
     value = "" if value is None else str(value)
     if value not in DIGITS:
-        shown = f"{value[:12]!r}{'…' if len(value) > 12 else ''}" if value else "nothing"
-        raise SampleError(f"The label must be one digit from 0 to 9; got {shown}.")
+        shown = f"{value[:12]!r}{'…' if len(value) > 12 else ''}" if value else gettext("nothing")
+        raise SampleError(gettext("The label must be one digit from 0 to 9; got %(value)s.",
+                                  value=shown))
     return int(value)
 
 
@@ -102,7 +105,8 @@ def page(number, per_page=24):
 def get(sample_id):
     sample = db.session.get(Sample, sample_id)
     if sample is None:
-        raise SampleError(f"There is no sample {sample_id}: it may have been deleted.", 404)
+        raise SampleError(gettext("There is no sample %(id)s: it may have been deleted.",
+                                  id=sample_id), 404)
     return sample
 
 
