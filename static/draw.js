@@ -346,8 +346,10 @@
     afterPaint: afterPaint,
     onClear: onClear,
     send: send,
+    clear: clear,
     redraw: function () { requestRedraw(); },
-    hasStrokes: function () { return strokes.length > 0; }
+    strokes: function () { return strokes; },
+    pen: PEN
   };
 
   new ResizeObserver(fitBackingStore).observe(pad);
