@@ -81,5 +81,5 @@ translations: setup
 	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext -k _l --no-location \
 	  --add-comments=Translators: -o webapp/translations/messages.pot .
 	$(BIN)/pybabel update -i webapp/translations/messages.pot -d webapp/translations \
-	  --ignore-obsolete --no-wrap
+	  --ignore-obsolete --no-wrap --no-fuzzy-matching
 	$(BIN)/pybabel compile --statistics -d webapp/translations

@@ -35,6 +35,10 @@
   var nextSendAt = 0;           // performance.now() before which a stroke waits to send
   var timer = null;
   var frame = 0;
+  // What other scripts (static/probe.js) add to every picture after the strokes,
+  // on screen and in the PNG sent alike: functions (context, side).
+  var afterPaint = [];
+  var onClear = [];            // functions called when the drawing is cleared
 
   // -- painting ----------------------------------------------------------------
 
@@ -66,6 +70,7 @@
     c.lineWidth = side * PEN;
     c.strokeStyle = c.fillStyle = INK;
     strokes.forEach(function (points) { trace(c, points, side); });
+    afterPaint.forEach(function (change) { c.save(); change(c, side); c.restore(); });
   }
 
   function redraw() {
@@ -164,6 +169,7 @@
   function clear() {
     if (active || !strokes.length) return;
     strokes = [];
+    onClear.forEach(function (f) { f(); });
     changed();
     send();
   }
@@ -196,7 +202,7 @@
     var grid = unit.closest("svg");
     var c = caption(grid);
     if (!c.dataset.text) c.dataset.text = c.textContent;
-    c.textContent = unit.getAttribute("aria-label") + ". " + pageText("selectUnit");
+    c.textContent = pageText("selectUnit").replace("{unit}", unit.getAttribute("aria-label"));
   }
 
   function undescribe(unit) {
@@ -337,6 +343,18 @@
   document.body.addEventListener("htmx:responseError", function (e) {
     if (e.detail.xhr.status >= 500) showProblem(pageText("failed"));
   });
+
+  // For the page's other scripts (static/explain.js, static/probe.js): send the
+  // drawing again (a changed question about it, or a changed picture) and redraw.
+  window.digitsPad = {
+    afterPaint: afterPaint,
+    onClear: onClear,
+    send: send,
+    clear: clear,
+    redraw: function () { requestRedraw(); },
+    strokes: function () { return strokes; },
+    pen: PEN
+  };
 
   new ResizeObserver(fitBackingStore).observe(pad);
   window.addEventListener("resize", fitBackingStore);

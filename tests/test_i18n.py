@@ -104,7 +104,7 @@ def test_the_compiled_catalogue_is_the_po_file(code):
 # -- the templates ------------------------------------------------------------------------
 
 # Text a template may show as it is: the name, a data set's, notation, arrows.
-UNTRANSLATED = {"digits", "MNIST", "v", "σ", "w", "b"}
+UNTRANSLATED = {"digits", "MNIST", "v", "σ", "w", "b", "max"}
 VISIBLE_ATTRIBUTES = {"alt", "title", "aria-label", "placeholder", "hx-confirm", "content",
                       "label"}
 SKIPPED_ELEMENTS = {"code", "pre", "script", "style"}
@@ -251,7 +251,7 @@ def test_the_switch_needs_the_pages_token(client):
 def test_a_view_can_prefer_a_language_but_the_visitors_choice_wins(app):
     @app.get("/in-spanish")
     def in_spanish():
-        i18n.prefer("es")
+        i18n.prefer("es-MX")
         i18n.prefer("xx")               # unknown: ignored
         return i18n.current()
 
@@ -309,3 +309,8 @@ def test_the_reading_is_in_the_page_language_with_its_percentages(tmp_path, lang
     answer = client.post("/predict", data={"image": (BytesIO(images.drawing("3")), "pad.png")},
                          headers={**HX, "Accept-Language": language})
     assert answer.status_code == 200 and sure in answer.text.replace("&gt;", ">")
+
+
+def test_outside_a_request_the_messages_are_english(app):
+    with app.app_context():
+        assert i18n.current() == "en" and i18n.number(60000) == "60,000"

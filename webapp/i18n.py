@@ -24,7 +24,7 @@ from copy import copy
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, g, redirect, request, url_for
+from flask import Blueprint, abort, g, has_request_context, redirect, request, url_for
 from flask_babel import Babel, format_decimal, format_percent, get_locale, gettext, refresh
 
 TRANSLATIONS = Path(__file__).resolve().parent / "translations"
@@ -53,8 +53,9 @@ def init_app(app):
 
 
 def select_locale():
-    """The request's language code (see the module's docstring for the order)."""
-    if request.path.startswith("/api/"):
+    """The request's language code (see the module's docstring for the order); English
+    outside a request (the ``digits`` command's messages)."""
+    if not has_request_context() or request.path.startswith("/api/"):
         return DEFAULT
     chosen = request.cookies.get(LANGUAGE_COOKIE)
     if chosen in LANGUAGES:
@@ -69,8 +70,11 @@ def prefer(code):
     """Make ``code`` this request's language unless the visitor chose one with the switch.
 
     For pages that belong to something with a language of its own (a class): call it
-    before rendering, e.g. from the area's ``before_request``. An unknown code is ignored.
+    before rendering, e.g. from the area's ``before_request``. ``code`` is a key of
+    ``LANGUAGES`` or a tag that starts with one ("zh-Hans", "es_MX"); an unknown one is
+    ignored.
     """
+    code = str(code or "").replace("_", "-").split("-")[0].lower()
     if code in LANGUAGES:
         g.preferred_locale = code
         refresh()           # Flask-Babel keeps the locale it already chose for this request

@@ -104,7 +104,8 @@ def mnist_counts():
 
 
 def counts_context():
-    return {"mnist": mnist_counts(), "collected": samples.counts()}
+    return {"mnist": mnist_counts(), "collected": samples.counts(),
+            "review_counts": samples.state_counts()}
 
 
 def gallery_context(number):
@@ -146,8 +147,11 @@ def relabel(sample_id):
         return answer("admin/partials/_sample.html", exc.status, "gallery", error=str(exc),
                       card_error=str(exc), card=sample_card(samples.get(sample_id)))
     return answer("admin/partials/_sample.html", 200, "gallery", oob=True,
-                  message=gettext("Drawing %(id)s is now labelled %(label)s.", id=sample.id,
-                                  label=sample.label),
+                  message=(gettext("Drawing %(id)s is now labelled not a digit. It is accepted: "
+                                   "retrains learn it.", id=sample.id)
+                           if sample.label == samples.NOT_A_DIGIT else
+                           gettext("Drawing %(id)s is now labelled %(label)s. It is accepted: "
+                                   "retrains learn it.", id=sample.id, label=sample.label)),
                   card=sample_card(sample), **counts_context())
 
 

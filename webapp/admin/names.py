@@ -1,5 +1,6 @@
 """The dashboard's words for values the database stores in English: a run's status and
-phase, a version's origin, a drawing's source, a setting's and a styled digit's name.
+phase, a version's origin, a drawing's source and review state, a setting's and a styled
+digit's name.
 
 The worker and the registry write these as plain English identifiers (they are read
 by scripts and logs too); the templates show them in the page's language through the
@@ -26,7 +27,8 @@ SETTINGS = {"hidden": _l("hidden units"), "epochs": _l("epochs"), "eta": _l("lea
             "batch_size": _l("batch size"), "augment": _l("augment"),
             "include_samples": _l("include the collected drawings"),
             "sample_weight": _l("sample weight"), "start": _l("start from")}
-SOURCES = {"page": _l("draw page"), "api": _l("API")}
+STATES = {"new": _l("new"), "accepted": _l("accepted"), "rejected": _l("rejected")}
+SOURCES = {"page": _l("draw page"), "api": _l("API"), "import": _l("import"), "admin": _l("admin")}
 STYLES = {"crossed 7": _l("crossed 7"), "1 with a flag": _l("1 with a flag"),
           "1 with flag and foot": _l("1 with flag and foot"),
           "9 with a curled tail": _l("9 with a curled tail")}
@@ -57,6 +59,10 @@ def origin_name(origin):
     return origin
 
 
+def sample_state(state):
+    return STATES.get(state, state)
+
+
 def source_name(source):
     return SOURCES.get(source, source)
 
@@ -66,12 +72,13 @@ def setting_name(name):
 
 
 def style_name(name):
-    return STYLES.get(name, name.replace("_", " "))
+    return STYLES.get(name.replace("_", " "), name.replace("_", " "))
 
 
 def init_app(app):
     app.add_template_global(run_status)
     app.add_template_global(origin_name)
     app.add_template_global(source_name)
+    app.add_template_global(sample_state)
     app.add_template_global(setting_name)
     app.add_template_global(style_name)
