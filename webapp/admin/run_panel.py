@@ -64,7 +64,7 @@ def duration(seconds):
     if seconds < 60:
         return gettext("%(seconds)s s", seconds=seconds)
     return gettext("%(minutes)s min %(seconds)s s", minutes=seconds // 60,
-                   seconds=f"{seconds % 60:02d}")
+                   seconds=format(seconds % 60, "02d"))
 
 
 def unit_pictures(units, columns=6):

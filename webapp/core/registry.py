@@ -137,8 +137,8 @@ def promote(version_id, force=False):
         raise RegistryError(gettext(
             "Model version %(id)s reads %(new)s of the MNIST test set, more than %(margin)s "
             "below version %(current)s's %(old)s; promote it with force if you are sure.",
-            id=version.id, new=f"{new:.2%}", margin=f"{margin:.1%}", current=current.id,
-            old=f"{old:.2%}"))
+            id=version.id, new=format(new, ".2%"), margin=format(margin, ".1%"),
+            current=current.id, old=format(old, ".2%")))
     return activate(version, "promote", forced=force)
 
 

@@ -10,6 +10,7 @@ Redis when ``REDIS_URL`` is set).
 """
 
 from flask import Blueprint, current_app, render_template, request
+from flask_babel import gettext
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
@@ -32,7 +33,8 @@ def add(upload, label, source, state=samples.NEW, client=None):
     """
     digit = read_digit(upload)
     if digit.image is None:
-        raise samples.SampleError(f"{digit.blank} Draw the digit before saving it.")
+        raise samples.SampleError(gettext("%(why)s Draw the digit before saving it.",
+                                          why=digit.blank))
     loaded = get_model()
     reading = loaded.read(digit.image)
     upload_type = next(f"image/{kind.lower()}" for sig, kind in SIGNATURES.items()

@@ -66,9 +66,9 @@ def digit_choice(value):
     try:
         digit = int(value)
     except (TypeError, ValueError):
-        abort(400, f"digit must be a whole number from 0 to 9 (or 'reading'), not {value!r}.")
+        abort(400, wrong_digit(value))
     if not 0 <= digit <= 9 or str(value).strip() not in (str(digit), f"+{digit}"):
-        abort(400, f"digit must be a whole number from 0 to 9 (or 'reading'), not {value!r}.")
+        abort(400, wrong_digit(value))
     return digit
 
 
@@ -80,10 +80,20 @@ def unit_choice(value, net):
     try:
         unit = int(value)
     except (TypeError, ValueError):
-        abort(400, f"unit must be a hidden unit's number from 0 to {last}, not {value!r}.")
+        abort(400, wrong_unit(value, last))
     if not 0 <= unit <= last or str(value).strip() != str(unit):
-        abort(400, f"unit must be a hidden unit's number from 0 to {last}, not {value!r}.")
+        abort(400, wrong_unit(value, last))
     return unit
+
+
+def wrong_digit(value):
+    return gettext("digit must be a whole number from 0 to 9 (or 'reading'), not %(value)s.",
+                   value=repr(value))
+
+
+def wrong_unit(value, last):
+    return gettext("unit must be a hidden unit's number from 0 to %(last)s, not %(value)s.",
+                   last=last, value=repr(value))
 
 
 def explain_reading(loaded, reading, digit=None, unit=None):

@@ -73,4 +73,4 @@ def from_data_url(value):
     try:
         return base64.b64decode(value[len(prefix):], validate=True)
     except (binascii.Error, ValueError):
-        raise ImageError("The data URL is not valid base64.") from None
+        raise ImageError(gettext("The data URL is not valid base64.")) from None

@@ -77,8 +77,8 @@ def import_zip(stream, source="admin"):
         members = [m for m in archive.infolist() if not m.is_dir()]
         if len(members) > MAX_FILES:
             raise ImportRefused(gettext("The zip holds %(num)s files; at most %(limit)s are "
-                                        "imported at once.", num=f"{len(members):,}",
-                                        limit=f"{MAX_FILES:,}"))
+                                        "imported at once.", num=format(len(members), ","),
+                                        limit=format(MAX_FILES, ",")))
         return import_files({m.filename: (lambda m=m: read_limited(archive.open(m)))
                              for m in members}, source)
 

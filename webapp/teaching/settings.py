@@ -119,8 +119,8 @@ def validate(form):
         values["eta"] = float(text["eta"]) if DECIMAL.fullmatch(text["eta"]) else None
         if values["eta"] is None or not low < values["eta"] <= high:
             errors["eta"] = gettext("Learning rate must be a number above %(low)s and at most "
-                                    "%(high)s (e.g. %(example)s).", low=f"{low:g}",
-                                    high=f"{high:g}", example=f"{defaults.eta:g}")
+                                    "%(high)s (e.g. %(example)s).", low=format(low, "g"),
+                                    high=format(high, "g"), example=format(defaults.eta, "g"))
     if errors:
         return None, errors
     return RetrainSettings(**values), {}
