@@ -28,7 +28,7 @@ from .admin import auth, dashboard, review
 from .config import ROOT, Config
 from .core import db, registry, served
 from .ops import commands, health, model_commands, requestlog
-from .reading import api, corrections, draw, uploads
+from .reading import api, corrections, draw, dreams, uploads
 from .teaching import queue
 
 
@@ -61,6 +61,7 @@ def create_app(test_config=None):
     requestlog.init_app(app)
     draw.init_app(app)
     app.register_blueprint(api.bp)
+    dreams.init_app(app)
     corrections.init_app(app)
     security.init_app(app)
     dashboard.init_app(app)
