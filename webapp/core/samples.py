@@ -45,13 +45,15 @@ def parse_label(value):
     return int(value)
 
 
-def store(upload, upload_type, image, label, predicted, model_version, source):
+def store(upload, upload_type, image, label, predicted, model_version, source, **tags):
     """Store one labelled drawing: the ``upload`` as sent, its 28×28 ``image`` in [0, 1],
-    what the model serving ``model_version`` read (``predicted``); held out at random."""
+    what the model serving ``model_version`` read (``predicted``); held out at random.
+    ``tags`` are further columns (a class's ``classroom_id``, ``student_id``, ``review``)."""
     sample = Sample(label=label, predicted=predicted, model_version=model_version,
                     source=source, upload=upload, upload_type=upload_type,
                     pixels=to_pixels(image),
-                    held_out=secrets.randbelow(100) < current_app.config["HOLD_OUT_PERCENT"])
+                    held_out=secrets.randbelow(100) < current_app.config["HOLD_OUT_PERCENT"],
+                    **tags)
     db.session.add(sample)
     db.session.commit()
     return sample
@@ -67,21 +69,26 @@ def image(sample):
     return np.frombuffer(sample.pixels, dtype=np.uint8).reshape(28, 28)
 
 
-def _set(held_out):
-    rows = db.session.execute(select(Sample.pixels, Sample.label)
-                              .where(Sample.held_out == held_out).order_by(Sample.id)).all()
+def _set(held_out, classroom_id=None):
+    """Samples in or out of the held-out set: every class's and the public's, or with
+    ``classroom_id`` one class's alone. A rejected sample is never in either."""
+    query = select(Sample.pixels, Sample.label).where(Sample.held_out == held_out,
+                                                      Sample.review != "rejected")
+    if classroom_id is not None:
+        query = query.where(Sample.classroom_id == classroom_id)
+    rows = db.session.execute(query.order_by(Sample.id)).all()
     images = np.frombuffer(b"".join(r.pixels for r in rows), dtype=np.uint8).reshape(-1, 28, 28)
     return images, np.array([r.label for r in rows], dtype=np.int64)
 
 
-def training_set():
+def training_set(classroom_id=None):
     """Every sample that may be trained on: ``(images uint8 (n, 28, 28), labels (n,))``."""
-    return _set(held_out=False)
+    return _set(held_out=False, classroom_id=classroom_id)
 
 
-def held_out_set():
+def held_out_set(classroom_id=None):
     """The held-out samples, never trained on: ``(images uint8 (n, 28, 28), labels (n,))``."""
-    return _set(held_out=True)
+    return _set(held_out=True, classroom_id=classroom_id)
 
 
 def counts():
