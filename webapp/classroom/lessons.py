@@ -115,12 +115,12 @@ def parse_nickname(value):
             raise ClassError("The nickname came more than once: send one.")
         value = value[0] if value else ""
     nickname = " ".join(str(value or "").split())
-    if len(nickname) > NICKNAME_MAX:
-        raise ClassError(f"A nickname has at most {NICKNAME_MAX} characters; this one has "
-                         f"{len(nickname)}.")
     if NOT_IN_A_NAME.search(nickname):
         raise ClassError("A nickname is letters, digits and spaces: leave out < > & quotes, "
                          "slashes and = signs.")
+    if len(nickname) > NICKNAME_MAX:
+        raise ClassError(f"A nickname has at most {NICKNAME_MAX} characters; this one has "
+                         f"{len(nickname)}.")
     return nickname
 
 
