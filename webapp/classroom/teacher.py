@@ -212,7 +212,7 @@ def end(code):
 @bp.post("/<code>/delete")
 def delete(code):
     classroom = get_class(code)
-    if request.form.get("confirm") != classroom.code:
+    if lessons.normalise_code(request.form.get("confirm")) != classroom.code:
         raise ClassError(f"To delete the class, type its code {classroom.code} to confirm.")
     lessons.delete(classroom)
     changed(classroom)
