@@ -236,3 +236,10 @@ def test_the_teacher_sets_the_class_language(app, admin, language, status):
         "language": language, "csrf_token": token(admin, f"/admin/classes/{code}/")})
     assert response.status_code == status
     assert the_class(app, code).language == (language or None if status == 302 else None)
+
+
+def test_teach_is_refused_while_there_is_nothing_to_learn_from(app, admin):
+    code = start_class(admin)
+    response = admin.post(f"/admin/classes/{code}/teach", headers=admin.hx)
+    assert response.status_code == 409 and "nothing to learn from" in response.text
+    assert rows(app, TrainingRun) == 0

@@ -179,6 +179,14 @@ def review(classroom_id, sample_id, state):
     return sample
 
 
+def teachable(classroom_id):
+    """How many of the class's corrections a teach run would learn from (accepted, not held
+    out)."""
+    return db.session.scalar(select(func.count()).select_from(Sample)
+                             .where(Sample.classroom_id == classroom_id,
+                                    Sample.review != "rejected", Sample.held_out.is_(False)))
+
+
 def stamp(classroom_id):
     """A short text that changes whenever the board would: a poll that brings the same one
     back is answered 204, with nothing to render."""

@@ -22,7 +22,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import current_app
+from flask import current_app, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -130,3 +130,13 @@ def model_for(state):
                                  "with the promoted model", state.code, state.model_version_id,
                                  str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         return get_model()
+
+
+def language_for_request():
+    """The language the teacher set for the class this request is for (a student's page or
+    the teacher's), or None: for the i18n locale selector, before the browser's own."""
+    code = (request.view_args or {}).get("code")
+    if code is None or request.blueprint not in ("classroom", "classes"):
+        return None
+    state = class_models().state("".join(str(code).split()).upper()[:16])
+    return state.language if state is not None else None

@@ -193,6 +193,11 @@ def teach(code):
     if request.method == "GET":
         runs.reap_stale()
         return teach_panel(classroom)
+    if not lessons.teachable(classroom.id):
+        return teach_panel(classroom, status=409, problem=(
+            "There is nothing to learn from yet: the students' accepted corrections (those "
+            "not kept back to measure it) teach it. Have them draw and say which digit they "
+            "meant, then press it again."))
     try:
         runs.start(CLASS_TEACH, classroom_id=classroom.id)
     except runs.RunRefused as exc:
