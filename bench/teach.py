@@ -48,7 +48,7 @@ def run(args):
         per_writer = len(drawings) // args.writers
         for i, (png, label, _form) in enumerate(drawings):
             corrections.add(png, label, source="class", classroom_id=classroom.id,
-                            student_id=students[i // per_writer].id, review="accepted")
+                            student_id=students[i // per_writer].id, state="accepted")
         started = time.perf_counter()
         run_row = runs.start(CLASS_TEACH, enqueue=False, classroom_id=classroom.id)
         done = worker.execute(run_row.id, data_dir=data_dir)

@@ -172,7 +172,7 @@ def test_every_teacher_route_refuses_anyone_but_the_teacher(app, admin, method, 
         assert plain.status_code in (302, 400, 401)
         if plain.status_code == 302:
             assert "/admin/login" in plain.location
-    assert count(app, Classroom) == 1 and count(app, Sample, review="accepted") == 1
+    assert count(app, Classroom) == 1 and count(app, Sample, state="accepted") == 1
     with app.app_context():
         assert db.session.scalar(select(Classroom.ended)) is None
     assert anonymous.post("/admin/classes/", data={"name": "x"},
@@ -213,7 +213,7 @@ def test_state_changes_without_the_csrf_token_are_refused(app, admin):
                           headers=HX).status_code == 400, path
     assert admin.post("/admin/classes/", data={"name": "x"}).status_code == 400
     assert count(app, Classroom) == 1 and count(app, ClassStudent) == 1
-    assert count(app, Sample, review="accepted") == 1
+    assert count(app, Sample, state="accepted") == 1
     with app.app_context():
         row = db.session.scalar(select(Classroom))
         assert row.ended is None and row.language is None

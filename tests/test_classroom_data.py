@@ -60,13 +60,13 @@ def test_a_rejected_correction_leaves_the_scores_and_the_training_set(app, admin
     cid = the_class(app, code).id
     with app.app_context():
         first, second = db.session.scalars(select(Sample.id).order_by(Sample.id)).all()
-        assert db.session.get(Sample, first).review == "accepted"   # a class's count as accepted
+        assert db.session.get(Sample, first).state == "accepted"   # a class's count as accepted
     listed = admin.get(f"/admin/classes/{code}/corrections", headers=admin.hx).text
     assert listed.count('data-testid="correction"') == 2
     rejected = review(admin, code, first, "rejected")
     assert rejected.status_code == 200 and 'data-review="rejected"' in rejected.text
     with app.app_context():
-        assert db.session.get(Sample, first).review == "rejected"
+        assert db.session.get(Sample, first).state == "rejected"
         taught, held = samples.training_set(cid), samples.held_out_set(cid)
         assert len(taught[1]) + len(held[1]) == 1
         assert len(samples.training_set()[1]) + len(samples.held_out_set()[1]) == 1

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy import select
 
+from ..core import samples
 from ..core.db import Sample, db
 from ..reading import pictures
 
@@ -58,7 +59,8 @@ class Scores:
 def scores(classroom_id):
     rows = db.session.execute(select(Sample.label, Sample.predicted)
                               .where(Sample.classroom_id == classroom_id,
-                                     Sample.review != "rejected",
+                                     Sample.state == "accepted",
+                                     Sample.label != samples.NOT_A_DIGIT,
                                      Sample.predicted.is_not(None))).all()
     confusion = np.zeros((10, 10), dtype=np.int64)
     for label, predicted in rows:

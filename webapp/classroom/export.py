@@ -2,7 +2,7 @@
 
 The zip holds one 28×28 PNG per saved drawing (white ink on black, as MNIST
 and the network see them) and ``labels.csv``: file, label, what the network
-read, the model version that read it, the review state, whether it was held
+read, the model version that read it, the review state (accepted or rejected), whether it was held
 out, and the student's number in the class (never a nickname). It is built in
 memory: a lesson's drawings are a few hundred kilobytes.
 """
@@ -17,7 +17,7 @@ from PIL import Image
 from ..core import samples
 from . import lessons
 
-COLUMNS = ("file", "label", "read_as", "model_version", "review", "held_out", "student")
+COLUMNS = ("file", "label", "read_as", "model_version", "state", "held_out", "student")
 
 
 def qr_data_uri(url):
@@ -43,7 +43,7 @@ def drawings_zip(classroom):
             name = f"drawings/{sample.id:06d}-{sample.label}.png"
             archive.writestr(name, png(sample))
             writer.writerow([name, sample.label, sample.predicted, sample.model_version,
-                             sample.review, int(sample.held_out),
+                             sample.state, int(sample.held_out),
                              numbers.get(sample.student_id, "")])
         archive.writestr("labels.csv", table.getvalue())
     return buffer.getvalue()

@@ -174,7 +174,7 @@ def review(classroom_id, sample_id, state):
     if state not in ("accepted", "rejected"):
         raise ClassError("A correction is accepted or rejected.")
     sample = class_sample(classroom_id, sample_id)
-    sample.review = state
+    sample.state = state
     db.session.commit()
     return sample
 
@@ -184,7 +184,7 @@ def teachable(classroom_id):
     out)."""
     return db.session.scalar(select(func.count()).select_from(Sample)
                              .where(Sample.classroom_id == classroom_id,
-                                    Sample.review != "rejected", Sample.held_out.is_(False)))
+                                    Sample.state == "accepted", Sample.held_out.is_(False)))
 
 
 def stamp(classroom_id):
@@ -193,7 +193,7 @@ def stamp(classroom_id):
     latest = db.session.execute(select(func.count(), func.max(ClassStudent.latest_at))
                                 .where(ClassStudent.classroom_id == classroom_id)).one()
     taught = db.session.execute(select(func.count(), func.max(Sample.id),
-                                       func.count().filter(Sample.review == "rejected"))
+                                       func.count().filter(Sample.state == "rejected"))
                                 .where(Sample.classroom_id == classroom_id)).one()
     version = db.session.scalar(select(Classroom.model_version_id)
                                 .where(Classroom.id == classroom_id))

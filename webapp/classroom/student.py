@@ -152,7 +152,7 @@ def correct(code):
         label = samples.parse_label(request.form.getlist("label"))
         sample = corrections.add(image_bytes(), label, source="class", loaded=model_for(state),
                                  classroom_id=state.id, student_id=student_id,
-                                 review="accepted")
+                                 state="accepted")
     except samples.SampleError as exc:
         return teach_row(str(exc)), exc.status
     return render_template("partials/_teach.html", saved=sample, class_code=state.code)

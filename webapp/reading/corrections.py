@@ -23,8 +23,9 @@ from .uploads import image_bytes
 bp = Blueprint("samples", __name__)
 
 
-def add(upload, label, source, loaded=None, **tags):
-    """Read ``upload`` (PNG/JPEG bytes) as the page would, and store it labelled ``label``.
+def add(upload, label, source, state=samples.NEW, client=None, loaded=None, **tags):
+    """Read ``upload`` (PNG/JPEG bytes) as the page would, and store it labelled ``label``
+    in review ``state``, from ``client`` (a ``samples.client_key``).
 
     ``loaded`` is the model that read it (default: the served one); ``tags`` go to
     ``samples.store``. Raises ``decode.ImageError`` for an unreadable image and
@@ -38,7 +39,8 @@ def add(upload, label, source, loaded=None, **tags):
     upload_type = next(f"image/{kind.lower()}" for sig, kind in SIGNATURES.items()
                        if upload.startswith(sig))
     return samples.store(upload, upload_type, digit.image, label, predicted=reading.digit,
-                         model_version=loaded.version, source=source, **tags)
+                         model_version=loaded.version, source=source, state=state,
+                         client=client, **tags)
 
 
 def count_submission():
@@ -59,7 +61,8 @@ def correct():
     count_submission()
     try:
         label = samples.parse_label(request.form.getlist("label"))
-        sample = add(image_bytes(), label, source="page")
+        sample = add(image_bytes(), label, source="page",
+                     client=samples.client_key(request.remote_addr))
     except samples.SampleError as exc:
         return teach_row(str(exc)), exc.status
     return render_template("partials/_teach.html", saved=sample)

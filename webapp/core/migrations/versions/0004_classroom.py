@@ -1,7 +1,7 @@
 """classrooms: classes, their students and shared drawings; samples and runs tagged by class
 
 Revision ID: 0004classroom
-Revises: 0ff5cbfbb878
+Revises: 0002review
 Create Date: 2026-12-02 13:55:00
 
 """
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = "0004classroom"
-down_revision = "0ff5cbfbb878"
+down_revision = "0002review"
 branch_labels = None
 depends_on = None
 
@@ -48,8 +48,6 @@ def upgrade():
     with op.batch_alter_table("samples") as batch:
         batch.add_column(sa.Column("classroom_id", sa.Integer(), nullable=True))
         batch.add_column(sa.Column("student_id", sa.Integer(), nullable=True))
-        batch.add_column(sa.Column("review", sa.String(length=16), nullable=False,
-                                   server_default="new"))
         batch.create_foreign_key("fk_samples_classroom", "classrooms", ["classroom_id"], ["id"],
                                  ondelete="CASCADE")
         batch.create_foreign_key("fk_samples_student", "class_students", ["student_id"], ["id"],
@@ -84,7 +82,6 @@ def downgrade():
         batch.drop_index("ix_samples_classroom_id")
         batch.drop_constraint("fk_samples_student", type_="foreignkey")
         batch.drop_constraint("fk_samples_classroom", type_="foreignkey")
-        batch.drop_column("review")
         batch.drop_column("student_id")
         batch.drop_column("classroom_id")
     op.drop_index("ix_class_students_classroom_id", table_name="class_students")
