@@ -120,14 +120,14 @@ def _set(held_out, states, classroom_id=None):
     return images, np.array([r.label for r in rows], dtype=np.int64)
 
 
-def training_set(include_new=False, classroom_id=None):
+def training_set(include_new=False, *, classroom_id=None):
     """The digits that may be trained on: accepted (and with ``include_new`` the new ones
     too), never rejected, held out or not-a-digit; the public's, or one class's.
     ``(images uint8 (n, 28, 28), labels (n,))``."""
     return _set(False, (ACCEPTED, NEW) if include_new else (ACCEPTED,), classroom_id)
 
 
-def held_out_set(classroom_id=None):
+def held_out_set(*, classroom_id=None):
     """The accepted held-out digits, never trained on: ``(images uint8 (n, 28, 28), labels (n,))``."""
     return _set(True, (ACCEPTED,), classroom_id)
 

@@ -36,8 +36,8 @@ def teach(run, heartbeat, data_dir, report=None):
         raise ValueError("the class was deleted before it could be taught")
     code = classroom.code
     runs.write(run.id, phase="reading the class's drawings", progress=0.02)
-    taught = samples.training_set(run.classroom_id)
-    held_out = samples.held_out_set(run.classroom_id)
+    taught = samples.training_set(classroom_id=run.classroom_id)
+    held_out = samples.held_out_set(classroom_id=run.classroom_id)
     db.session.commit()
     if not len(taught[1]):
         raise ValueError("the class has no accepted corrections to learn from yet: have the "
