@@ -8,8 +8,10 @@
 #   make bench-web  predictions per second against bare Flask, stroke-to-screen latency
 #   make bench-retrain  seconds for a default admin retrain on MNIST + 10,000 samples
 #   make bench-corrections  corrections from 40 writers teach a style: before/after, MNIST
-#   make loadtest  100 people drawing for 60 s, then 50 drawing through a retrain and a promote
-#                  (locust, loopback; the retrain needs DIGITS_DATA_DIR)
+#   make loadtest  100 people drawing for 60 s, then 50 drawing through a retrain and a promote;
+#                  then a class: 40 students and the board, then the same through a teach run
+#                  (locust, loopback; the retrain and the teach run need DIGITS_DATA_DIR)
+#   make bench-teach  seconds for a class's "Teach it our handwriting", before/after
 #   make bench-slow  200 connections dripping a byte a second: are others still answered?
 #   make bench-forms  the world's digit forms: before/after per form and digit, calibration
 #                     (BEFORE= a copy of the previous model; needs DIGITS_DATA_DIR)
@@ -18,7 +20,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench bench-web bench-retrain bench-corrections bench-forms loadtest bench-slow setup setup-test browser clean
+.PHONY: run test bench bench-web bench-retrain bench-corrections bench-forms bench-teach loadtest bench-slow setup setup-test browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +64,10 @@ bench-corrections: setup
 loadtest: setup
 	$(BIN)/pip install --quiet -e '.[test,load]'
 	$(BIN)/python -m bench.load
+	$(BIN)/python -m bench.load_class
+
+bench-teach: setup
+	$(BIN)/python -m bench.teach
 
 bench-slow: setup
 	$(BIN)/python -m bench.slow_clients
