@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
+from tests import images
 from tests.support import (HTTPS, HX, browser, class_correct, class_draw, join_class,
                            start_class, token)
 from webapp.core.db import Classroom, ClassStudent, Sample, db, utcnow
@@ -44,6 +45,9 @@ def test_students_join_by_code_and_the_board_shows_their_latest_drawings(app, ad
     ana, ben = join_class(app, code, "Ana"), join_class(app, code, "  Ben  ")
     assert ana.get(f"/class/{code}/draw").status_code == 200
     assert class_draw(ana, code, "7").status_code == 200
+    explained = ana.post(f"/class/{code}/predict", headers=ana.hx, data={
+        "image": images.data_url(images.drawing("7")), "explain": "reading", "unit": ""})
+    assert 'id="explanation"' in explained.text and 'hx-swap-oob' in explained.text
     assert class_draw(ben, code, "3", final=False).status_code == 200
     wall = admin.get(f"/admin/classes/{code}/wall", headers=admin.hx).text
     assert wall.count('data-testid="tile"') == 1 and "Ana" in wall     # a stroke in progress: not yet
@@ -70,7 +74,7 @@ def test_the_board_counts_accuracy_confusion_and_the_digits_misread_most(app, ad
     assert f"<strong>{wrong}</strong> (1 of 1, often read as {read})" in wall
 
 
-def test_a_close_up_shows_the_drawing_large_with_its_hidden_bars(app, admin):
+def test_a_close_up_shows_the_drawing_large_with_its_bars_and_explanation(app, admin):
     code = start_class(admin)
     ana = join_class(app, code, "Ana")
     class_draw(ana, code, "7")
@@ -79,6 +83,7 @@ def test_a_close_up_shows_the_drawing_large_with_its_hidden_bars(app, admin):
     close = admin.get(f"/admin/classes/{code}/students/{student_id}", headers=admin.hx)
     assert close.status_code == 200
     assert 'data-testid="close-up-bars"' in close.text and 'class="unit' in close.text
+    assert 'data-testid="why-picture"' in close.text          # and its explanation
     assert admin.get(f"/admin/classes/{code}/students/{student_id + 99}",
                      headers=admin.hx).status_code == 404
 

@@ -219,6 +219,7 @@ def test_a_shared_drawing_is_seen_by_the_class_until_the_teacher_publishes_it(ap
         page = viewer.get(link)
         assert page.status_code == 200 and "Model version 1" in page.text
         assert 'data-testid="close-up-bars"' in page.text
+        assert 'data-testid="why-picture"' in page.text
     assert outsider.get(link).status_code == 403
     assert browser(app).get(link).status_code == 403
     token_part = link.rsplit("/", 1)[1]

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from ..admin.auth import logged_in
 from ..core.db import SharedDrawing, db
-from ..reading import pictures, readout
+from ..reading import pictures, readout, why
 from ..reading.normalise import Digit
 from .lessons import ClassError
 from .models import class_models
@@ -33,8 +33,12 @@ def image(pixels):
 
 
 def close_up(pixels, loaded):
-    """The ``readout.Readout`` of stored pixels under the ``Loaded`` model."""
-    return readout.read(loaded, Digit(image=image(pixels)), current_app.config["UNSURE_BELOW"])
+    """``(readout.Readout, why.Panels)`` of stored pixels under the ``Loaded`` model: the
+    reading with its bars, and its explanation (the draw page's "Why this answer")."""
+    drawn = Digit(image=image(pixels))
+    reading = loaded.read(drawn.image)
+    return (readout.read(loaded, drawn, current_app.config["UNSURE_BELOW"], reading=reading),
+            why.panels(loaded, reading))
 
 
 def loaded_or_none(version_id):
@@ -78,10 +82,10 @@ def publish(classroom_id, token, published):
 
 
 def view(shared):
-    """``{"label", "readout"}`` for a shared drawing, read by the version it names (the
-    readout is None when that version is gone)."""
+    """``{"label", "picture", "readout", "why"}`` for a shared drawing, read by the version
+    it names (readout and why are None when that version is gone)."""
     sample = shared.sample
     loaded = loaded_or_none(shared.model_version)
-    return {"label": sample.label,
-            "picture": pictures.ink_data_url(image(sample.pixels)),
-            "readout": close_up(sample.pixels, loaded) if loaded else None}
+    r, explained = close_up(sample.pixels, loaded) if loaded else (None, None)
+    return {"label": sample.label, "picture": pictures.ink_data_url(image(sample.pixels)),
+            "readout": r, "why": explained}

@@ -25,7 +25,7 @@ from .. import errors
 from ..core import samples
 from ..core.served import turns
 from ..htmx import is_htmx, vary_on_htmx
-from ..reading import corrections, readout
+from ..reading import corrections, readout, why
 from ..reading.decode import ImageError
 from ..reading.normalise import read_digit
 from ..reading.uploads import image_bytes
@@ -126,10 +126,16 @@ def predict(code):
     with turns():
         try:
             digit = read_digit(image_bytes())
-            result = readout.read(loaded, digit, current_app.config["UNSURE_BELOW"], seq)
+            reading = None if digit.image is None else loaded.read(digit.image)
+            result = readout.read(loaded, digit, current_app.config["UNSURE_BELOW"], seq,
+                                  reading)
         except ImageError as exc:
             result, status = readout.quiet(loaded, "error", str(exc), seq), exc.status
-        html = readout.render_fragment(result, class_code=state.code) if is_htmx() else None
+            reading = None
+        html = None
+        if is_htmx():           # the "Why this answer" panels too, when the page asks
+            html = readout.render_fragment(result, class_code=state.code) + (
+                why.live_panels(loaded, reading) if status == 200 else "")
     if finished and digit is not None and digit.image is not None:
         lessons.record_latest(state.id, student_id, samples.to_pixels(digit.image),
                               result.digit, result.confidence, loaded.version)

@@ -160,8 +160,9 @@ def sample_close_up(code, sample_id):
 def render_close_up(classroom, pixels, version, title, label=None):
     loaded = sharing.loaded_or_none(version) or model_for(read_state(classroom.code))
     template = "classroom/partials/_close_up.html" if is_htmx() else "classroom/close_up.html"
+    r, explained = sharing.close_up(pixels, loaded)
     return render_template(template, classroom=classroom, title=title, label=label,
-                           picture=board.ink(pixels), r=sharing.close_up(pixels, loaded))
+                           picture=board.ink(pixels), r=r, why=explained)
 
 
 @bp.post("/<code>/samples/<int:sample_id>")
