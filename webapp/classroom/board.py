@@ -7,6 +7,7 @@ student drew it and the digit the student said it was.
 """
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from sqlalchemy import select
@@ -16,6 +17,7 @@ from ..core.db import Sample, db
 from ..reading import pictures
 
 MISREAD_SHOWN = 3
+PICTURES_KEPT = 512        # ~500 bytes each, per process
 
 
 @dataclass(frozen=True)
@@ -30,8 +32,10 @@ class Tile:
     version: int
 
 
+@lru_cache(maxsize=PICTURES_KEPT)
 def ink(pixels):
-    """784 stored bytes (white ink on black) → the picture's PNG data URL (dark on white)."""
+    """784 stored bytes (white ink on black) → the picture's PNG data URL (dark on white).
+    Kept for the next poll: a wall of 40 redraws only the drawings that changed."""
     return pictures.ink_data_url(np.frombuffer(pixels, dtype=np.uint8).reshape(28, 28) / 255)
 
 
