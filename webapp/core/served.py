@@ -185,6 +185,11 @@ def get_model():
     return current_app.extensions["digits_model"].current()
 
 
+def turns():
+    """The lock CPU-bound reading takes in this process (see ``takes_turns``)."""
+    return current_app.extensions["digits_model"].turns
+
+
 def takes_turns(view):
     """Run a CPU-bound view (decode, network, answer) one request at a time per process.
 
