@@ -11,6 +11,8 @@
 #   make loadtest  100 people drawing for 60 s, then 50 drawing through a retrain and a promote
 #                  (locust, loopback; the retrain needs DIGITS_DATA_DIR)
 #   make bench-slow  200 connections dripping a byte a second: are others still answered?
+#   make bench-handwriting  pen handwriting by 100 writers training never saw, per digit
+#                     (MODEL= another model; needs DIGITS_DATA_DIR)
 #   make bench-forms  the world's digit forms: before/after per form and digit, calibration
 #                     (BEFORE= a copy of the previous model; needs DIGITS_DATA_DIR)
 
@@ -18,7 +20,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench bench-web bench-retrain bench-corrections bench-forms loadtest bench-slow setup setup-test browser clean
+.PHONY: run test bench bench-web bench-retrain bench-corrections bench-forms bench-handwriting loadtest bench-slow setup setup-test browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +67,10 @@ loadtest: setup
 
 bench-slow: setup
 	$(BIN)/python -m bench.slow_clients
+
+MODEL ?= model/pretrained.npz
+bench-handwriting: setup
+	$(BIN)/python -m bench.handwriting report --model $(MODEL) $(if $(BEFORE_HW),--before $(BEFORE_HW))
 
 BEFORE ?= /tmp/pretrained-before.npz
 bench-forms: setup
