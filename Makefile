@@ -15,6 +15,8 @@
 #                  (locust, loopback; the retrain and the teach run need DIGITS_DATA_DIR)
 #   make bench-teach  seconds for a class's "Teach it our handwriting", before/after
 #   make bench-slow  200 connections dripping a byte a second: are others still answered?
+#   make bench-handwriting  pen handwriting by 100 writers training never saw, per digit
+#                     (MODEL= another model; needs DIGITS_DATA_DIR)
 #   make bench-forms  the world's digit forms: before/after per form and digit, calibration
 #                     (BEFORE= a copy of the previous model; needs DIGITS_DATA_DIR)
 
@@ -22,7 +24,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench bench-web bench-retrain bench-corrections bench-vandals bench-forms bench-teach loadtest bench-slow setup setup-test browser clean
+.PHONY: run test bench bench-web bench-retrain bench-corrections bench-vandals bench-forms bench-teach bench-handwriting loadtest bench-slow setup setup-test browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -76,6 +78,10 @@ bench-teach: setup
 
 bench-slow: setup
 	$(BIN)/python -m bench.slow_clients
+
+MODEL ?= model/pretrained.npz
+bench-handwriting: setup
+	$(BIN)/python -m bench.handwriting report --model $(MODEL) $(if $(BEFORE_HW),--before $(BEFORE_HW))
 
 BEFORE ?= /tmp/pretrained-before.npz
 bench-forms: setup
