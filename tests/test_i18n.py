@@ -20,7 +20,8 @@ from jinja2 import Environment
 from jinja2.ext import i18n as jinja_i18n
 
 from tests import images
-from tests.support import HTTPS, HX, app_config, page_token, save_network
+from tests.support import (
+    HTTPS, HX, app_config, join_class, page_token, save_network, start_class)
 from webapp import create_app, i18n
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -314,3 +315,33 @@ def test_the_reading_is_in_the_page_language_with_its_percentages(tmp_path, lang
 def test_outside_a_request_the_messages_are_english(app):
     with app.app_context():
         assert i18n.current() == "en" and i18n.number(60000) == "60,000"
+
+
+# -- a class's language ------------------------------------------------------------------------
+
+
+def test_a_class_speaks_its_teachers_language_over_the_browsers(app, admin):
+    code = start_class(admin, language="zh_Hans")
+    student = join_class(app, code, nickname="Ana")
+    page = student.get(f"/class/{code}/draw", headers={"Accept-Language": "es"})
+    assert page.status_code == 200 and lang_of(page) == "zh-Hans" and "你正在和" in page.text
+    assert lang_of(admin.get(f"/admin/classes/{code}/", headers={"Accept-Language": "es"})) \
+        == "zh-Hans"
+    # the public draw page is not the class's: the browser's language there
+    assert lang_of(student.get("/", headers={"Accept-Language": "es"})) == "es"
+
+
+def test_a_student_who_chose_a_language_keeps_it_in_the_class(app, admin):
+    code = start_class(admin, language="zh")
+    student = join_class(app, code)
+    switch(student, "es", f"/class/{code}/draw")
+    page = student.get(f"/class/{code}/draw", base_url=HTTPS)
+    assert lang_of(page) == "es" and "Estás dibujando con" in page.text
+
+
+def test_the_teacher_chooses_the_class_language_from_the_shipped_ones(app, admin):
+    code = start_class(admin)
+    page = admin.get(f"/admin/classes/{code}/").text
+    choice = re.search(r'<select id="class-language" name="language"[^>]*>(.*?)</select>', page,
+                       re.S)[1]
+    assert re.findall(r'<option value="(\w*)"', choice) == ["", "en", "zh", "es"]

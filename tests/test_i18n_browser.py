@@ -1,6 +1,7 @@
 """The pages in 简体中文 and Español, in Chromium: chosen with the switch, nothing sticks out
 of its box or of the page, no character drawn as an empty box (tofu), at a phone's width
-and a laptop's.
+and a laptop's: the draw page, the admin, and a class (the teacher's pages, the board, a
+student's page).
 
 Chinese needs a CJK font: ``tests/browser_setup.py`` installs Debian's ``fonts-noto-cjk``
 (``make test`` runs it); without one the Chinese cases fail, they do not skip. With
@@ -133,6 +134,28 @@ def test_pages_fit_and_every_character_has_a_glyph(browser, server, language, wi
     seen["dashboard"] = look(page, "dashboard", language, width)
     page.goto(server + "/admin/review/")
     seen["review"] = look(page, "review", language, width)
+
+    # A class: the teacher's list and page, the board; a student joins and draws.
+    page.goto(server + "/admin/classes/")
+    seen["classes"] = look(page, "classes", language, width)
+    page.locator("#name").fill("4B")
+    page.get_by_test_id("start-class").click()
+    code = page.get_by_test_id("join-code").inner_text()
+    seen["teacher"] = look(page, "teacher", language, width)
+    student = context.browser.new_context(viewport={"width": WIDTHS[width], "height": 900})
+    pupil = student.new_page()
+    choose(pupil, server, language)
+    pupil.goto(server + f"/class/{code}")
+    pupil.get_by_test_id("nickname").fill("Ana")
+    pupil.get_by_test_id("join").click()
+    pupil.wait_for_function("() => window.htmx && document.querySelector('#reading')")
+    draw(pupil, BASE["4"][1])
+    pupil.wait_for_function(ANSWERED)
+    seen["class-draw"] = look(pupil, "class-draw", language, width)
+    student.close()
+    page.goto(server + f"/admin/classes/{code}/board")
+    expect(page.get_by_test_id("tile")).to_have_count(1)
+    seen["board"] = look(page, "board", language, width)
     context.close()
 
     problems = [f"{where}: {problem}" for where, found in seen.items()
