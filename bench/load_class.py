@@ -153,12 +153,15 @@ def main(argv=None):
             cpu = cpu_seconds(server.pid)
             answers, locust_cpu = run_locust(url, args.students, args.seconds, workdir,
                                              "lesson", env)
+            server_cpu = cpu_seconds(server.pid) - cpu
             report["lesson"] = {**summarise(answers), "students": args.students,
-                                "seconds": args.seconds,
-                                "server_cpu_s": round(cpu_seconds(server.pid) - cpu, 1),
+                                "seconds": args.seconds, "server_cpu_s": round(server_cpu, 1),
+                                "server_cpu_ms_per_request": round(
+                                    server_cpu * 1000 / max(len(answers), 1), 2),
                                 "locust_cpu_s": round(locust_cpu, 1),
                                 "load_average": os.getloadavg()}
-            print(line("lesson", report["lesson"]), flush=True)
+            print(line("lesson", report["lesson"]) + f"; server CPU "
+                  f"{report['lesson']['server_cpu_ms_per_request']} ms a request", flush=True)
         if args.only != "lesson":
             events = {}
             teacher = threading.Thread(target=teach_during, args=(app, code, 15, events))
