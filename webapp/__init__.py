@@ -31,7 +31,7 @@ from .classroom import student, teacher
 from .config import ROOT, Config
 from .core import db, registry, served
 from .ops import commands, health, model_commands, requestlog
-from .reading import api, corrections, draw, dreams, uploads
+from .reading import api, corrections, draw, dreams, fastpath, uploads
 from .teaching import queue
 
 
@@ -76,4 +76,5 @@ def create_app(test_config=None):
     model_commands.init_app(app)
     commands.init_app(app)
     Compress(app)
+    fastpath.init_app(app)          # last: it stands in front of all of the above
     return app
