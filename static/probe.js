@@ -180,6 +180,9 @@
       image.src = button.dataset.src;
     });
 
+    // Open beside a wide pad; on a phone it starts folded, so the reading stays near the pad.
+    var details = document.getElementById("probe");
+    if (details && window.matchMedia("(min-width: 860px)").matches) details.open = true;
     describe();
   });
 })();

@@ -87,13 +87,13 @@ def unit_choice(value, net):
 
 def explain_reading(loaded, reading, digit=None, unit=None):
     """``Explanation`` of a ``Reading`` by ``loaded``'s network; digit/unit None = the defaults."""
-    net = loaded.net
+    net = loaded.exact
     if len(net.sizes) < 3:
         abort(400, "This model has no hidden layer, so there is no unit to explain.")
     x = reading.seen.reshape(-1)
     explained = reading.digit if digit is None else digit
-    if unit is None:
-        unit = explain.strongest_unit(net, x)
+    if unit is None:            # explain.strongest_unit's choice, from the reading's own a_1
+        unit = int(np.argmax(reading.hidden[0]))
     return Explanation(reading=reading.digit, explained=explained, x=x,
                        attribution=explain.attribution(net, x, explained),
                        unit=explain.unit_arithmetic(net, x, unit), weights=net.weights[0][:, unit])

@@ -10,6 +10,7 @@ field nothing is explained and nothing is added. ``GET /dream/<digit>.png``
 is a dream as a picture for the page's dreams panel (``partials/_dreams.html``).
 """
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -69,15 +70,25 @@ class Panels:
         """w·x: Σ of the unit's 784 contributions (z without the bias)."""
         return float(self.e.unit.contributions.sum())
 
-    @property
+    @functools.cached_property
     def votes(self):
         return bars(self.e.unit.votes)
 
-    @property
+    @functools.cached_property
+    def terms(self):
+        """The largest w·x terms as the table shows them: (pixel, "row, column", w, x, w × x)."""
+        return [(i, f"{row}, {column}", f"{w:+.4f}", f"{x:.4f}", f"{product:+.4f}")
+                for i, row, column, w, x, product in self.e.terms()]
+
+    @functools.cached_property
     def outputs(self):
-        """(digit, this unit's vote, output z, p) for each digit."""
+        """(digit, this unit's vote, output z, p) for each digit, as the table shows them.
+
+        Formatted here, not in the template: forty numbers through Jinja's
+        ``format`` filter cost a tenth of a millisecond more per reading.
+        """
         u = self.e.unit
-        return [(k, float(u.votes[k]), float(u.output_z[k]), float(u.probabilities[k]))
+        return [(k, f"{u.votes[k]:+.2f}", f"{u.output_z[k]:.2f}", f"{u.probabilities[k]:.3f}")
                 for k in range(len(u.votes))]
 
     @property
