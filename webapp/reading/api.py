@@ -13,9 +13,11 @@ near-blank image gives ``"digit": null`` and a ``"reason"``. Errors are
 ``errors`` renders them.
 
 ``POST /api/v1/samples`` takes the image the same way and a ``label`` (a form
-field or a query parameter), stores it as the page's corrections are stored
-(``corrections.add``) and answers 201 with ``{"id", "label", "predicted",
-"model_version", "held_out"}``. The API takes no cookies, so no CSRF token.
+field or a query parameter: a digit, or ``none`` for "not a digit"), stores it
+as the page's corrections are stored (``corrections.add``: state "new", for the
+operator's review) and answers 201 with ``{"id", "label", "predicted",
+"model_version", "held_out", "state"}``. The API takes no cookies, so no CSRF
+token.
 """
 
 import numpy as np
@@ -130,8 +132,10 @@ def create_sample():
     count_submission()
     try:
         label = samples.parse_label(request.form.getlist("label") or request.args.getlist("label"))
-        sample = add(image_bytes(), label, source="api")
+        sample = add(image_bytes(), label, source="api",
+                     client=samples.client_key(request.remote_addr))
     except samples.SampleError as exc:
         return {"error": str(exc)}, exc.status
-    return {"id": sample.id, "label": sample.label, "predicted": sample.predicted,
-            "model_version": sample.model_version, "held_out": sample.held_out}, 201
+    return {"id": sample.id, "label": samples.label_value(sample.label),
+            "predicted": sample.predicted, "model_version": sample.model_version,
+            "held_out": sample.held_out, "state": sample.state}, 201
