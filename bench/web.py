@@ -220,8 +220,10 @@ def browser_session(app_url, strokes, warm_up=5, explaining=True):
         page.add_init_script(LATENCY_PROBE)
         page.goto(app_url)
         page.wait_for_function("() => window.htmx && document.querySelector('#reading')")
+        page.set_default_timeout(120_000)          # a loaded machine: slow, not failed
         if not explaining:
             page.locator("#why-on").uncheck()
+            page.evaluate("document.activeElement.blur()")   # Esc must reach the pad again
             page.locator("#pad").scroll_into_view_if_needed()
         for i in range(warm_up + strokes):
             if i:

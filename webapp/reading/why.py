@@ -129,7 +129,7 @@ def exp_percent(log_p):
 def live_panels(loaded, reading):
     """Both panels as out-of-band swaps for the reading's fragment (HTML), or "" when not asked."""
     choice = requested(request.form, loaded.net)
-    if choice is None:
+    if choice is None or len(loaded.net.sizes) < 3:   # no hidden layer: no unit to open
         return ""
     why = panels(loaded, reading, *choice)
     return (render_template("partials/_explanation.html", why=why, fragment=True)
