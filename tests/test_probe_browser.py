@@ -105,6 +105,8 @@ def test_the_probe_tools_work_with_the_keyboard(pad):
 
 
 def test_draw_over_a_dream(pad):
+    expect(pad.get_by_test_id("dream-3")).to_be_hidden()    # folded: nothing fetched yet
+    pad.locator("#dreams summary").click()
     dream = pad.get_by_test_id("dream-3")
     dream.scroll_into_view_if_needed()
     pad.wait_for_function(

@@ -62,11 +62,20 @@ def test_a_blank_drawing_empties_the_panels(client):
 
 
 @pytest.mark.parametrize("fields, word", [({"explain": "12"}, "0 to 9"),
-                                          ({"explain": "reading", "unit": "99"}, "0 to 15")])
+                                          ({"explain": "reading", "unit": "-3"}, "0 to 15"),
+                                          ({"explain": "reading", "unit": "x"}, "0 to 15")])
 def test_a_bad_choice_is_a_400_in_the_reading_s_place(client, fields, word):
     response = client.post("/predict", data=page_form(images.drawing("3"), **fields), headers=HX)
     assert response.status_code == 400
     assert 'data-state="error"' in response.text and word in response.text
+
+
+def test_a_unit_beyond_a_newly_served_smaller_model_falls_back_to_the_strongest(client):
+    """The page chose unit 99 on a 256-unit model; the 16-unit model now served has none."""
+    response = client.post("/predict", data=page_form(images.drawing("3"), explain="reading",
+                                                      unit="99"), headers=HX)
+    assert response.status_code == 200
+    assert re.search(r'<article id="unit-sum"[^>]*data-unit="\d+"', response.text)
 
 
 def test_a_dream_picture_is_a_28_pixel_png_revalidated_by_version(client):

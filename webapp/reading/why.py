@@ -102,8 +102,10 @@ def requested(form, net):
     """The canvas form's ``(digit, unit)`` choices, or None when the panels are closed."""
     if "explain" not in form:
         return None
-    return (explanation.digit_choice(form.get("explain")),
-            explanation.unit_choice(form.get("unit"), net))
+    unit = form.get("unit", "")
+    if unit.isdigit() and int(unit) >= net.sizes[1]:
+        unit = ""        # chosen on a larger model, since promoted away: show the strongest
+    return explanation.digit_choice(form.get("explain")), explanation.unit_choice(unit, net)
 
 
 def panels(loaded, reading, digit=None, unit=None):
