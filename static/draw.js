@@ -349,6 +349,7 @@
     clear: clear,
     redraw: function () { requestRedraw(); },
     strokes: function () { return strokes; },
+    drawing: function () { return active !== null; },
     pen: PEN
   };
 
