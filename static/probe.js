@@ -85,7 +85,7 @@
 
     function apply() {
       describe();
-      pad.redraw();
+      pad.changed();
       if (pad.strokes().length || probe.image) pad.send();
     }
 
@@ -133,6 +133,7 @@
     });
 
     pad.onClear.push(function () { fresh(); describe(); });
+    pad.changedPicture = function () { return Boolean(changed()); };
 
     var actions = {
       noise: function () {
