@@ -91,7 +91,9 @@
 
   // -- sending -----------------------------------------------------------------
 
-  function send() {
+  // `finished`: the pen is up (or Undo, Clear): a class's page sends that drawing to the
+  // board too (the form's field "final", on the class's page only).
+  function send(finished) {
     clearTimeout(timer);
     timer = null;
     nextSendAt = performance.now() + SEND_EVERY_MS;
@@ -99,6 +101,7 @@
     seq += 1;
     form.elements.seq.value = String(seq);
     form.elements.image.value = exportCanvas.toDataURL("image/png");
+    if (form.elements.final) form.elements.final.value = finished === true ? "1" : "0";
     htmx.trigger(form, "drawn");
   }
 
@@ -149,7 +152,7 @@
   function endStroke(e) {
     if (!active || e.pointerId !== active.id) return;
     active = null;
-    send();
+    send(true);
   }
   pad.addEventListener("pointerup", endStroke);
   pad.addEventListener("pointercancel", endStroke);
@@ -161,7 +164,7 @@
     if (active || !strokes.length) return;
     strokes.pop();
     changed();
-    send();
+    send(true);
   }
 
   function clear() {
@@ -169,7 +172,7 @@
     strokes = [];
     onClear.forEach(function (f) { f(); });
     changed();
-    send();
+    send(true);
   }
 
   undoButton.addEventListener("click", undo);

@@ -133,11 +133,15 @@ class ServedModel:
         self._failures = 0
         self.turns = threading.Lock()          # see ``takes_turns``
 
-    def current(self):
-        """The model to use for this request (one consistent snapshot)."""
+    def current(self, app=None):
+        """The model to use for this request (one consistent snapshot).
+
+        ``app`` is the running app (default: ``current_app``; the reading's fast
+        path has no app context).
+        """
         if time.monotonic() >= self._next_check and self._lock.acquire(blocking=False):
             check = threading.Thread(target=self._check, daemon=True, name="served-model-check",
-                                     args=(current_app._get_current_object(),))
+                                     args=(app or current_app._get_current_object(),))
             check.start()
             if not self._failures:
                 check.join(CHECK_WAIT_SECONDS)
@@ -189,6 +193,11 @@ def switch_seconds(app):
 def get_model():
     """The current ``Loaded`` model of the running app."""
     return current_app.extensions["digits_model"].current()
+
+
+def turns():
+    """The lock CPU-bound reading takes in this process (see ``takes_turns``)."""
+    return current_app.extensions["digits_model"].turns
 
 
 def takes_turns(view):

@@ -12,6 +12,8 @@ import time
 
 from flask import current_app, g, request
 
+from ..reading.fastpath import log_line
+
 QUIET_ENDPOINTS = {"static", "draw.htmx", "health.healthz"}
 
 
@@ -25,9 +27,8 @@ def log_request(response):
         return response
     if request.endpoint in QUIET_ENDPOINTS and response.status_code < 400:
         return response
-    current_app.extensions["digits_request_log"].info(
-        "%s %s %d %.1f ms", request.method, request.path, response.status_code,
-        (time.perf_counter() - started) * 1000)
+    log_line(current_app.extensions["digits_request_log"], request.method, request.path,
+             response.status_code, started)
     return response
 
 
