@@ -42,12 +42,16 @@ def create_app(test_config=None):
     instance_path = (test_config or {}).get("INSTANCE_PATH") or Config.value("INSTANCE_PATH")
     app = Flask(__name__, instance_relative_config=True, instance_path=instance_path,
                 static_folder=str(ROOT / "static"), template_folder=str(ROOT / "templates"))
+    security.private_folder(Path(app.instance_path))
     app.config.from_mapping(Config.defaults())
     if test_config is None:
         app.config.from_pyfile("config.py", silent=True)
         app.config.from_mapping(Config.from_environment())
     else:
         app.config.from_mapping(test_config)
+    app.config["TRUSTED_HOSTS_SET"] = app.config["TRUSTED_HOSTS"] is not None
+    app.config["TRUSTED_HOSTS"] = security.trusted_hosts(app.config["TRUSTED_HOSTS"],
+                                                         app.config["HOST"])
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = security.instance_secret_key(Path(app.instance_path))
 

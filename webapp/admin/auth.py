@@ -159,9 +159,13 @@ def login_required(view):
 
 
 def safe_next(target):
-    """Only a path inside the admin: never another host (an open redirect)."""
-    parts = urlsplit(target or "")
-    if parts.scheme or parts.netloc or not parts.path.startswith("/admin"):
+    """Only a path inside the admin: never another host (an open redirect), and nothing a
+    Location header cannot carry (CR, LF and other control characters) or a browser reads
+    as another host (a backslash: ``/\\evil.example``)."""
+    target = target or ""
+    parts = urlsplit(target)
+    if (parts.scheme or parts.netloc or not parts.path.startswith("/admin")
+            or "\\" in target or not (target.isascii() and target.isprintable())):
         return url_for("admin.dashboard")
     return target
 

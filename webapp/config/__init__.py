@@ -115,6 +115,11 @@ THREADS               | whole number  | 256       | Threads per web process (--t
                                                     slow connections each outlasts.
 PROXIES               | whole number  | 0         | Trusted reverse proxies in front (--proxies;
                                                     nginx: 1).
+TRUSTED_HOSTS         | text or unset | unset     | Host names the app answers to, separated by
+                                                    commas (`.example.org` takes its subdomains
+                                                    too; `*`: any); another name gets a 400.
+                                                    Unset: localhost, 127.0.0.1 and HOST (HOST
+                                                    0.0.0.0: this machine's name and addresses).
 """
 # Also read under their conventional names, as hosting platforms set them.
 ALSO = {"DATABASE_URL": "DATABASE_URL", "REDIS_URL": "REDIS_URL"}

@@ -5,6 +5,10 @@ trivial query), the model this process serves (its version), and the job
 queue (huey's storage counts its pending tasks; Redis is pinged when
 ``REDIS_URL`` is set). It answers 200 with every part's state as JSON, or 503
 naming the parts that are down, so a balancer takes a broken host out.
+
+Anyone may ask, so an anonymous answer names what is down but not why: a
+driver's error names hosts, ports and paths. The logged-in admin gets the first
+line of each error too; the log always has it.
 """
 
 import time
@@ -13,6 +17,7 @@ from flask import Blueprint, current_app
 from huey.storage import RedisStorage
 from sqlalchemy import text
 
+from ..admin.auth import logged_in
 from ..core.db import db
 from ..core.served import get_model
 from ..teaching.queue import get_queue
@@ -44,22 +49,35 @@ CHECKS = {"database": check_database, "model": check_model, "queue": check_queue
 
 
 def problem(exc):
-    """A short, public description of why a check failed (the full error goes to the log)."""
+    """A short description of why a check failed, for the admin (the full error is logged)."""
     cause = getattr(exc, "orig", None) or exc
     first_line = (str(cause).strip().splitlines() or [""])[0][:200]
     return f"{type(cause).__name__}: {first_line}" if first_line else type(cause).__name__
 
 
+def admin_asks():
+    """True for the logged-in admin; False for anyone else, and whenever that cannot be told
+    (the database that says who is logged in may be what is down)."""
+    try:
+        return logged_in()
+    except Exception:
+        return False
+    finally:      # on SQLite even a read holds the write lock until its transaction ends
+        db.session.rollback()
+
+
 @bp.get("/healthz")
 def healthz():
     report, down = {}, []
+    detailed = admin_asks()
     for name, check in CHECKS.items():
         started = time.perf_counter()
         try:
             report[name] = {"ok": True, **check()}
         except Exception as exc:          # a check that fails is the answer, not an error
             current_app.logger.error("health check %s failed: %s", name, exc)
-            report[name] = {"ok": False, "error": problem(exc)}
+            report[name] = {"ok": False, "error": problem(exc) if detailed else
+                            "not answering (the admin sees why, and the log says)"}
             down.append(name)
         report[name]["ms"] = round((time.perf_counter() - started) * 1000, 1)
     body = {"status": "down" if down else "ok", "down": down, **report}

@@ -22,6 +22,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .. import create_app
 from ..config import Config
+from ..security import trusted_hosts
 from ..teaching import worker
 
 
@@ -79,9 +80,10 @@ def gunicorn_args(host, port, workers, app="webapp:create_app()", threads=THREAD
 class Server(BaseApplication):
     """gunicorn with ``options`` (gunicorn setting names) serving ``create_app()``."""
 
-    def __init__(self, options, proxies=0):
+    def __init__(self, options, proxies=0, host=None):
         self.options = options
         self.proxies = proxies
+        self.host = host
         super().__init__()
 
     def load_config(self):
@@ -90,6 +92,9 @@ class Server(BaseApplication):
 
     def load(self):
         app = create_app()
+        if self.host is not None and not app.config["TRUSTED_HOSTS_SET"]:
+            # Unset TRUSTED_HOSTS means the names of the address served: --host's, not HOST's.
+            app.config["TRUSTED_HOSTS"] = trusted_hosts(None, self.host)
         if self.proxies:
             app.wsgi_app = ProxyFix(app.wsgi_app, x_for=self.proxies, x_proto=self.proxies,
                                     x_host=self.proxies)
@@ -125,7 +130,7 @@ def serve_command(host, port, workers, threads, proxies, no_worker):
     refuse_taken_port(host, port)
     consumer = None if no_worker else worker.start_consumer_process()
     try:
-        Server(gunicorn_options(host, port, workers, threads), proxies=proxies).run()
+        Server(gunicorn_options(host, port, workers, threads), proxies=proxies, host=host).run()
     finally:
         if consumer is not None:
             worker.stop_consumer_process(consumer)
