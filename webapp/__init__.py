@@ -66,6 +66,8 @@ def create_app(test_config=None):
     draw.init_app(app)
     app.register_blueprint(api.bp)
     corrections.init_app(app)
+    # Before CSRF is checked: a cookie copied before a logout must fail CSRF as well.
+    app.before_request(auth.forget_ended_session)
     security.init_app(app)
     dashboard.init_app(app)
     auth.init_app(app)

@@ -91,9 +91,22 @@ SAMPLES_RATE_LIMIT    | text          | 60 per minute;600 per hour | Per client:
 RATELIMIT_ENABLED     | true/false    | true      | Whether that limit is counted at all.
 ADMIN_PASSWORD_HASH   | text or unset | unset     | The admin password's Werkzeug hash; wins over
                                                     `digits admin set-password`'s.
-LOGIN_FAILURE_LIMIT   | whole number  | 5         | Failed admin logins per client before the
-                                                    login answers 429.
-LOGIN_FAILURE_WINDOW  | whole number  | 900       | Seconds over which those failures are counted.
+LOGIN_FAILURE_LIMIT   | whole number  | 5         | Free admin login guesses per address (or
+                                                    trusted browser); after them each guess
+                                                    waits.
+LOGIN_FAILURE_WINDOW  | whole number  | 900       | Seconds without a guess after which an
+                                                    address's count is forgotten; the global
+                                                    budget's period.
+LOGIN_DELAY_SECONDS   | whole number  | 10        | The first wait after those guesses; it
+                                                    doubles with each further failure.
+LOGIN_DELAY_MAX_SECONDS | whole number | 600      | The longest wait between two guesses.
+LOGIN_GLOBAL_LIMIT    | whole number  | 100       | Guesses per window from all addresses
+                                                    together before all but trusted browsers
+                                                    wait for the window's end.
+ADMIN_SESSION_IDLE_SECONDS | whole number | 1800 | An admin session unused this long ends
+                                                    (logout and a new password end it at once).
+ADMIN_SESSION_MAX_SECONDS | whole number | 28800 | An admin session ends this long after its
+                                                    login, however busy.
 SESSION_COOKIE_SECURE | true/false    | true      | Send the session cookie over https only
                                                     (browsers allow http on localhost).
 JOB_HEARTBEAT_SECONDS | number        | 2.0       | How often a training run writes its heartbeat.

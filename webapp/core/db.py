@@ -147,6 +147,29 @@ class LoginFailure(db.Model):
     last: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class AdminSession(db.Model):
+    """A logged-in admin: the cookie holds a random token, this table only its SHA-256, so a
+    copy of the database opens no session. Logout deletes the row; a new password deletes
+    them all; a row idle or old past its limits is refused (``admin.sessions``)."""
+
+    __tablename__ = "admin_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)     # sha256 of the token
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    password: Mapped[str] = mapped_column(String(16))        # the password's fingerprint
+    client: Mapped[str] = mapped_column(String(64))          # the address it logged in from
+
+
+class TrainingWorker(db.Model):
+    """A training worker that is alive: it writes ``seen`` every few seconds while it runs
+    and deletes its row when it stops, so /healthz can tell a queued run nobody will take."""
+
+    __tablename__ = "training_workers"
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)   # "host:pid"
+    started: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class Setting(db.Model):
     """Small named values set from the command line (the admin password's hash)."""
 
