@@ -89,6 +89,10 @@ HOLD_OUT_PERCENT      | whole number  | 20        | Of new samples, the share ke
 SAMPLES_RATE_LIMIT    | text          | 60 per minute;600 per hour | Per client: corrections and
                                                     labelled uploads (Flask-Limiter's notation).
 RATELIMIT_ENABLED     | true/false    | true      | Whether that limit is counted at all.
+REVIEW_CONFIDENT      | number        | 0.9       | The review queue flags a label that differs
+                                                    from a reading at least this sure.
+REVIEW_BURST          | whole number  | 20        | New samples from one client within an hour
+                                                    that the review queue flags as a burst.
 ADMIN_PASSWORD_HASH   | text or unset | unset     | The admin password's Werkzeug hash; wins over
                                                     `digits admin set-password`'s.
 LOGIN_FAILURE_LIMIT   | whole number  | 5         | Free admin login guesses per address (or

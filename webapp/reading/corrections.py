@@ -23,8 +23,9 @@ from .uploads import image_bytes
 bp = Blueprint("samples", __name__)
 
 
-def add(upload, label, source):
-    """Read ``upload`` (PNG/JPEG bytes) as the page would, and store it labelled ``label``.
+def add(upload, label, source, state=samples.NEW, client=None):
+    """Read ``upload`` (PNG/JPEG bytes) as the page would, and store it labelled ``label``
+    in review ``state``, from ``client`` (a ``samples.client_key``).
 
     Raises ``decode.ImageError`` for an unreadable image and ``samples.SampleError``
     for a blank one; nothing is stored then.
@@ -37,7 +38,8 @@ def add(upload, label, source):
     upload_type = next(f"image/{kind.lower()}" for sig, kind in SIGNATURES.items()
                        if upload.startswith(sig))
     return samples.store(upload, upload_type, digit.image, label, predicted=reading.digit,
-                         model_version=loaded.version, source=source)
+                         model_version=loaded.version, source=source, state=state,
+                         client=client)
 
 
 def count_submission():
@@ -58,7 +60,8 @@ def correct():
     count_submission()
     try:
         label = samples.parse_label(request.form.getlist("label"))
-        sample = add(image_bytes(), label, source="page")
+        sample = add(image_bytes(), label, source="page",
+                     client=samples.client_key(request.remote_addr))
     except samples.SampleError as exc:
         return teach_row(str(exc)), exc.status
     return render_template("partials/_teach.html", saved=sample)
