@@ -1,7 +1,7 @@
 """admin sessions kept on the server; training workers' heartbeats
 
 Revision ID: 0003security
-Revises: 0ff5cbfbb878
+Revises: 0002review
 Create Date: 2026-12-02 14:00:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = "0003security"
-down_revision = "0ff5cbfbb878"
+down_revision = "0002review"
 branch_labels = None
 depends_on = None
 
