@@ -104,6 +104,8 @@ def digits_serve(instance, model_path, *args, workers=2, password=ATTACK_PASSWOR
             break
         except (urllib.error.URLError, ConnectionError, OSError):
             if process.poll() is not None or time.monotonic() > deadline:
+                for pid in served.children():
+                    os.kill(pid, signal.SIGKILL)
                 if process.poll() is None:
                     os.killpg(process.pid, signal.SIGKILL)
                 pytest.fail("digits serve did not start:\n" + served.output())
@@ -115,6 +117,12 @@ def digits_serve(instance, model_path, *args, workers=2, password=ATTACK_PASSWOR
             assert done.returncode == 0, done.stdout + done.stderr
         yield served
     finally:
+        # The training worker runs in a session of its own: kill it by pid, then the rest.
+        for pid in served.children():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()

@@ -227,6 +227,11 @@ def digits_serve(tmp_path, model_path, *args):
     try:
         yield port, process
     finally:
+        for pid in children(process.pid):    # the trainer has a session of its own
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()

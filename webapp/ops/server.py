@@ -12,6 +12,7 @@ port and the option that picks another. This is an entry point: it calls
 """
 
 import errno
+import logging
 import os
 import socket
 
@@ -121,19 +122,23 @@ class Server(BaseApplication):
                                                  "elsewhere).")
 @with_appcontext
 def serve_command(host, port, workers, threads, proxies, no_worker):
-    """Run the web app under gunicorn, and one training worker beside it.
+    """Run the web app under gunicorn, and one training worker beside it (started again if
+    it dies).
 
     SIGTERM stops it gracefully: the web workers finish the requests in
     flight (up to 20 s), then the training worker is stopped (a run in
     flight is marked failed) and waited for.
     """
     refuse_taken_port(host, port)
-    consumer = None if no_worker else worker.start_consumer_process()
+    supervisor = None
+    if not no_worker:
+        supervisor = worker.Supervisor(logging.getLogger("gunicorn.error"))
+        supervisor.start()
     try:
         Server(gunicorn_options(host, port, workers, threads), proxies=proxies, host=host).run()
     finally:
-        if consumer is not None:
-            worker.stop_consumer_process(consumer)
+        if supervisor is not None:
+            supervisor.stop()
 
 
 def refuse_taken_port(host, port):
