@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests import images
+from tests.live import children
 from tests.support import app_config, browser, free_port, log_in, set_password
 from webapp import create_app
 from webapp.core.db import db
@@ -235,19 +236,6 @@ def digits_serve(tmp_path, model_path, *args):
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-
-
-def children(pid):
-    """The pids of ``pid``'s child processes (Linux /proc)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
 
 
 def is_running(pid):

@@ -56,6 +56,20 @@ def test_serving_every_address_trusts_this_machines_names(monkeypatch):
     assert security.this_machine_names()      # the real ones: at least the host name
 
 
+def test_digits_serve_trusts_the_address_it_serves_unless_the_names_are_set(
+        model_path, tmp_path, monkeypatch):
+    from webapp.ops.server import Server
+
+    monkeypatch.setenv("DIGITS_INSTANCE_PATH", str(tmp_path / "instance"))
+    monkeypatch.setenv("DIGITS_MODEL", str(model_path))
+    monkeypatch.setenv("DIGITS_SECRET_KEY", "test")
+    served = Server({"bind": "192.168.1.20:8000"}, host="192.168.1.20").load()
+    assert served.config["TRUSTED_HOSTS"] == ["localhost", "127.0.0.1", "192.168.1.20"]
+    monkeypatch.setenv("DIGITS_TRUSTED_HOSTS", "digits.example")
+    named = Server({"bind": "192.168.1.20:8000"}, host="192.168.1.20").load()
+    assert named.config["TRUSTED_HOSTS"] == ["digits.example"]
+
+
 # -- HSTS ---------------------------------------------------------------------------------------
 
 def test_hsts_is_sent_on_https_only(client):

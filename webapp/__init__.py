@@ -11,7 +11,7 @@ it may import:
     core       the database, model versions, collected samples, the served model
     reading    an image in, a reading out: the draw page and the JSON API
     teaching   retrain settings, training runs, the job queue and its worker
-    admin      the dashboard, the review queue, its login, its run panel and charts
+    admin      the dashboard, the review queue, its login (sessions, throttle), run panel, charts
     ops        the ``digits`` command, gunicorn, /healthz and the request log
 
 Beside them, leaves every area may use: ``config`` (every setting),
@@ -49,6 +49,7 @@ def create_app(test_config=None):
         app.config.from_mapping(Config.from_environment())
     else:
         app.config.from_mapping(test_config)
+    # Whether the operator named the hosts; if not, `digits serve --host` widens the default.
     app.config["TRUSTED_HOSTS_SET"] = app.config["TRUSTED_HOSTS"] is not None
     app.config["TRUSTED_HOSTS"] = security.trusted_hosts(app.config["TRUSTED_HOSTS"],
                                                          app.config["HOST"])
