@@ -27,7 +27,7 @@ ALLOWED = {
     "webapp.htmx": set(),
     "webapp.security": set(),
     "webapp.i18n": set(),
-    "webapp.errors": {"webapp.htmx"},
+    "webapp.errors": {"webapp.htmx", "webapp.security"},
     "webapp.core": {"webapp.core", "model", *LEAVES},
     "webapp.reading": {"webapp.reading", "webapp.core", "model", *LEAVES},
     "webapp.teaching": {"webapp.teaching", "webapp.reading", "webapp.core", "model", *LEAVES},
