@@ -265,10 +265,14 @@ def join_class(app, code, nickname=""):
 
 
 def class_draw(student, code, name="7", final=True, seq=1):
-    """POST a drawing to the class's reading, as the canvas sends it at pen-up."""
-    return student.post(f"/class/{code}/predict", headers=student.hx, data={
+    """POST a drawing to the class's reading, as the canvas sends it at pen-up; the answer
+    read and closed, as a server closes it once sent (the board's write runs then)."""
+    response = student.post(f"/class/{code}/predict", headers=student.hx, data={
         "image": images.data_url(images.drawing(name)), "seq": str(seq),
         "final": "1" if final else "0"})
+    response.get_data()
+    response.close()
+    return response
 
 
 def class_correct(student, code, label, name="7"):

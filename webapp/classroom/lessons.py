@@ -189,16 +189,22 @@ def teachable(classroom_id):
 
 def stamp(classroom_id):
     """A short text that changes whenever the board would: a poll that brings the same one
-    back is answered 204, with nothing to render."""
-    latest = db.session.execute(select(func.count(), func.max(ClassStudent.latest_at))
-                                .where(ClassStudent.classroom_id == classroom_id)).one()
-    taught = db.session.execute(select(func.count(), func.max(Sample.id),
-                                       func.count().filter(Sample.state == "rejected"))
-                                .where(Sample.classroom_id == classroom_id)).one()
-    version = db.session.scalar(select(Classroom.model_version_id)
-                                .where(Classroom.id == classroom_id))
-    moment = as_utc(latest[1]).timestamp() if latest[1] else 0
-    return f"{latest[0]}-{moment:.3f}-{taught[0]}-{taught[1] or 0}-{taught[2]}-{version or 0}"
+    back is answered 204, with nothing to render. One query."""
+    of_class = Sample.classroom_id == classroom_id
+    row = db.session.execute(select(
+        select(func.count()).where(ClassStudent.classroom_id == classroom_id)
+        .scalar_subquery(),
+        select(func.max(ClassStudent.latest_at)).where(ClassStudent.classroom_id == classroom_id)
+        .scalar_subquery(),
+        select(func.count()).select_from(Sample).where(of_class).scalar_subquery(),
+        select(func.max(Sample.id)).where(of_class).scalar_subquery(),
+        select(func.count()).select_from(Sample).where(of_class, Sample.state == "rejected")
+        .scalar_subquery(),
+        select(Classroom.model_version_id).where(Classroom.id == classroom_id)
+        .scalar_subquery())).one()
+    students, latest, taught, newest, rejected, version = row
+    moment = as_utc(latest).timestamp() if latest else 0
+    return f"{students}-{moment:.3f}-{taught}-{newest or 0}-{rejected}-{version or 0}"
 
 
 # -- deleting ------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from flask import Blueprint, current_app, redirect, render_template, request, se
 
 from .. import errors
 from ..core import samples
+from ..core.db import db
 from ..core.served import turns
 from ..htmx import is_htmx, vary_on_htmx
 from ..reading import corrections, readout, why
@@ -136,13 +137,33 @@ def predict(code):
         if is_htmx():           # the "Why this answer" panels too, when the page asks
             html = readout.render_fragment(result, class_code=state.code) + (
                 why.live_panels(loaded, reading) if status == 200 else "")
-    if finished and digit is not None and digit.image is not None:
-        lessons.record_latest(state.id, student_id, samples.to_pixels(digit.image),
-                              result.digit, result.confidence, loaded.version)
     if html is None:
-        return render_template("classroom/draw.html", state=state, class_code=state.code,
-                               r=result), status
-    return html, status
+        response = current_app.make_response((render_template(
+            "classroom/draw.html", state=state, class_code=state.code, r=result), status))
+    else:
+        response = current_app.make_response((html, status))
+    if finished and digit is not None and digit.image is not None:
+        # To the board once the student has the answer: the write never delays a reading.
+        after_answer(response, lessons.record_latest, state.id, student_id,
+                     samples.to_pixels(digit.image), result.digit, result.confidence,
+                     loaded.version)
+    return response
+
+
+def after_answer(response, write, *args):
+    """Run ``write(*args)`` in the app's context once ``response`` has been sent."""
+    app = current_app._get_current_object()
+
+    def run():
+        with app.app_context():
+            try:
+                write(*args)
+            except Exception:           # the database busy or gone: the board misses one
+                app.logger.exception("class board: could not record a drawing")
+            finally:
+                db.session.remove()
+
+    response.call_on_close(run)
 
 
 def teach_row(problem):
@@ -153,7 +174,7 @@ def teach_row(problem):
 @errors.htmx_fragment(teach_row)
 def correct(code):
     state, student_id = member(code)
-    corrections.count_submission()
+    corrections.count_submission(key=f"class {state.id} student {student_id}")
     try:
         label = samples.parse_label(request.form.getlist("label"))
         sample = corrections.add(image_bytes(), label, source="class", loaded=model_for(state),

@@ -43,10 +43,15 @@ def add(upload, label, source, state=samples.NEW, client=None, loaded=None, **ta
                          client=client, **tags)
 
 
-def count_submission():
-    """Count this request against the client's limit; raises a 429 once it is used up."""
+def count_submission(key=None):
+    """Count this request against the client's limit; raises a 429 once it is used up.
+
+    ``key`` counts for someone other than the address: a class's student (a whole class
+    behind one school address must not share one person's limit).
+    """
     limiter = current_app.extensions["digits_limiter"]
-    with limiter.limit(lambda: current_app.config["SAMPLES_RATE_LIMIT"]):
+    with limiter.limit(lambda: current_app.config["SAMPLES_RATE_LIMIT"],
+                       key_func=(lambda: key) if key else None):
         pass
 
 
