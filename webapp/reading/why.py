@@ -120,6 +120,12 @@ def panels(loaded, reading, digit=None, unit=None):
                   activation=net.activation, cost=net.cost, hidden_layers=len(net.sizes) - 2)
 
 
+@bp.app_template_filter("two_places")
+def two_places(value):
+    """A number with two decimals, never "-0.00" (a log-probability of −0.001 reads 0.00)."""
+    return f"{round(float(value), 2) + 0.0:.2f}"
+
+
 @bp.app_template_filter("exp_percent")
 def exp_percent(log_p):
     """A log-probability as the page shows probabilities: −0.01 → ">99%", −12.3 → "<1%"."""
