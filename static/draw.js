@@ -111,7 +111,8 @@
   }
 
   function changed() {
-    undoButton.disabled = clearButton.disabled = strokes.length === 0;
+    undoButton.disabled = strokes.length === 0;
+    clearButton.disabled = strokes.length === 0 && !window.digitsPad.changedPicture();
     requestRedraw();
   }
 
@@ -167,7 +168,7 @@
   }
 
   function clear() {
-    if (active || !strokes.length) return;
+    if (active || (!strokes.length && !window.digitsPad.changedPicture())) return;
     strokes = [];
     onClear.forEach(function (f) { f(); });
     changed();
@@ -350,8 +351,10 @@
     onClear: onClear,
     send: send,
     clear: clear,
-    redraw: function () { requestRedraw(); },
+    changed: changed,          // the picture changed: redraw, and enable Clear if it shows ink
+    changedPicture: function () { return false; },  // probe.js: true while its changes show
     strokes: function () { return strokes; },
+    drawing: function () { return active !== null; },
     pen: PEN
   };
 
