@@ -26,7 +26,7 @@ ALLOWED = {
     "webapp.config": {"webapp.config"},
     "webapp.htmx": set(),
     "webapp.security": set(),
-    "webapp.errors": {"webapp.htmx"},
+    "webapp.errors": {"webapp.htmx", "webapp.security"},
     "webapp.core": {"webapp.core", "model", *LEAVES},
     "webapp.reading": {"webapp.reading", "webapp.core", "model", *LEAVES},
     "webapp.teaching": {"webapp.teaching", "webapp.reading", "webapp.core", "model", *LEAVES},
