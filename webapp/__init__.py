@@ -12,6 +12,7 @@ it may import:
     reading    an image in, a reading out: the draw page and the JSON API
     teaching   retrain settings, training runs, the job queue and its worker
     admin      the dashboard, the review queue, its login (sessions, throttle), run panel, charts
+    classroom  class sessions: joining, the class board, a class teaching its model
     ops        the ``digits`` command, gunicorn, /healthz and the request log
 
 Beside them, leaves every area may use: ``config`` (every setting),
@@ -25,10 +26,12 @@ from flask_compress import Compress
 
 from . import errors, security
 from .admin import auth, dashboard, review
+from .classroom import models as class_models
+from .classroom import student, teacher
 from .config import ROOT, Config
 from .core import db, registry, served
 from .ops import commands, health, model_commands, requestlog
-from .reading import api, corrections, draw, dreams, uploads
+from .reading import api, corrections, draw, dreams, fastpath, uploads
 from .teaching import queue
 
 
@@ -59,6 +62,7 @@ def create_app(test_config=None):
     db.init_app(app)
     registry.init_app(app)
     served.init_app(app)
+    class_models.init_app(app)
     queue.init_app(app)
     errors.init_app(app)
     app.before_request(uploads.refuse_cut_body)      # before CSRFProtect parses a cut form
@@ -74,7 +78,10 @@ def create_app(test_config=None):
     dashboard.init_app(app)
     review.init_app(app)
     auth.init_app(app)
+    student.init_app(app)
+    teacher.init_app(app)
     model_commands.init_app(app)
     commands.init_app(app)
     Compress(app)
+    fastpath.init_app(app)          # last: it stands in front of all of the above
     return app

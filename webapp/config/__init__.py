@@ -130,6 +130,8 @@ WORKERS               | whole number  | unset     | `digits serve`'s web process
                                                     unset: one per core.
 THREADS               | whole number  | 256       | Threads per web process (--threads): how many
                                                     slow connections each outlasts.
+CLASS_MODELS_KEPT     | whole number  | 8         | Classes' own model versions each web process
+                                                    keeps loaded (the least recently used go).
 PROXIES               | whole number  | 0         | Trusted reverse proxies in front (--proxies;
                                                     nginx: 1).
 TRUSTED_HOSTS         | text or unset | unset     | Host names the app answers to, separated by

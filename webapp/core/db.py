@@ -21,7 +21,7 @@ from flask_migrate import Migrate, upgrade
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Integer, LargeBinary,
                         String, Text, event, text)
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from ..security import create_private, private_folder, private_opener
 
@@ -80,6 +80,12 @@ class Sample(db.Model):
     held_out: Mapped[bool] = mapped_column(Boolean, default=False)
     state: Mapped[str] = mapped_column(String(8), default="new", index=True)
     client: Mapped[str | None] = mapped_column(String(32), index=True)
+    # A class's corrections carry their class and student (``classroom``): deleting the
+    # class deletes them.
+    classroom_id: Mapped[int | None] = mapped_column(
+        ForeignKey("classrooms.id", ondelete="CASCADE"), index=True)
+    student_id: Mapped[int | None] = mapped_column(
+        ForeignKey("class_students.id", ondelete="CASCADE"))
 
 
 class ModelVersion(db.Model):
@@ -143,6 +149,60 @@ class TrainingRun(db.Model):
     error: Mapped[str | None] = mapped_column(Text)
     results: Mapped[dict | None] = mapped_column(JSON)
     version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
+    classroom_id: Mapped[int | None] = mapped_column(
+        ForeignKey("classrooms.id", ondelete="CASCADE"))    # a class's "Teach it" run
+
+
+class Classroom(db.Model):
+    """A lesson: its join ``code``, when it ends, its language and the model it serves.
+
+    ``model_version_id`` is the class's own model (taught on its corrections) once the
+    teacher has pressed "Teach it our handwriting"; until then the class reads with the
+    promoted model. ``ended`` is set when the teacher ends it; past ``ends_at`` it is over
+    too.
+    """
+
+    __tablename__ = "classrooms"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(8), unique=True)
+    name: Mapped[str] = mapped_column(String(60))
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    language: Mapped[str | None] = mapped_column(String(16))
+    model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
+
+
+class ClassStudent(db.Model):
+    """One browser that joined a class: an optional nickname, and its latest drawing
+    (784 bytes, as ``Sample.pixels``) with what the network read, for the class board."""
+
+    __tablename__ = "class_students"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    classroom_id: Mapped[int] = mapped_column(ForeignKey("classrooms.id", ondelete="CASCADE"),
+                                              index=True)
+    nickname: Mapped[str] = mapped_column(String(20), default="")
+    joined: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    latest_pixels: Mapped[bytes | None] = mapped_column(LargeBinary)
+    latest_digit: Mapped[int | None] = mapped_column(Integer)
+    latest_confidence: Mapped[float | None] = mapped_column(Float)
+    latest_version: Mapped[int | None] = mapped_column(Integer)
+    latest_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SharedDrawing(db.Model):
+    """A class's drawing shared by link (``token``): its reading, model version; seen only
+    by the class unless the teacher ``published`` it."""
+
+    __tablename__ = "shared_drawings"
+    token: Mapped[str] = mapped_column(String(32), primary_key=True)
+    classroom_id: Mapped[int] = mapped_column(ForeignKey("classrooms.id", ondelete="CASCADE"),
+                                              index=True)
+    sample_id: Mapped[int] = mapped_column(ForeignKey("samples.id", ondelete="CASCADE"))
+    model_version: Mapped[int] = mapped_column(Integer)
+    published: Mapped[bool] = mapped_column(Boolean, default=False)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sample: Mapped[Sample] = relationship()
 
 
 class LoginFailure(db.Model):

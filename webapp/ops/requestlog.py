@@ -14,6 +14,7 @@ import time
 
 from flask import current_app, g, request
 
+from ..reading.fastpath import log_line
 from ..security import printable
 
 QUIET_ENDPOINTS = {"static", "draw.htmx", "health.healthz"}
@@ -29,10 +30,8 @@ def log_request(response):
         return response
     if request.endpoint in QUIET_ENDPOINTS and response.status_code < 400:
         return response
-    current_app.extensions["digits_request_log"].info(
-        "%s %s %d %.1f ms", printable(request.method), printable(request.path),
-        response.status_code,
-        (time.perf_counter() - started) * 1000)
+    log_line(current_app.extensions["digits_request_log"], printable(request.method),
+             printable(request.path), response.status_code, started)
     return response
 
 
