@@ -15,7 +15,6 @@ import time
 from flask import current_app, g, request
 
 from ..reading.fastpath import log_line
-from ..security import printable
 
 QUIET_ENDPOINTS = {"static", "draw.htmx", "health.healthz"}
 
@@ -30,8 +29,8 @@ def log_request(response):
         return response
     if request.endpoint in QUIET_ENDPOINTS and response.status_code < 400:
         return response
-    log_line(current_app.extensions["digits_request_log"], printable(request.method),
-             printable(request.path), response.status_code, started)
+    log_line(current_app.extensions["digits_request_log"], request.method, request.path,
+             response.status_code, started)
     return response
 
 

@@ -35,7 +35,8 @@ from flask_compress import flask_compress
 from werkzeug.sansio.utils import host_is_trusted
 
 from ..core import served
-from ..security import SECURITY_HEADERS, STRICT_TRANSPORT_SECURITY, add_security_headers
+from ..security import (SECURITY_HEADERS, STRICT_TRANSPORT_SECURITY, add_security_headers,
+                        printable)
 from . import api
 from .decode import ImageError
 from .normalise import read_digit
@@ -91,7 +92,8 @@ def log_line(logger, method, path, status, started):
     its look up the call stack for the caller's file and line (a third of its cost, and
     never shown)."""
     record = logger.makeRecord(logger.name, logging.INFO, __file__, 0, "%s %s %d %.1f ms",
-                               (method, path, status, (time.perf_counter() - started) * 1000),
+                               (printable(method), printable(path), status,
+                                (time.perf_counter() - started) * 1000),
                                None)
     logger.handle(record)
 
