@@ -2,21 +2,23 @@
 
 ``reading.corrections`` stores what the page and the API send (``store``);
 the admin lists, relabels and deletes them, and a retrain reads the training
-and held-out sets. Each row holds the upload as sent (so a later
-preprocessing can derive the 28×28 image again), the 28×28 image, the label,
-the serving model's guess and version, and the time — nothing about the
-visitor. About one sample in five is held out: never trained on, it measures
+and held-out sets. Each row holds the upload re-encoded (``upload``: the
+drawing's luminance as decoded, a lean greyscale PNG of a few KiB, from which
+a later preprocessing can derive the 28×28 image again), the 28×28 image, the
+label, the serving model's guess and version, and the time — nothing about the
+visitor. ``usage()`` says how full the store is (``SAMPLES_STORAGE_MB``). About one sample in five is held out: never trained on, it measures
 whether a retrain learnt the style or only the samples.
 """
 
 import secrets
+import time
 
 import numpy as np
 from flask import current_app
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import func, select
 
-from .db import Sample, db
+from .db import IdempotencyKey, Sample, db
 
 DIGITS = tuple(str(d) for d in range(10))
 
@@ -45,16 +47,74 @@ def parse_label(value):
     return int(value)
 
 
-def store(upload, upload_type, image, label, predicted, model_version, source):
-    """Store one labelled drawing: the ``upload`` as sent, its 28×28 ``image`` in [0, 1],
-    what the model serving ``model_version`` read (``predicted``); held out at random."""
+USAGE_SECONDS = 10        # how long a process trusts its last sum of the stored bytes
+
+
+def store(upload, upload_type, image, label, predicted, model_version, source, remember=None):
+    """Store one labelled drawing: the ``upload`` (its canonical PNG), its 28×28 ``image`` in
+    [0, 1], what the model serving ``model_version`` read (``predicted``); held out at random.
+
+    ``remember(sample)``, if given, returns rows committed with the sample (an idempotency
+    key's answer), so both are stored or neither.
+    """
     sample = Sample(label=label, predicted=predicted, model_version=model_version,
                     source=source, upload=upload, upload_type=upload_type,
                     pixels=to_pixels(image),
                     held_out=secrets.randbelow(100) < current_app.config["HOLD_OUT_PERCENT"])
     db.session.add(sample)
-    db.session.commit()
+    if remember is not None:
+        db.session.flush()
+        db.session.add_all(remember(sample))
+    try:
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    usage_cache()["bytes"] += len(upload) + len(sample.pixels)
     return sample
+
+
+def usage_cache():
+    return current_app.extensions.setdefault("digits_samples_usage", {"at": -USAGE_SECONDS,
+                                                                      "bytes": 0, "count": 0})
+
+
+def usage():
+    """How full the sample store is: ``{"samples", "bytes", "limit_bytes", "percent",
+    "full"}``, the sum read afresh at most every ``USAGE_SECONDS`` per process."""
+    cached = usage_cache()
+    if time.monotonic() - cached["at"] > USAGE_SECONDS:
+        count, size = db.session.execute(select(
+            func.count(), func.coalesce(func.sum(func.length(Sample.upload)
+                                                 + func.length(Sample.pixels)), 0))).one()
+        db.session.commit()
+        cached.update(at=time.monotonic(), bytes=int(size), count=int(count))
+    limit = current_app.config["SAMPLES_STORAGE_MB"] * 2**20
+    return {"samples": cached["count"], "bytes": cached["bytes"], "limit_bytes": limit,
+            "percent": round(100 * cached["bytes"] / limit, 1) if limit else None,
+            "full": cached["bytes"] >= limit}
+
+
+def answer_for(key, fingerprint):
+    """The stored first answer under Idempotency-Key ``key``, if still kept:
+    ``(status, answer)``; a different request under the same key is a 422."""
+    row = db.session.get(IdempotencyKey, key)
+    db.session.commit()
+    hours = current_app.config["IDEMPOTENCY_HOURS"]
+    if row is None or row.at < time.time() - hours * 3600:
+        return None
+    if row.fingerprint != fingerprint:
+        raise SampleError(f"The Idempotency-Key {key!r} was used for a different sample in the "
+                          f"last {hours:g} hours: use a new key for a new sample.", 422)
+    return row.status, row.answer
+
+
+def remembered(key, fingerprint, status, answer):
+    """The row that keeps ``answer`` under ``key`` (replacing an expired one)."""
+    db.session.execute(sql_delete(IdempotencyKey).where(
+        IdempotencyKey.at < time.time() - current_app.config["IDEMPOTENCY_HOURS"] * 3600))
+    return IdempotencyKey(key=key, fingerprint=fingerprint, at=time.time(), status=status,
+                          answer=answer)
 
 
 def to_pixels(image):
