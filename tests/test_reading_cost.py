@@ -17,7 +17,7 @@ from bench.reading_cost import hostile_rgba8, hostile_rgba16, photo
 from tests import images
 from tests.support import app_config
 from webapp import create_app
-from webapp.reading import decode, normalise
+from webapp.reading import decode, limits, normalise
 
 
 def test_a_small_png_that_decodes_to_32_mib_is_refused_from_its_header(monkeypatch):
@@ -75,3 +75,56 @@ def test_a_photo_is_read_at_full_size(monkeypatch):
     monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft",
                         lambda *a: pytest.fail("a photo of 5.5 MiB needs no draft"))
     assert normalise.read_digit(photo()).blank is None
+
+
+# -- the readings' budget ---------------------------------------------------------------------
+
+def budgeted(tmp_path, model_path, **settings):
+    # One new reading every 10 s, so a slow test machine refills no bucket by surprise.
+    settings = {"PREDICT_RATE_LIMIT": 0.1, "PREDICT_BURST": 30, **settings}
+    return create_app(app_config(tmp_path / "budgeted", MODEL=str(model_path), **settings))
+
+
+def test_a_flood_of_readings_from_one_client_is_refused_with_retry_after(tmp_path, model_path):
+    client = budgeted(tmp_path, model_path).test_client()
+
+    def read(address="10.0.0.1"):
+        return client.post("/api/v1/predict", data=images.drawing("7"), content_type="image/png",
+                           environ_base={"REMOTE_ADDR": address})
+
+    statuses = [read().status_code for _ in range(60)]
+    assert statuses[:30] == [200] * 30 and statuses.count(429) >= 25
+    refused = read()
+    wait = int(refused.headers["Retry-After"])
+    assert refused.status_code == 429 and 1 <= wait <= 10
+    assert refused.json["error"] == f"0.1 readings a second per client; try again in {wait} s."
+    assert read("10.0.0.2").status_code == 200                   # another client reads on
+
+
+def test_the_draw_page_says_so_in_its_reading(tmp_path, model_path):
+    client = budgeted(tmp_path, model_path, PREDICT_BURST=1).test_client()
+    form = {"image": images.data_url(images.drawing("7"))}
+    assert client.post("/predict", data=form, headers={"HX-Request": "true"}).status_code == 200
+    refused = client.post("/predict", data=form, headers={"HX-Request": "true"})
+    assert refused.status_code == 429 and "readings a second per client" in refused.text
+
+
+def test_a_person_drawing_at_seven_readings_a_second_is_never_refused():
+    buckets = limits.ReadingBuckets()
+    for i in range(7 * 600):                      # ten minutes of drawing
+        assert buckets.take("person", rate=10, burst=30, now=i / 7) is None
+
+
+def test_a_flood_gets_the_rate_and_no_more():
+    buckets = limits.ReadingBuckets()
+    granted = sum(buckets.take("flood", rate=10, burst=30, now=i / 1000) is None
+                  for i in range(10_000))        # 1,000 a second for 10 s
+    assert 30 + 100 - 2 <= granted <= 30 + 100 + 1
+
+
+def test_a_worker_forgets_the_least_recent_clients(monkeypatch):
+    monkeypatch.setattr(limits, "MAX_TRACKED", 100)
+    buckets = limits.ReadingBuckets()
+    for i in range(150):
+        buckets.take(f"client {i}", rate=10, burst=30, now=0)
+    assert len(buckets.buckets) == 100 and "client 0" not in buckets.buckets

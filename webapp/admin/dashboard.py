@@ -100,7 +100,7 @@ def mnist_counts():
 
 
 def counts_context():
-    return {"mnist": mnist_counts(), "collected": samples.counts()}
+    return {"mnist": mnist_counts(), "collected": samples.counts(), "storage": samples.usage()}
 
 
 def gallery_context(number):

@@ -98,28 +98,42 @@ def retry_after(entries, cost, window, now):
 
 
 def spend_in_database(bucket, client, cost, windows, now):
+    """The spend in the request's own session, committed (or rolled back) before it returns.
+
+    The session, not a connection of its own: on SQLite a second connection would wait
+    for the write lock a session holding a transaction keeps.
+    """
     longest = max(w.seconds for w in windows)
-    with db.engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            lock = int.from_bytes(hashlib.sha256(f"{bucket}:{client}".encode()).digest()[:8],
-                                  "big", signed=True)
-            connection.execute(text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": lock})
-        mine = (BudgetEntry.bucket == bucket) & (BudgetEntry.client == client)
-        sums = connection.execute(select(*[
-            func.coalesce(func.sum(BudgetEntry.cost).filter(BudgetEntry.at > now - w.seconds), 0)
-            for w in windows]).where(mine, BudgetEntry.at > now - longest)).one()
-        for window, used in zip(windows, sums):
-            if used + cost > window.amount:
-                entries = connection.execute(
-                    select(BudgetEntry.at, BudgetEntry.cost)
-                    .where(mine, BudgetEntry.at > now - window.seconds)
-                    .order_by(BudgetEntry.at)).all()
-                raise OverBudget(window, retry_after(entries, cost, window, now))
-        connection.execute(insert(BudgetEntry).values(bucket=bucket, client=client, at=now,
-                                                      cost=cost))
-        if secrets.randbelow(PRUNE_EVERY) == 0:
-            connection.execute(delete(BudgetEntry).where(
-                BudgetEntry.at < now - max(UNITS["day"], longest)))
+    db.session.commit()
+    try:
+        _spend_in(db.session.connection(), bucket, client, cost, windows, now, longest)
+    except BaseException:
+        db.session.rollback()
+        raise
+    db.session.commit()
+
+
+def _spend_in(connection, bucket, client, cost, windows, now, longest):
+    if connection.dialect.name == "postgresql":
+        lock = int.from_bytes(hashlib.sha256(f"{bucket}:{client}".encode()).digest()[:8],
+                              "big", signed=True)
+        connection.execute(text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": lock})
+    mine = (BudgetEntry.bucket == bucket) & (BudgetEntry.client == client)
+    sums = connection.execute(select(*[
+        func.coalesce(func.sum(BudgetEntry.cost).filter(BudgetEntry.at > now - w.seconds), 0)
+        for w in windows]).where(mine, BudgetEntry.at > now - longest)).one()
+    for window, used in zip(windows, sums):
+        if used + cost > window.amount:
+            entries = connection.execute(
+                select(BudgetEntry.at, BudgetEntry.cost)
+                .where(mine, BudgetEntry.at > now - window.seconds)
+                .order_by(BudgetEntry.at)).all()
+            raise OverBudget(window, retry_after(entries, cost, window, now))
+    connection.execute(insert(BudgetEntry).values(bucket=bucket, client=client, at=now,
+                                                  cost=cost))
+    if secrets.randbelow(PRUNE_EVERY) == 0:
+        connection.execute(delete(BudgetEntry).where(
+            BudgetEntry.at < now - max(UNITS["day"], longest)))
 
 
 # KEYS[1]: the client's sorted set (score: time, member: "<unique>:<cost>").

@@ -99,14 +99,16 @@ def answer_for(key, fingerprint):
     """The stored first answer under Idempotency-Key ``key``, if still kept:
     ``(status, answer)``; a different request under the same key is a 422."""
     row = db.session.get(IdempotencyKey, key)
-    db.session.commit()
-    hours = current_app.config["IDEMPOTENCY_HOURS"]
-    if row is None or row.at < time.time() - hours * 3600:
+    row = row and (row.at, row.fingerprint, row.status, row.answer)
+    db.session.commit()           # read before: a commit expires the row, and reading it again
+    hours = current_app.config["IDEMPOTENCY_HOURS"]   # would begin a transaction that waits
+    if row is None or row[0] < time.time() - hours * 3600:
         return None
-    if row.fingerprint != fingerprint:
+    at, stored_fingerprint, status, answer = row
+    if stored_fingerprint != fingerprint:
         raise SampleError(f"The Idempotency-Key {key!r} was used for a different sample in the "
                           f"last {hours:g} hours: use a new key for a new sample.", 422)
-    return row.status, row.answer
+    return status, answer
 
 
 def remembered(key, fingerprint, status, answer):

@@ -1,9 +1,9 @@
 """``GET /healthz`` for load balancers and monitors: does every part the app needs answer?
 
 ``/healthz`` asks each part the app needs whether it answers: the database (a
-trivial query), the model this process serves (its version), and the job
+trivial query), the model this process serves (its version), the job
 queue (huey's storage counts its pending tasks; Redis is pinged when
-``REDIS_URL`` is set). It answers 200 with every part's state as JSON, or 503
+``REDIS_URL`` is set), and the sample store (how full it is). It answers 200 with every part's state as JSON, or 503
 naming the parts that are down, so a balancer takes a broken host out.
 """
 
@@ -13,6 +13,7 @@ from flask import Blueprint, current_app
 from huey.storage import RedisStorage
 from sqlalchemy import text
 
+from ..core import samples
 from ..core.db import db
 from ..core.served import get_model
 from ..teaching.queue import get_queue
@@ -40,7 +41,14 @@ def check_queue():
     return {"backend": "redis" if on_redis else "sqlite", "pending": huey.pending_count()}
 
 
-CHECKS = {"database": check_database, "model": check_model, "queue": check_queue}
+def check_storage():
+    """How full the sample store is (``SAMPLES_STORAGE_MB``). A full store refuses new
+    samples (507) but reads on, so it is reported, never "down"."""
+    return samples.usage()
+
+
+CHECKS = {"database": check_database, "model": check_model, "queue": check_queue,
+          "storage": check_storage}
 
 
 def problem(exc):
