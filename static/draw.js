@@ -32,6 +32,10 @@
   var nextSendAt = 0;           // performance.now() before which a stroke waits to send
   var timer = null;
   var frame = 0;
+  // What other scripts (static/probe.js) add to every picture after the strokes,
+  // on screen and in the PNG sent alike: functions (context, side).
+  var afterPaint = [];
+  var onClear = [];            // functions called when the drawing is cleared
 
   // -- painting ----------------------------------------------------------------
 
@@ -63,6 +67,7 @@
     c.lineWidth = side * PEN;
     c.strokeStyle = c.fillStyle = INK;
     strokes.forEach(function (points) { trace(c, points, side); });
+    afterPaint.forEach(function (change) { c.save(); change(c, side); c.restore(); });
   }
 
   function redraw() {
@@ -161,6 +166,7 @@
   function clear() {
     if (active || !strokes.length) return;
     strokes = [];
+    onClear.forEach(function (f) { f(); });
     changed();
     send();
   }
@@ -333,6 +339,18 @@
   document.body.addEventListener("htmx:responseError", function (e) {
     if (e.detail.xhr.status >= 500) showProblem("The server failed to read it. Draw again.");
   });
+
+  // For the page's other scripts (static/explain.js, static/probe.js): send the
+  // drawing again (a changed question about it, or a changed picture) and redraw.
+  window.digitsPad = {
+    afterPaint: afterPaint,
+    onClear: onClear,
+    send: send,
+    clear: clear,
+    redraw: function () { requestRedraw(); },
+    strokes: function () { return strokes; },
+    pen: PEN
+  };
 
   new ResizeObserver(fitBackingStore).observe(pad);
   window.addEventListener("resize", fitBackingStore);

@@ -11,7 +11,7 @@ it may import:
     core       the database, model versions, collected samples, the served model
     reading    an image in, a reading out: the draw page and the JSON API
     teaching   retrain settings, training runs, the job queue and its worker
-    admin      the dashboard, its login, its run panel and charts
+    admin      the dashboard, the review queue, its login, its run panel and charts
     ops        the ``digits`` command, gunicorn, /healthz and the request log
 
 Beside them, leaves every area may use: ``config`` (every setting),
@@ -24,11 +24,11 @@ from flask import Flask
 from flask_compress import Compress
 
 from . import errors, security
-from .admin import auth, dashboard
+from .admin import auth, dashboard, review
 from .config import ROOT, Config
 from .core import db, registry, served
 from .ops import commands, health, model_commands, requestlog
-from .reading import api, corrections, draw, uploads
+from .reading import api, corrections, draw, dreams, uploads
 from .teaching import queue
 
 
@@ -61,9 +61,11 @@ def create_app(test_config=None):
     requestlog.init_app(app)
     draw.init_app(app)
     app.register_blueprint(api.bp)
+    dreams.init_app(app)
     corrections.init_app(app)
     security.init_app(app)
     dashboard.init_app(app)
+    review.init_app(app)
     auth.init_app(app)
     model_commands.init_app(app)
     commands.init_app(app)

@@ -100,7 +100,8 @@ def mnist_counts():
 
 
 def counts_context():
-    return {"mnist": mnist_counts(), "collected": samples.counts(), "storage": samples.usage()}
+    return {"mnist": mnist_counts(), "collected": samples.counts(),
+            "review_counts": samples.state_counts(), "storage": samples.usage()}
 
 
 def gallery_context(number):
@@ -142,7 +143,9 @@ def relabel(sample_id):
         return answer("admin/partials/_sample.html", exc.status, "gallery", error=str(exc),
                       card_error=str(exc), card=sample_card(samples.get(sample_id)))
     return answer("admin/partials/_sample.html", 200, "gallery", oob=True,
-                  message=f"Drawing {sample.id} is now labelled {sample.label}.",
+                  message=f"Drawing {sample.id} is now labelled "
+                          f"{'not a digit' if sample.label == samples.NOT_A_DIGIT else sample.label}"
+                          f". It is accepted: retrains learn it.",
                   card=sample_card(sample), **counts_context())
 
 

@@ -102,6 +102,10 @@ PREDICT_BURST         | whole number  | 30        | Readings a client may make a
 RATELIMIT_ENABLED     | true/false    | true      | Whether those budgets are counted at all.
 IDEMPOTENCY_HOURS     | number        | 24        | How long POST /api/v1/samples remembers an
                                                     Idempotency-Key's first answer.
+REVIEW_CONFIDENT      | number        | 0.9       | The review queue flags a label that differs
+                                                    from a reading at least this sure.
+REVIEW_BURST          | whole number  | 20        | New samples from one client within an hour
+                                                    that the review queue flags as a burst.
 ADMIN_PASSWORD_HASH   | text or unset | unset     | The admin password's Werkzeug hash; wins over
                                                     `digits admin set-password`'s.
 LOGIN_FAILURE_LIMIT   | whole number  | 5         | Failed admin logins per client before the

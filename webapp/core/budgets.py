@@ -13,11 +13,11 @@ sorted set per client, checked and added to by one Lua script) when
 transaction per spend, which SQLite's ``BEGIN IMMEDIATE`` and PostgreSQL's
 advisory lock per client make one at a time). A Redis that does not answer
 falls back to the database, so a budget holds while Redis is down. Clients
-are named by ``client_key``: a keyed hash of the address, never the address.
+are named by ``samples.client_key``: a keyed hash of the address, never the
+address itself.
 """
 
 import hashlib
-import hmac
 import math
 import re
 import secrets
@@ -62,12 +62,6 @@ def parse_windows(text):
         amount, count, unit = found.groups()
         windows.append(Window(int(amount), int(count or 1) * UNITS[unit], part))
     return tuple(windows)
-
-
-def client_key(address):
-    """The client as the budgets store it: an HMAC of its address under the app's secret key."""
-    key = str(current_app.config["SECRET_KEY"]).encode()
-    return hmac.new(key, (address or "unknown").encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def spend(bucket, client, cost, windows, now=None):

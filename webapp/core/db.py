@@ -57,6 +57,12 @@ class Sample(db.Model):
     the 28×28 image again; ``pixels`` is that image as made today (784 bytes,
     0..255, white ink on black, before the model's own deskewing). ``held_out``
     samples are never trained on: they measure how well a retrain generalises.
+
+    ``label`` is a digit 0–9, or 10 (``samples.NOT_A_DIGIT``) for a drawing its
+    sender says is not a digit: never trained on as one. ``state`` is the
+    review's: "new" (a public correction, not trained on by default),
+    "accepted" or "rejected" (never trained on). ``client`` is a keyed hash of
+    the sender's address (``samples.client_key``), never the address itself.
     """
 
     __tablename__ = "samples"
@@ -65,11 +71,13 @@ class Sample(db.Model):
     label: Mapped[int] = mapped_column(Integer)
     predicted: Mapped[int | None] = mapped_column(Integer)
     model_version: Mapped[int | None] = mapped_column(Integer)
-    source: Mapped[str] = mapped_column(String(16))            # "page" or "api"
+    source: Mapped[str] = mapped_column(String(16))   # "page", "api", "admin" or "import"
     upload: Mapped[bytes] = mapped_column(LargeBinary)
     upload_type: Mapped[str] = mapped_column(String(32))       # image/png or image/jpeg
     pixels: Mapped[bytes] = mapped_column(LargeBinary)
     held_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    state: Mapped[str] = mapped_column(String(8), default="new", index=True)
+    client: Mapped[str | None] = mapped_column(String(32), index=True)
 
 
 class ModelVersion(db.Model):

@@ -13,9 +13,10 @@ near-blank image gives ``"digit": null`` and a ``"reason"``. Errors are
 ``errors`` renders them.
 
 ``POST /api/v1/samples`` takes the image the same way and a ``label`` (a form
-field or a query parameter), stores it as the page's corrections are stored
-(``corrections.add``, which spends the client's budgets) and answers 201 with
-``{"id", "label", "predicted", "model_version", "held_out"}``. With an
+field or a query parameter: a digit, or ``none`` for "not a digit"), stores it
+as the page's corrections are stored (``corrections.add``: state "new", for the
+operator's review, after spending the client's budgets) and answers 201 with
+``{"id", "label", "predicted", "model_version", "held_out", "state"}``. With an
 ``Idempotency-Key`` header, a retry under the same key gets that first answer
 again and stores nothing (``IDEMPOTENCY_HOURS``). Readings are budgeted per
 client (``limits.budgeted_reading``; 429 with ``Retry-After``).
@@ -33,13 +34,14 @@ import orjson
 from flask import Blueprint, abort, current_app, request
 from sqlalchemy.exc import IntegrityError
 
-from ..core import samples
+from ..core import registry, samples
 from ..core.served import get_model, takes_turns
 from ..security import cross_site_refusal, csrf
+from . import dreams, explanation
 from .corrections import add
 from .limits import budgeted_reading
 from .normalise import read_digit
-from .uploads import image_bytes
+from .uploads import FORM_TYPES, image_bytes
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
@@ -68,23 +70,84 @@ def json_response(answer):
                                       mimetype="application/json")
 
 
+def model_facts(loaded):
+    return {"version": loaded.version, "sizes": loaded.net.sizes, "deskew": loaded.net.deskew}
+
+
+def read_upload(loaded):
+    """(predict's answer, the ``Reading`` or None for a blank image) for the request's image."""
+    digit = read_digit(image_bytes())
+    answer = {"model": model_facts(loaded)}
+    if digit.image is None:
+        return {**answer, "digit": None, "reason": digit.blank, "confidence": None,
+                "probabilities": None, "hidden": None, "input": None}, None
+    reading = loaded.read(digit.image)
+    return {**answer, "digit": reading.digit, "confidence": round(reading.confidence, 6),
+            "probabilities": rounded(reading.probabilities, 6),
+            "hidden": [rounded(h, 4) for h in reading.hidden],
+            "input": rounded(reading.seen, 4)}, reading
+
+
 @bp.post("/predict")
 @budgeted_reading
 @takes_turns
 def predict():
+    return json_response(read_upload(get_model())[0])
+
+
+def one_field(name):
+    """A form field or query parameter sent at most once, or None; twice is a 400."""
+    values = request.args.getlist(name)
+    if request.mimetype in FORM_TYPES:
+        values += request.form.getlist(name)
+    if len(values) > 1:
+        abort(400, f"The field {name!r} came more than once: send it once.")
+    return values[0] if values else None
+
+
+@bp.post("/explain")
+@budgeted_reading
+@takes_turns
+def explain():
+    """predict's answer, plus why: ``explained``, ``attribution``, ``score`` and ``unit``.
+
+    ``digit`` (0-9, default the reading) and ``unit`` (default the strongest)
+    come as form fields or query parameters. ``input`` is the exact float32
+    vector the first layer multiplied, not rounded, so every sum can be redone.
+    """
     loaded = get_model()
-    digit = read_digit(image_bytes())
-    answer = {"model": {"version": loaded.version, "sizes": loaded.net.sizes,
-                        "deskew": loaded.net.deskew}}
-    if digit.image is None:
-        return json_response({**answer, "digit": None, "reason": digit.blank, "confidence": None,
-                              "probabilities": None, "hidden": None, "input": None})
-    reading = loaded.read(digit.image)
-    return json_response({
-        **answer, "digit": reading.digit, "confidence": round(reading.confidence, 6),
-        "probabilities": rounded(reading.probabilities, 6),
-        "hidden": [rounded(h, 4) for h in reading.hidden],
-        "input": rounded(reading.seen, 4)})
+    digit = explanation.digit_choice(one_field("digit"))
+    unit = explanation.unit_choice(one_field("unit"), loaded.net)
+    answer, reading = read_upload(loaded)
+    if reading is None:
+        return json_response({**answer, "explained": None, "attribution": None,
+                              "score": None, "unit": None})
+    why = explanation.explain_reading(loaded, reading, digit, unit)
+    return json_response({**answer, "input": reading.seen, **explanation.as_json(why)})
+
+
+@bp.get("/dream/<digit>")
+def dream(digit):
+    """The input the served model reads most surely as ``digit``: image, probabilities, model."""
+    digit = dreams.digit_of(digit)
+    loaded = get_model()
+    found = dreams.get_dream(loaded, digit)
+    return json_response({"digit": digit, "image": found.image.astype(np.float32).reshape(28, 28),
+                          "probabilities": rounded(found.probabilities, 6),
+                          "model": model_facts(loaded)})
+
+
+@bp.get("/models/<int:version>")
+def model_file(version):
+    """Model version ``version`` as the ``.npz`` it is stored as (``model/pretrained.npz``'s format)."""
+    try:
+        stored = registry.get(version)
+    except registry.RegistryError as exc:
+        abort(404, str(exc))
+    response = current_app.response_class(stored.weights, mimetype="application/octet-stream")
+    response.headers["Content-Disposition"] = f'attachment; filename="digits-model-{version}.npz"'
+    response.headers["X-Content-SHA256"] = stored.sha256
+    return response
 
 
 def idempotency_key():
@@ -106,15 +169,16 @@ def create_sample():
         key = idempotency_key()
         label = samples.parse_label(request.form.getlist("label") or request.args.getlist("label"))
         upload = image_bytes()
+        client = samples.client_key(request.remote_addr)
         if key is None:
-            sample = add(upload, label, source="api")
+            sample = add(upload, label, source="api", client=client)
             return answer_of(sample), 201
         fingerprint = hashlib.sha256(upload + b"label=%d" % label).hexdigest()
         first = samples.answer_for(key, fingerprint)
         if first is not None:
             return first[1], first[0], {"Idempotent-Replayed": "true"}
         try:
-            sample = add(upload, label, source="api", remember=lambda sample: [
+            sample = add(upload, label, source="api", client=client, remember=lambda sample: [
                 samples.remembered(key, fingerprint, 201, answer_of(sample))])
         except IntegrityError:          # the same key, sent at the same moment, won the race
             first = samples.answer_for(key, fingerprint)
@@ -125,5 +189,6 @@ def create_sample():
 
 
 def answer_of(sample):
-    return {"id": sample.id, "label": sample.label, "predicted": sample.predicted,
-            "model_version": sample.model_version, "held_out": sample.held_out}
+    return {"id": sample.id, "label": samples.label_value(sample.label),
+            "predicted": sample.predicted, "model_version": sample.model_version,
+            "held_out": sample.held_out, "state": sample.state}

@@ -9,7 +9,8 @@ greyscale PNG (a canvas's is 1–3 KiB, whatever was sent). Reading that PNG
 gives the same luminance again (to a grey level), so a later preprocessing can
 derive the 28×28 image anew. ``POST /api/v1/samples`` (``api``) calls ``add``
 too, and so must any route that stores a sample: ``add`` spends the client's
-budgets (``limits``) and refuses a sample when the store is full.
+budgets (``limits``) for each public sample (one that arrives "new"; the
+operator's own arrive accepted) and refuses any sample when the store is full.
 """
 
 import io
@@ -44,14 +45,17 @@ def canonical_png(lum):
     return buffer.getvalue()
 
 
-def add(upload, label, source, remember=None):
-    """Read ``upload`` (PNG/JPEG bytes) as the page would, and store it labelled ``label``.
+def add(upload, label, source, state=samples.NEW, client=None, remember=None):
+    """Read ``upload`` (PNG/JPEG bytes) as the page would, and store it labelled ``label``
+    in review ``state``, from ``client`` (a ``samples.client_key``).
 
     Raises ``decode.ImageError`` for an unreadable image, ``samples.SampleError``
     for a blank one or a full store, and a 429 for a client over budget; nothing
     is stored then. ``remember`` is ``samples.store``'s.
     """
-    limits.spend_sample()
+    public = state == samples.NEW          # the operator's own samples arrive accepted
+    if public:
+        limits.spend_sample()
     lum = decode(upload)
     digit = normalise(lum)
     if digit.image is None:
@@ -60,11 +64,13 @@ def add(upload, label, source, remember=None):
     if samples.usage()["full"]:
         raise samples.SampleError("The sample store is full: nothing was saved. An admin must "
                                   "delete samples or raise SAMPLES_STORAGE_MB.", 507)
-    limits.spend_storage(len(stored))
+    if public:
+        limits.spend_storage(len(stored))
     loaded = get_model()
     reading = loaded.read(digit.image)
     return samples.store(stored, STORED_TYPE, digit.image, label, predicted=reading.digit,
-                         model_version=loaded.version, source=source, remember=remember)
+                         model_version=loaded.version, source=source, state=state,
+                         client=client, remember=remember)
 
 
 def teach_row(problem):
@@ -77,7 +83,8 @@ def correct():
     """The page's answer to "Was it right?": stores the canvas with the label the visitor gave."""
     try:
         label = samples.parse_label(request.form.getlist("label"))
-        sample = add(image_bytes(), label, source="page")
+        sample = add(image_bytes(), label, source="page",
+                     client=samples.client_key(request.remote_addr))
     except samples.SampleError as exc:
         return teach_row(str(exc)), exc.status
     return render_template("partials/_teach.html", saved=sample)

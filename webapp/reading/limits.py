@@ -23,7 +23,7 @@ from collections import OrderedDict
 from flask import current_app, has_request_context, request
 from werkzeug.exceptions import TooManyRequests
 
-from ..core import budgets
+from ..core import budgets, samples
 
 MAX_TRACKED = 10_000       # clients a worker keeps reading buckets for (the least recent go)
 
@@ -33,7 +33,7 @@ def counting():
 
 
 def client_key():
-    return budgets.client_key(request.remote_addr)
+    return samples.client_key(request.remote_addr) or "unknown"
 
 
 def sample_windows():

@@ -18,16 +18,31 @@ ZERO = np.array([247, 247, 247], dtype=np.float32)
 POSITIVE = np.array([178, 24, 43], dtype=np.float32)
 
 
-def png_data_url(pixels):
-    """uint8 pixels (h, w) or (h, w, 3) → ``data:image/png;base64,...``."""
+def png_bytes(pixels):
+    """uint8 pixels (h, w) or (h, w, 3) → PNG file bytes."""
     buffer = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(pixels)).save(buffer, "PNG", optimize=False)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return buffer.getvalue()
+
+
+def png_data_url(pixels):
+    """uint8 pixels (h, w) or (h, w, 3) → ``data:image/png;base64,...``."""
+    return "data:image/png;base64," + base64.b64encode(png_bytes(pixels)).decode("ascii")
+
+
+def ink_pixels(image):
+    """An input (28, 28) in [0, 1], white ink on black → uint8 grey, dark ink on white."""
+    return (255 - np.clip(image, 0, 1) * 255).round().astype(np.uint8)
 
 
 def ink_data_url(image):
     """An input (28, 28) in [0, 1], white ink on black → PNG data URL, dark ink on white."""
-    return png_data_url((255 - np.clip(image, 0, 1) * 255).round().astype(np.uint8))
+    return png_data_url(ink_pixels(image))
+
+
+def ink_png(image):
+    """The same picture as PNG file bytes."""
+    return png_bytes(ink_pixels(image))
 
 
 def weights_data_url(weights):

@@ -143,14 +143,15 @@ def quiet(loaded, state, message, seq=0):
                    seen_url=blank_picture())
 
 
-def read(loaded, digit, unsure_below, seq=0):
+def read(loaded, digit, unsure_below, seq=0, reading=None):
     """The readout for a ``normalise.Digit`` under the ``core.served.Loaded`` model.
 
     A confidence under ``unsure_below`` is shown as unsure, with the runner-up.
+    ``reading`` is the network's ``Reading`` of it when the caller already has one.
     """
     if digit.image is None:
         return quiet(loaded, "blank", "" if digit.blank == BLANK else digit.blank, seq)
-    reading = loaded.read(digit.image)
+    reading = reading or loaded.read(digit.image)
     p = reading.probabilities
     return Readout(
         state="sure" if reading.confidence >= unsure_below else "unsure",

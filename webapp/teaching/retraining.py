@@ -37,7 +37,7 @@ def retrain(run_id, heartbeat, data_dir, report):
     extra = None
     if settings.include_samples:
         runs.write(run_id, phase="loading collected samples")
-        extra = samples.training_set()
+        extra = samples.training_set(include_new=settings.include_new)
         db.session.commit()
     heartbeat.check()
     net, config, start_version = starting_network(settings)

@@ -17,7 +17,9 @@ from model import train
 class RetrainSettings:
     """What the Train form sets. ``hidden`` applies only from scratch (fine-tuning keeps the
     serving model's sizes); ``sample_weight`` is how often each collected sample is seen per
-    epoch; ``start`` is "serving" (fine-tune the model in service) or "scratch"."""
+    epoch; ``start`` is "serving" (fine-tune the model in service) or "scratch";
+    ``include_new`` adds the samples not reviewed yet to the accepted ones (rejected and
+    not-a-digit samples never train)."""
 
     hidden: int
     epochs: int
@@ -27,6 +29,7 @@ class RetrainSettings:
     include_samples: bool
     sample_weight: int
     start: str = "serving"
+    include_new: bool = False
 
 
 _TRAIN = train.TrainConfig()

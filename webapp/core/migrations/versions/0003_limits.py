@@ -1,7 +1,7 @@
 """budget entries (samples and storage per client, shared by every process), idempotency keys
 
 Revision ID: 0003limits
-Revises: 0ff5cbfbb878
+Revises: 0002review
 Create Date: 2026-12-02 14:00:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = "0003limits"
-down_revision = "0ff5cbfbb878"
+down_revision = "0002review"
 branch_labels = None
 depends_on = None
 
