@@ -11,6 +11,8 @@
 #   make loadtest  100 people drawing for 60 s, then 50 drawing through a retrain and a promote
 #                  (locust, loopback; the retrain needs DIGITS_DATA_DIR)
 #   make bench-slow  200 connections dripping a byte a second: are others still answered?
+#   make bench-reading  ms per reading: canvas, photo, hostile images; a worker's memory under
+#                       40 concurrent uploads of the costliest image still read
 #   make bench-forms  the world's digit forms: before/after per form and digit, calibration
 #                     (BEFORE= a copy of the previous model; needs DIGITS_DATA_DIR)
 
@@ -18,7 +20,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench bench-web bench-retrain bench-corrections bench-forms loadtest bench-slow setup setup-test browser clean
+.PHONY: run test bench bench-web bench-retrain bench-corrections bench-forms loadtest bench-slow bench-reading setup setup-test browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +67,9 @@ loadtest: setup
 
 bench-slow: setup
 	$(BIN)/python -m bench.slow_clients
+
+bench-reading: setup
+	$(BIN)/python -m bench.reading_cost
 
 BEFORE ?= /tmp/pretrained-before.npz
 bench-forms: setup

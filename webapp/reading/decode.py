@@ -257,17 +257,15 @@ def pixel_luminance(pixels):
     elif pixels[..., 3].min() == 255:        # a canvas filled edge to edge (the draw page's)
         weights = np.append(LUMA, 0)[:, None]
     else:
-        # Pillow averages alpha images premultiplied; so does this, in integers until the
-        # image is shrunk (colour × alpha fits 16 bits exactly), so the floats are few.
-        # Each channel as a plane of its own: NumPy multiplies whole planes ~50× faster
-        # than pixels of 3 channels by their fourth.
-        planes = np.ascontiguousarray(np.moveaxis(pixels, -1, 0))[..., None]
-        alpha = planes[3].astype(np.uint16)
-        premultiplied = sum(box_average(planes[c] * alpha, factor, [[LUMA[c] / 255]])[..., 0]
-                            for c in range(3))
-        alpha = box_average(planes[3], factor, [[1 / 255]])[..., 0]
-        lum = np.divide(premultiplied, alpha, out=np.zeros_like(alpha), where=alpha > 0)
-        return flatten_alpha(lum, alpha)
+        if factor > 1:
+            # Pillow's reduce averages RGBA premultiplied, as ``_luminance``'s does, in C and
+            # in integers: no float touches the full-size image (4× faster than NumPy's
+            # premultiplying here, which made a large transparent PNG the costliest image).
+            height, width = pixels.shape[:2]
+            pixels = np.asarray(Image.frombuffer("RGBA", (width, height),
+                                                 np.ascontiguousarray(pixels), "raw", "RGBA",
+                                                 0, 1).reduce(factor))
+        return flatten_alpha(pixels[..., :3] @ LUMA, pixels[..., 3] * np.float32(1 / 255))
     return box_average(pixels, factor, weights)[..., 0]
 
 
