@@ -8,6 +8,8 @@
 #   make bench-web  predictions per second against bare Flask, stroke-to-screen latency
 #   make bench-retrain  seconds for a default admin retrain on MNIST + 10,000 samples
 #   make bench-corrections  corrections from 40 writers teach a style: before/after, MNIST
+#   make bench-vandals  500 wrong labels from 5 clients among 500 honest ones: the review queue's
+#                       precision, and MNIST / honest accuracy after retrains (needs DIGITS_DATA_DIR)
 #   make loadtest  100 people drawing for 60 s, then 50 drawing through a retrain and a promote
 #                  (locust, loopback; the retrain needs DIGITS_DATA_DIR)
 #   make bench-slow  200 connections dripping a byte a second: are others still answered?
@@ -20,7 +22,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench bench-web bench-retrain bench-corrections bench-forms loadtest bench-slow bench-reading setup setup-test browser clean
+.PHONY: run test bench bench-web bench-retrain bench-corrections bench-vandals bench-forms loadtest bench-slow bench-reading setup setup-test browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +62,9 @@ bench-retrain: setup
 
 bench-corrections: setup
 	$(BIN)/python -m bench.corrections
+
+bench-vandals: setup
+	$(BIN)/python -m bench.vandals --json /tmp/digits-vandals.json
 
 loadtest: setup
 	$(BIN)/pip install --quiet -e '.[test,load]'

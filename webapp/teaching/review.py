@@ -11,13 +11,17 @@ reasons' weights) and the reasons in words:
                visitor correcting a mistake or two;
 ``burst``      one of ``REVIEW_BURST`` or more new samples from one client within
                an hour (the client key, a keyed hash of the address);
-``duplicate``  nearly the same 28×28 picture as another new sample (the same
-               drawing sent again, perhaps with another label);
+``duplicate``  the same picture as another new sample, to within a few grey
+               levels at 14×14 (the same drawing sent again, perhaps with
+               another label);
 ``shape``      not shaped like a digit: ink over much of the square, many
                separate marks, or no digit read with any confidence;
 ``none``       labelled "not a digit": never trained on, but worth a look.
 
-Nothing here writes: ``core.samples.set_state`` accepts and rejects.
+Each process keeps what it computed per sample (the ink measures, and the
+served model's reading per version), so a page load reads the rows and
+ranks them, and computes only what arrived since. Nothing here writes:
+``core.samples.set_state`` accepts and rejects.
 """
 
 from dataclasses import dataclass, field
@@ -47,7 +51,8 @@ BURST_WINDOW = timedelta(hours=1)
 CLIENT_MINIMUM = 5         # samples from a client (or a burst's, if fewer) before its
                            # disagreement rate counts
 CLIENT_RATE = 0.5          # …and the share of them disagreeing that flags the client
-DUPLICATE_RMS = 0.06       # 14×14 pictures this close (root mean square, 0..1) are duplicates
+DUPLICATE_LEVELS = 32      # a duplicate: the same 14×14 picture at 8 levels of grey (256 / 32)
+CACHED = 50_000            # samples whose features (and readings) a process keeps
 INK_SHARE = 0.35           # MNIST's digits cover at most a third of the square with ink
 MARKS = 4                  # separate marks (connected pieces of ink) a digit rarely has
 UNSURE = 0.5               # no digit read above this probability
@@ -82,7 +87,7 @@ def ranked(reason=None, client=None):
     """The new samples, most suspicious first, as ``Flagged``; ``reason`` (a kind of
     ``KINDS``, or "clean" for none) and ``client`` keep only those that match."""
     rows = new_samples()
-    flagged = assess(rows, get_model().net) if rows else []
+    flagged = assess(rows, get_model()) if rows else []
     db.session.commit()
     if reason == "clean":
         flagged = [f for f in flagged if not f.reasons]
@@ -93,13 +98,12 @@ def ranked(reason=None, client=None):
     return sorted(flagged, key=lambda f: (-f.score, f.sample.id))
 
 
-def assess(rows, net):
-    """Score ``rows`` (new samples) against each other and the network ``net``."""
+def assess(rows, loaded):
+    """Score ``rows`` (new samples) against each other and the served model ``loaded``."""
     config = current_app.config
     confident, burst = config["REVIEW_CONFIDENT"], config["REVIEW_BURST"]
-    pictures = np.frombuffer(b"".join(r.pixels for r in rows), dtype=np.uint8).reshape(-1, 28, 28)
-    probabilities = np.concatenate([net.feedforward(model.inputs(net, pictures[i:i + 1024]))
-                                    for i in range(0, len(rows), 1024)])
+    probabilities = readings(rows, loaded)
+    share, pieces, keys = zip(*features(rows))
     read, sure = probabilities.argmax(axis=1), probabilities.max(axis=1)
     flagged = [Flagged(row) for row in rows]
     labels = np.array([r.label for r in rows])
@@ -112,8 +116,8 @@ def assess(rows, net):
         if row.label == samples.NOT_A_DIGIT:
             f.add("none", 1, "labelled not a digit")
     add_client_reasons(flagged, disagrees, burst)
-    add_duplicates(flagged, pictures)
-    add_shape(flagged, pictures, sure)
+    add_duplicates(flagged, keys)
+    add_shape(flagged, share, pieces, sure)
     return flagged
 
 
@@ -142,31 +146,29 @@ def add_client_reasons(flagged, disagrees, burst):
                                f"{wrong} times in {len(members)}")
 
 
-def pooled(pictures):
-    """(n, 28, 28) uint8 → (n, 196) float32 in [0, 1]: 2×2 means, so a redrawn or shifted
-    copy sits near its original."""
-    x = pictures.astype(np.float32).reshape(len(pictures), 14, 2, 14, 2).mean(axis=(2, 4))
-    return x.reshape(len(pictures), -1) / 255
+def fingerprints(pictures):
+    """(n, 28, 28) uint8 → n bytes keys: the 14×14 means at 8 levels. The same drawing sent
+    again (re-encoded, or a pixel off here and there) gets the same key; two people's
+    drawings of a 1 rarely do."""
+    pooled = pictures.astype(np.uint16).reshape(len(pictures), 14, 2, 14, 2).mean(axis=(2, 4))
+    return [row.tobytes() for row in (pooled // DUPLICATE_LEVELS).astype(np.uint8)]
 
 
-def add_duplicates(flagged, pictures, chunk=1024):
-    """Each sample's new near-duplicates (``DUPLICATE_RMS``), and whether their labels differ."""
-    x = pooled(pictures)
-    norms = (x * x).sum(axis=1)
-    threshold = DUPLICATE_RMS ** 2 * x.shape[1]
-    labels = np.array([f.sample.label for f in flagged])
-    for start in range(0, len(x), chunk):
-        block = x[start:start + chunk]
-        d2 = norms[start:start + chunk, None] + norms[None] - 2 * block @ x.T
-        for row, distances in enumerate(d2):
-            i = start + row
-            near = np.flatnonzero(distances <= threshold)
-            near = near[near != i]
-            if not len(near):
-                continue
-            others = sorted({int(v) for v in labels[near]} - {int(labels[i])})
-            words = (f"near-duplicate of {len(near)} other new drawing"
-                     f"{'s' if len(near) > 1 else ''} (#{flagged[near[0]].sample.id})")
+def add_duplicates(flagged, keys):
+    """Each sample's new duplicates (the same ``fingerprints`` key), and whether their labels
+    differ."""
+    groups = {}
+    for i, key in enumerate(keys):
+        groups.setdefault(key, []).append(i)
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        labels = {flagged[i].sample.label for i in members}
+        for i in members:
+            others = sorted(labels - {flagged[i].sample.label})
+            first = next(flagged[j].sample.id for j in members if j != i)
+            words = (f"near-duplicate of {len(members) - 1} other new drawing"
+                     f"{'s' if len(members) > 2 else ''} (#{first})")
             if others:
                 words += ", labelled " + ", ".join(
                     "not a digit" if o == samples.NOT_A_DIGIT else str(o) for o in others)
@@ -191,10 +193,8 @@ def marks(pictures, threshold=80):
     return ((labels == index) & ink).sum(axis=(1, 2))
 
 
-def add_shape(flagged, pictures, sure):
+def add_shape(flagged, share, pieces, sure):
     """Not shaped like a digit: too much ink, too many separate marks, or no confident digit."""
-    share = (pictures > 127).mean(axis=(1, 2))
-    pieces = marks(pictures)
     for f, s, k, p in zip(flagged, share, pieces, sure):
         signs = []
         if s > INK_SHARE:
@@ -205,3 +205,37 @@ def add_shape(flagged, pictures, sure):
             signs.append(f"no digit above {UNSURE:.0%} (best {p:.0%})")
         if signs:
             f.add("shape", 0.5 * len(signs), "not shaped like a digit: " + ", ".join(signs))
+
+
+def features(rows):
+    """Per row: ``(ink share, marks, fingerprint)``, from the process's cache where it has
+    them (keyed by the picture itself: it alone decides them; counting marks is slow)."""
+    cache = current_app.extensions.setdefault("review_features", {})
+    missing = [r for r in rows if hash(r.pixels) not in cache]
+    if missing:
+        if len(cache) + len(missing) > CACHED:
+            cache.clear()
+        pictures = stack(missing)
+        share = (pictures > 127).mean(axis=(1, 2))
+        for row, s, k, key in zip(missing, share, marks(pictures), fingerprints(pictures)):
+            cache[hash(row.pixels)] = (float(s), int(k), key)
+    return [cache[hash(r.pixels)] for r in rows]
+
+
+def readings(rows, loaded):
+    """Per row, the served model's probabilities (10,), cached per model version."""
+    cache = current_app.extensions.setdefault("review_readings", {})
+    if cache.get("version") != loaded.version or len(cache) > CACHED:
+        cache.clear()
+        cache["version"] = loaded.version
+    missing = [r for r in rows if hash(r.pixels) not in cache]
+    net = loaded.net
+    for start in range(0, len(missing), 1024):
+        chunk = missing[start:start + 1024]
+        for row, p in zip(chunk, net.feedforward(model.inputs(net, stack(chunk)))):
+            cache[hash(row.pixels)] = p
+    return np.array([cache[hash(r.pixels)] for r in rows]).reshape(len(rows), 10)
+
+
+def stack(rows):
+    return np.frombuffer(b"".join(r.pixels for r in rows), dtype=np.uint8).reshape(-1, 28, 28)
