@@ -111,6 +111,22 @@ def test_a_budget_in_redis_is_shared_and_exact(tmp_path, model_path, redis_url):
             store.delete(key)
 
 
+def test_a_budget_in_postgresql_is_shared_by_hosts(tmp_path, model_path, database_url):
+    a, b = (create_app(app_config(tmp_path / name, MODEL=str(model_path),
+                                  DATABASE_URL=database_url, SAMPLES_RATE_LIMIT="3 per minute"))
+            for name in ("a", "b"))
+    clients = [a.test_client(), b.test_client()]
+    answers = []
+    threads = [threading.Thread(target=lambda c=c: answers.append(api_sample(c).status_code))
+               for c in clients * 4]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(answers) == [201] * 3 + [429] * 5
+    assert count(a) == 3
+
+
 # -- Idempotency-Key ----------------------------------------------------------------------------
 
 def test_a_retry_with_the_same_key_gets_the_first_answer_and_stores_nothing(app, client):

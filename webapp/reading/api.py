@@ -182,6 +182,8 @@ def create_sample():
                 samples.remembered(key, fingerprint, 201, answer_of(sample))])
         except IntegrityError:          # the same key, sent at the same moment, won the race
             first = samples.answer_for(key, fingerprint)
+            if first is None:
+                raise
             return first[1], first[0], {"Idempotent-Replayed": "true"}
         return answer_of(sample), 201
     except samples.SampleError as exc:
