@@ -90,7 +90,8 @@ SAMPLES_RATE_LIMIT    | text          | 60 per minute;600 per hour | Per client,
                                                     span, across every process and host: samples
                                                     stored (corrections and API uploads together).
 CLIENT_STORAGE_KB     | whole number  | 4096      | Per client, in any 24 hours: KiB of samples
-                                                    stored (a canvas drawing is 1–3 KiB).
+                                                    stored (a canvas drawing is under 1 KiB, a
+                                                    photo 5–14 KiB).
 SAMPLES_STORAGE_MB    | whole number  | 1024      | All samples together; when they fill it, new
                                                     ones are refused (507) until an admin deletes
                                                     some. /healthz and the admin show how full.

@@ -3,7 +3,7 @@
 ``reading.corrections`` stores what the page and the API send (``store``);
 the admin lists, relabels and deletes them, and a retrain reads the training
 and held-out sets. Each row holds the upload re-encoded (``upload``: the
-drawing's luminance as decoded, a lean greyscale PNG of a few KiB, from which
+drawing's luminance as decoded, a lean greyscale PNG, under 1 KiB for a canvas, from which
 a later preprocessing can derive the 28×28 image again), the 28×28 image, the
 label, the serving model's guess and version, the time, and a keyed hash of
 the sender's address (``client_key``: bursts from one client show in the

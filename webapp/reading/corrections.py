@@ -5,7 +5,7 @@
 ``add`` reads the upload exactly as for a prediction, records the serving
 model's guess and version with it, and stores it (``core.samples``) as a
 canonical re-encoding: the luminance the decoder made of it, as an 8-bit
-greyscale PNG (a canvas's is 1–3 KiB, whatever was sent). Reading that PNG
+greyscale PNG (a canvas's is under 1 KiB, a photo's 5–14 KiB, whatever was sent). Reading that PNG
 gives the same luminance again (to a grey level), so a later preprocessing can
 derive the 28×28 image anew. ``POST /api/v1/samples`` (``api``) calls ``add``
 too, and so must any route that stores a sample: ``add`` spends the client's
