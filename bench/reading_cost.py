@@ -6,16 +6,18 @@ under a flood of expensive ones.
 1. Milliseconds per reading (``read_digit``: decode and normalise, the part an
    image's size decides), median and max of ``--repeat``, in this process, for
    a 280×280 canvas PNG (what the draw page sends), a 1600×1200 JPEG photo of a
-   drawing on paper (with lighting and sensor noise; what a phone's upload looks
-   like once it fits the 512 KiB limit), and the hostile images: a 2048×2048
-   16-bit RGBA PNG with a transparent sheet (~40 kB), the same in 8-bit, and a
-   16-bit greyscale one.
+   drawing on paper (uneven light, sensor noise: a phone's picture once it fits
+   the 512 KiB limit), the hostile images (2048×2048 PNGs: 16-bit RGBA with a
+   transparent sheet, ~110 kB; the same in 8-bit; 16-bit greyscale), the largest
+   of each transparent kind that ``decode.MAX_DECODED_BYTES`` still lets in, and
+   a 2000×2000 JPEG. A refused image is timed too (its ``refused`` status).
 2. ``digits serve --workers 1`` on a free port: the worker's resident memory
-   (VmRSS) before, and its peak (VmHWM) while ``--concurrent`` clients each post
-   the costliest image still read (a 1024×1024 16-bit RGBA PNG) to ``/api/v1/predict`` over and over for ``--seconds``,
-   with the answers' status counts (a 429 is the prediction budget refusing a
-   flood from one address, which is the point; ``--no-budget`` turns it off to
-   see the cost alone).
+   (VmRSS) before, and its peak (VmHWM) while ``--concurrent`` clients post the
+   costliest image still read (a 1024×1024 16-bit RGBA PNG) to
+   ``/api/v1/predict`` over and over for ``--seconds``, and the answers' status
+   counts. The clients share one address, so the readings' budget answers most
+   of them 429 (which is the point); ``--no-budget`` turns it off to see the
+   cost of the readings alone.
 """
 
 import argparse
