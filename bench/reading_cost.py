@@ -12,10 +12,11 @@ under a flood of expensive ones.
    of each transparent kind that ``decode.MAX_DECODED_BYTES`` still lets in, and
    a 2000×2000 JPEG. A refused image is timed too (its ``refused`` status).
 2. ``digits serve --workers 1`` on a free port: the worker's resident memory
-   (VmRSS) before, and its peak (VmHWM) while ``--concurrent`` clients post the
-   costliest image still read (a 1024×1024 16-bit RGBA PNG) to
-   ``/api/v1/predict`` over and over for ``--seconds``, and the answers' status
-   counts. The clients share one address, so the readings' budget answers most
+   (VmRSS) before, and its peak (VmHWM) while ``--concurrent`` clients post an
+   image to ``/api/v1/predict`` over and over for ``--seconds``, and the
+   answers' status counts. ``--flood hostile`` (the default) posts the issue's
+   2048×2048 16-bit RGBA PNG, ``--flood costliest`` the costliest image still
+   read (a 1024×1024 16-bit RGBA PNG). The clients share one address, so the readings' budget answers most
    of them 429 (which is the point); ``--no-budget`` turns it off to see the
    cost of the readings alone.
 """
@@ -176,6 +177,7 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--concurrent", type=int, default=40)
     parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--flood", choices=("hostile", "costliest"), default="hostile")
     parser.add_argument("--no-budget", action="store_true",
                         help="turn the prediction budget off for the flood")
     args = parser.parse_args(argv)
@@ -183,13 +185,13 @@ def main(argv=None):
     env = {"DIGITS_LOG_REQUESTS": "false"}
     if args.no_budget:
         env["DIGITS_PREDICT_RATE_LIMIT"] = "0"
-    hostile = hostile_rgba16(1024)       # the costliest one still read (a larger one is refused)
+    hostile = hostile_rgba16(2048 if args.flood == "hostile" else 1024)
     with digits_serve("--workers", "1", env=env) as (port, _env, process):
         worker = worker_pid(process.pid)
         before = memory(worker)
         statuses = flood(port, hostile, args.concurrent, args.seconds)
         after = memory(worker)
-    report["flood"] = {"concurrent": args.concurrent, "seconds": args.seconds,
+    report["flood"] = {"image": args.flood, "concurrent": args.concurrent, "seconds": args.seconds,
                        "budget": not args.no_budget, "statuses": statuses,
                        "rss_before_mb": before["VmRSS"], "peak_rss_mb": after["VmHWM"]}
     print(json.dumps(report, indent=2, ensure_ascii=False))
