@@ -87,6 +87,7 @@ def test_healthz_and_the_admin_show_how_full_the_store_is(app, client, admin):
     for _ in range(3):
         send(client, images.drawing("7"))
     app.extensions["digits_samples_usage"]["at"] = -1e9          # read the sum afresh
+    assert set(client.get("/healthz").json["storage"]) == {"ok", "full", "ms"}   # anyone
     storage = admin.get("/healthz").json["storage"]        # the admin sees the details
     assert storage["ok"] and storage["samples"] == 3 and not storage["full"]
     assert 3 * 784 < storage["bytes"] < 3 * 5000 and storage["limit_bytes"] == 1024 * 2**20

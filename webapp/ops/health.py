@@ -12,7 +12,9 @@ import time
 from flask import Blueprint, current_app
 from huey.storage import RedisStorage
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
+from ..admin.auth import logged_in
 from ..core import samples
 from ..core.db import db
 from ..core.served import get_model
@@ -43,8 +45,21 @@ def check_queue():
 
 def check_storage():
     """How full the sample store is (``SAMPLES_STORAGE_MB``). A full store refuses new
-    samples (507) but reads on, so it is reported, never "down"."""
-    return samples.usage()
+    samples (507) but reads on, so it is reported, never "down". The figures are the
+    admin's; anyone else learns only whether it is full. It is read from the database,
+    so while that is down it is unknown, not down too."""
+    try:
+        usage = samples.usage()
+    except DBAPIError:
+        db.session.rollback()
+        return {"ok": None, "error": "unknown while the database is down"}
+    try:
+        detailed = logged_in()
+    except Exception:                 # the database that says who is logged in may be down
+        detailed = False
+    finally:                          # on SQLite even a read holds the write lock until it ends
+        db.session.rollback()
+    return usage if detailed else {"full": usage["full"]}
 
 
 CHECKS = {"database": check_database, "model": check_model, "queue": check_queue,
