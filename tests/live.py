@@ -44,6 +44,19 @@ def serve_env(instance, model_path, **settings):
     return env
 
 
+def children(pid):
+    """The pids of ``pid``'s child processes (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
 class Served:
     """A running ``digits serve``: ``url``, ``port``, ``process`` (its session leader),
     ``instance`` (its folder), ``env`` (to run other ``digits`` commands on it), ``log``."""
@@ -63,15 +76,7 @@ class Served:
 
     def children(self):
         """The pids of the serve process's children (gunicorn's workers, the trainer)."""
-        found = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == self.process.pid:
-                found.append(int(stat.parent.name))
-        return found
+        return children(self.process.pid)
 
     def command_line(self, pid):
         try:
@@ -104,6 +109,8 @@ def digits_serve(instance, model_path, *args, workers=2, password=ATTACK_PASSWOR
             break
         except (urllib.error.URLError, ConnectionError, OSError):
             if process.poll() is not None or time.monotonic() > deadline:
+                for pid in served.children():
+                    os.kill(pid, signal.SIGKILL)
                 if process.poll() is None:
                     os.killpg(process.pid, signal.SIGKILL)
                 pytest.fail("digits serve did not start:\n" + served.output())
@@ -115,6 +122,12 @@ def digits_serve(instance, model_path, *args, workers=2, password=ATTACK_PASSWOR
             assert done.returncode == 0, done.stdout + done.stderr
         yield served
     finally:
+        # The training worker runs in a session of its own: kill it by pid, then the rest.
+        for pid in served.children():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()

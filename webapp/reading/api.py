@@ -1,4 +1,4 @@
-"""The JSON API, all of ``/api/v1``: ``POST /api/v1/predict`` and ``POST /api/v1/samples``.
+"""The JSON API, all of ``/api/v1``: predict, explain, dream, models and samples.
 
 Send a PNG or JPEG as the multipart field ``image`` or as a raw
 ``image/png`` / ``image/jpeg`` body (at most ``decode.MAX_BYTES``)::
@@ -11,6 +11,12 @@ own deskewing), "model": {"version", "sizes", "deskew"}}``. A blank or
 near-blank image gives ``"digit": null`` and a ``"reason"``. Errors are
 ``{"error": "..."}`` with 400 (unreadable), 413 (too large) or 415 (wrong type);
 ``errors`` renders them.
+
+``POST /api/v1/explain`` answers what predict answers and why (``explanation``:
+each pixel's share of the score, one hidden unit's arithmetic, on the exact
+input vector); ``GET /api/v1/dream/<digit>`` is the served model's dream of a
+digit (``dreams``, cached per version); ``GET /api/v1/models/<version>`` is a
+version's ``.npz`` as stored. ``docs/api.md`` documents every field.
 
 ``POST /api/v1/samples`` takes the image the same way and a ``label`` (a form
 field or a query parameter: a digit, or ``none`` for "not a digit"), stores it
@@ -64,10 +70,13 @@ def rounded(array, decimals):
     return np.round(np.asarray(array, dtype=np.float32), decimals)
 
 
-def json_response(answer):
+def json_bytes(answer):
     """The answer as JSON by orjson: a tenth of the time Flask's json takes for ~1,000 numbers."""
-    return current_app.response_class(orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY),
-                                      mimetype="application/json")
+    return orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def json_response(answer):
+    return current_app.response_class(json_bytes(answer), mimetype="application/json")
 
 
 def model_facts(loaded):
@@ -76,7 +85,12 @@ def model_facts(loaded):
 
 def read_upload(loaded):
     """(predict's answer, the ``Reading`` or None for a blank image) for the request's image."""
-    digit = read_digit(image_bytes())
+    return answer_for(loaded, read_digit(image_bytes()))
+
+
+def answer_for(loaded, digit):
+    """(predict's answer, the ``Reading`` or None) for a ``normalise.Digit`` under ``loaded``;
+    ``fastpath`` answers with it too."""
     answer = {"model": model_facts(loaded)}
     if digit.image is None:
         return {**answer, "digit": None, "reason": digit.blank, "confidence": None,
@@ -139,7 +153,7 @@ def dream(digit):
 
 @bp.get("/models/<int:version>")
 def model_file(version):
-    """Model version ``version`` as the ``.npz`` it is stored as (``model/pretrained.npz``'s format)."""
+    """Model version ``version``'s ``.npz`` as stored (``model/pretrained.npz``'s format)."""
     try:
         stored = registry.get(version)
     except registry.RegistryError as exc:

@@ -5,12 +5,13 @@
 ``add`` reads the upload exactly as for a prediction, records the serving
 model's guess and version with it, and stores it (``core.samples``) as a
 canonical re-encoding: the luminance the decoder made of it, as an 8-bit
-greyscale PNG (a canvas's is under 1 KiB, a photo's 5–14 KiB, whatever was sent). Reading that PNG
-gives the same luminance again (to a grey level), so a later preprocessing can
-derive the 28×28 image anew. ``POST /api/v1/samples`` (``api``) calls ``add``
-too, and so must any route that stores a sample: ``add`` spends the client's
-budgets (``limits``) for each public sample (one that arrives "new"; the
-operator's own arrive accepted) and refuses any sample when the store is full.
+greyscale PNG (a canvas's is under 1 KiB, a photo's 5–14 KiB, whatever was
+sent). Reading that PNG gives the same luminance again (to a grey level), so a
+later preprocessing can derive the 28×28 image anew. ``POST /api/v1/samples``
+(``api``) and a class's corrections call ``add`` too, and so must any route
+that stores a sample: ``add`` spends the sender's budgets (``limits``) for
+every sample but the operator's own, and refuses any sample when the store is
+full.
 """
 
 import io
@@ -32,6 +33,7 @@ bp = Blueprint("samples", __name__)
 # than a canvas to a shorter side under 280 px; this bounds a long thin strip too.
 MAX_STORED_SIDE = 560
 STORED_TYPE = "image/png"
+OPERATOR_SOURCES = ("admin", "import")       # the dashboard's and the CLI's: never budgeted
 
 
 def canonical_png(lum):
@@ -45,17 +47,22 @@ def canonical_png(lum):
     return buffer.getvalue()
 
 
-def add(upload, label, source, state=samples.NEW, client=None, remember=None):
+def add(upload, label, source, state=samples.NEW, client=None, loaded=None, remember=None,
+        budget_key=None, **tags):
     """Read ``upload`` (PNG/JPEG bytes) as the page would, and store it labelled ``label``
     in review ``state``, from ``client`` (a ``samples.client_key``).
 
-    Raises ``decode.ImageError`` for an unreadable image, ``samples.SampleError``
-    for a blank one or a full store, and a 429 for a client over budget; nothing
-    is stored then. ``remember`` is ``samples.store``'s.
+    ``loaded`` is the model that read it (default: the served one); ``remember`` and
+    ``tags`` go to ``samples.store``. Unless the operator sent it (``OPERATOR_SOURCES``),
+    it spends from the budgets of ``budget_key`` (default: the request's address; a
+    class's student has one of their own, so a class behind one school address does not
+    share one person's budget). Raises ``decode.ImageError`` for an unreadable image,
+    ``samples.SampleError`` for a blank one or a full store, and a 429 for a client over
+    budget; nothing is stored then.
     """
-    public = state == samples.NEW          # the operator's own samples arrive accepted
+    public = source not in OPERATOR_SOURCES
     if public:
-        limits.spend_sample()
+        limits.spend_sample(budget_key)
     lum = decode(upload)
     digit = normalise(lum)
     if digit.image is None:
@@ -65,12 +72,12 @@ def add(upload, label, source, state=samples.NEW, client=None, remember=None):
         raise samples.SampleError("The sample store is full: nothing was saved. An admin must "
                                   "delete samples or raise SAMPLES_STORAGE_MB.", 507)
     if public:
-        limits.spend_storage(len(stored))
-    loaded = get_model()
+        limits.spend_storage(len(stored), budget_key)
+    loaded = loaded or get_model()
     reading = loaded.read(digit.image)
     return samples.store(stored, STORED_TYPE, digit.image, label, predicted=reading.digit,
                          model_version=loaded.version, source=source, state=state,
-                         client=client, remember=remember)
+                         client=client, remember=remember, **tags)
 
 
 def teach_row(problem):

@@ -1,8 +1,8 @@
 """What one client may take: samples stored, the bytes they fill, and readings made.
 
 Every sample stored on a request (the page's corrections, ``POST
-/api/v1/samples``, any later route: they all go through ``corrections.add``)
-spends from two budgets that every process and host shares (``core.budgets``):
+/api/v1/samples``, a class's corrections, any later route: they all go through
+``corrections.add``; the operator's own are not counted) spends from two budgets that every process and host shares (``core.budgets``):
 ``spend_sample`` one from ``SAMPLES_RATE_LIMIT``, before the image is read, and
 ``spend_storage`` its stored bytes from ``CLIENT_STORAGE_KB`` a day. Over
 budget is a 429 with ``Retry-After`` and a message that says the limit and the
@@ -32,8 +32,10 @@ def counting():
     return has_request_context() and current_app.config["RATELIMIT_ENABLED"]
 
 
-def client_key():
-    return samples.client_key(request.remote_addr) or "unknown"
+def client_key(key=None):
+    """Whom a budget belongs to: ``key`` if given (a class's student), else the address;
+    as a keyed hash, never the address or the names themselves."""
+    return samples.client_key(key or request.remote_addr) or "unknown"
 
 
 def sample_windows():
@@ -46,26 +48,27 @@ def _windows(text):
     return budgets.parse_windows(text)
 
 
-def spend_sample():
-    """One sample from this request's client; a 429 when its budget is spent."""
+def spend_sample(key=None):
+    """One sample from this request's client (or ``key``); a 429 when its budget is spent."""
     if not counting():
         return
     try:
-        budgets.spend("samples", client_key(), 1, sample_windows())
+        budgets.spend("samples", client_key(key), 1, sample_windows())
     except budgets.OverBudget as over:
         per = re.sub(r"^\d+\s*(?:per|/)\s*", "", over.window.text)
         raise TooManyRequests(f"{over.window.amount} samples per {per} per client; try again "
                               f"in {over.retry_after} s.", retry_after=over.retry_after) from None
 
 
-def spend_storage(size):
-    """``size`` bytes of stored sample from this request's client's day; a 429 when full."""
+def spend_storage(size, key=None):
+    """``size`` bytes of stored sample from this request's client's (or ``key``'s) day; a 429
+    when they are used up."""
     if not counting():
         return
     limit_kb = current_app.config["CLIENT_STORAGE_KB"]
     window = budgets.Window(limit_kb * 1024, 86400, f"{limit_kb} KiB per day")
     try:
-        budgets.spend("storage", client_key(), size, (window,))
+        budgets.spend("storage", client_key(key), size, (window,))
     except budgets.OverBudget as over:
         raise TooManyRequests(f"Samples from your address may fill {limit_kb} KiB in any 24 "
                               f"hours, and that is used up; try again in "
