@@ -1,7 +1,7 @@
 """admin sessions kept on the server; training workers' heartbeats
 
 Revision ID: 0003security
-Revises: 0002review
+Revises: 0004classroom
 Create Date: 2026-12-02 14:00:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = "0003security"
-down_revision = "0002review"
+down_revision = "0004classroom"
 branch_labels = None
 depends_on = None
 
