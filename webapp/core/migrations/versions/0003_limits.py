@@ -1,7 +1,7 @@
 """budget entries (samples and storage per client, shared by every process), idempotency keys
 
 Revision ID: 0003limits
-Revises: 0002review
+Revises: 0003security
 Create Date: 2026-12-02 14:00:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = "0003limits"
-down_revision = "0002review"
+down_revision = "0003security"
 branch_labels = None
 depends_on = None
 
