@@ -9,12 +9,14 @@ import threading
 
 import pytest
 from sqlalchemy import func, select
+from werkzeug.exceptions import TooManyRequests
 
 from tests import images
 from tests.support import HTTPS, HX_FROM_PAGE, app_config, page_token
 from webapp import create_app
 from webapp.core import budgets
 from webapp.core.db import BudgetEntry, IdempotencyKey, Sample, db
+from webapp.reading import corrections
 
 
 def count(app, table=Sample):
@@ -24,8 +26,8 @@ def count(app, table=Sample):
 
 def worker(tmp_path, model_path, **settings):
     """One of several apps on one database (an instance folder), as gunicorn's workers are."""
-    return create_app(app_config(tmp_path / "shared", MODEL=str(model_path),
-                                 SAMPLES_RATE_LIMIT="3 per minute", **settings))
+    settings = {"SAMPLES_RATE_LIMIT": "3 per minute", **settings}
+    return create_app(app_config(tmp_path / "shared", MODEL=str(model_path), **settings))
 
 
 def api_sample(client, label="7", headers=None, address="10.0.0.1", body=None):
@@ -221,3 +223,22 @@ def test_a_cross_site_form_post_is_refused_as_a_browser_sends_it(app, client):
                            data={"image": (io.BytesIO(images.drawing("7")), "7.png"),
                                  "label": "7"})
     assert response.status_code == 403 and count(app) == 0
+
+
+def test_each_student_of_a_class_has_a_budget_and_the_operator_none(tmp_path, model_path):
+    """A class sits behind one school address: its students' samples are counted each by
+    their own key (``budget_key``), and the operator's own are not counted at all."""
+    app = worker(tmp_path, model_path, SAMPLES_RATE_LIMIT="1 per minute")
+    png = images.drawing("7")
+
+    def add(source="class", key=None):
+        with app.test_request_context(environ_base={"REMOTE_ADDR": "10.0.0.1"}):
+            return corrections.add(png, 7, source=source, state="accepted", budget_key=key)
+
+    add(key="class 1 student 1")
+    add(key="class 1 student 2")
+    with pytest.raises(TooManyRequests):
+        add(key="class 1 student 1")
+    for _ in range(3):
+        add(source="admin")
+    assert count(app) == 5
