@@ -20,6 +20,8 @@
 #   make bench-slow  200 connections dripping a byte a second: are others still answered?
 #   make bench-handwriting  pen handwriting by 100 writers training never saw, per digit
 #                     (MODEL= another model; needs DIGITS_DATA_DIR)
+#   make bench-reading  ms per reading: canvas, photo, hostile images; a worker's memory under
+#                       40 concurrent uploads of the costliest image still read
 #   make bench-forms  the world's digit forms: before/after per form and digit, calibration
 #                     (BEFORE= a copy of the previous model; needs DIGITS_DATA_DIR)
 
@@ -27,7 +29,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench bench-web bench-explain bench-overlay bench-retrain bench-corrections bench-vandals bench-forms bench-teach bench-handwriting loadtest bench-slow setup setup-test browser clean translations
+.PHONY: run test bench bench-web bench-explain bench-overlay bench-retrain bench-corrections bench-vandals bench-forms bench-teach bench-handwriting loadtest bench-slow bench-reading setup setup-test browser clean translations
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -91,6 +93,9 @@ bench-slow: setup
 MODEL ?= model/pretrained.npz
 bench-handwriting: setup
 	$(BIN)/python -m bench.handwriting report --model $(MODEL) $(if $(BEFORE_HW),--before $(BEFORE_HW))
+
+bench-reading: setup
+	$(BIN)/python -m bench.reading_cost
 
 BEFORE ?= /tmp/pretrained-before.npz
 bench-forms: setup

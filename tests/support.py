@@ -68,8 +68,10 @@ def save_network(path, sizes=(784, 16, 10), seed=1, output_bias=None, zero_weigh
 
 def app_config(instance, **settings):
     """An app's settings for tests: its own instance folder (database, queue) in ``instance``."""
+    # Tests read hundreds of drawings from one address: the readings' budget is off unless
+    # a test turns it on (tests/test_reading_cost.py).
     return {"TESTING": True, "SECRET_KEY": "test", "INSTANCE_PATH": str(instance),
-            "MODEL_CHECK_SECONDS": 0, **settings}
+            "MODEL_CHECK_SECONDS": 0, "PREDICT_RATE_LIMIT": 0, **settings}
 
 
 # -- a browser's session: https, the CSRF token, the admin login ------------------------------

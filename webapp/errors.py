@@ -93,19 +93,23 @@ def handle_with_status(exc):
 
 def handle_http_error(exc):
     """A view's own ``abort(code, message)`` wins; else a plain sentence for the code."""
-    if exc.code == 429:         # Flask-Limiter's description is the limit ("3 per 1 minute")
-        return respond(429, gettext("Too many submissions from your address (the limit is "
-                                    "%(limit)s): wait a minute, then try again.",
-                                    limit=exc.description))
     if isinstance(exc, SecurityError) and request_ctx.url_adapter is None:
         return respond(400, str(MESSAGES["host"]))
     custom = exc.description != type(exc).description
     if custom:
-        return respond(exc.code, exc.description)
+        return with_retry_after(exc, respond(exc.code, exc.description))
     message = str(MESSAGES.get(exc.code, exc.description))
     if exc.code == 413:
         message = message % {"limit": (current_app.config["MAX_CONTENT_LENGTH"] or 0) // 1024}
     return respond(exc.code, message)
+
+
+def with_retry_after(exc, answer):
+    """A 429's or 503's ``Retry-After`` (werkzeug's ``retry_after``) kept on the answer."""
+    response = current_app.make_response(answer)
+    if getattr(exc, "retry_after", None) is not None:
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def handle_storage_error(exc):

@@ -108,7 +108,7 @@ def mnist_counts():
 
 def counts_context():
     return {"mnist": mnist_counts(), "collected": samples.counts(),
-            "review_counts": samples.state_counts()}
+            "review_counts": samples.state_counts(), "storage": samples.usage()}
 
 
 def gallery_context(number):

@@ -176,10 +176,10 @@ def teach_row(problem):
 @errors.htmx_fragment(teach_row)
 def correct(code):
     state, student_id = member(code)
-    corrections.count_submission(key=f"class {state.id} student {student_id}")
     try:
         label = samples.parse_label(request.form.getlist("label"))
         sample = corrections.add(image_bytes(), label, source="class", loaded=model_for(state),
+                                 budget_key=f"class {state.id} student {student_id}",
                                  classroom_id=state.id, student_id=student_id,
                                  state="accepted")
     except samples.SampleError as exc:

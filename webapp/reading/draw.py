@@ -21,6 +21,7 @@ from ..htmx import is_htmx, vary_on_htmx
 from ..security import csrf
 from . import pictures, readout, why
 from .decode import ImageError
+from .limits import budgeted_reading
 from .normalise import read_digit
 from .uploads import image_bytes
 
@@ -36,6 +37,7 @@ def index():
 @bp.post("/predict")
 @csrf.exempt                  # reading a drawing changes nothing: no token
 @errors.htmx_fragment(lambda message: readout.render_fragment(readout.failed(message)))
+@budgeted_reading
 @takes_turns
 def predict():
     seq = sequence_number()
