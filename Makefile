@@ -6,6 +6,9 @@
 #   make test    run the whole test suite
 #   make bench   seconds per training epoch against PyTorch
 #   make bench-web  predictions per second against bare Flask, stroke-to-screen latency
+#   make bench-explain  what explaining costs: attribution, a unit's sums, dreams; the server CPU
+#                       the page's why panels and the explain API add; this machine's speed
+#   make bench-overlay  pen-up → DOM in Chromium with the why panels on and off (no wrk)
 #   make bench-retrain  seconds for a default admin retrain on MNIST + 10,000 samples
 #   make bench-corrections  corrections from 40 writers teach a style: before/after, MNIST
 #   make bench-vandals  500 wrong labels from 5 clients among 500 honest ones: the review queue's
@@ -17,6 +20,8 @@
 #   make bench-slow  200 connections dripping a byte a second: are others still answered?
 #   make bench-handwriting  pen handwriting by 100 writers training never saw, per digit
 #                     (MODEL= another model; needs DIGITS_DATA_DIR)
+#   make bench-reading  ms per reading: canvas, photo, hostile images; a worker's memory under
+#                       40 concurrent uploads of the costliest image still read
 #   make bench-forms  the world's digit forms: before/after per form and digit, calibration
 #                     (BEFORE= a copy of the previous model; needs DIGITS_DATA_DIR)
 
@@ -24,7 +29,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench bench-web bench-retrain bench-corrections bench-vandals bench-forms bench-teach bench-handwriting loadtest bench-slow setup setup-test browser clean
+.PHONY: run test bench bench-web bench-explain bench-overlay bench-retrain bench-corrections bench-vandals bench-forms bench-teach bench-handwriting loadtest bench-slow bench-reading setup setup-test browser clean translations
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +64,12 @@ bench-web: setup browser
 	@command -v wrk >/dev/null || { echo "bench-web needs wrk (Debian: apt-get install wrk)"; exit 1; }
 	$(BIN)/python -m bench.web
 
+bench-explain: setup
+	$(BIN)/python -m bench.explain
+
+bench-overlay: setup browser
+	$(BIN)/python -m bench.web --latency-only
+
 bench-retrain: setup
 	$(BIN)/python -m bench.retrain
 
@@ -83,6 +94,9 @@ MODEL ?= model/pretrained.npz
 bench-handwriting: setup
 	$(BIN)/python -m bench.handwriting report --model $(MODEL) $(if $(BEFORE_HW),--before $(BEFORE_HW))
 
+bench-reading: setup
+	$(BIN)/python -m bench.reading_cost
+
 BEFORE ?= /tmp/pretrained-before.npz
 bench-forms: setup
 	$(BIN)/python -m bench.forms report --before $(BEFORE) --svg docs/reliability.svg
@@ -90,3 +104,13 @@ bench-forms: setup
 
 clean:
 	rm -rf $(VENV) node_modules digits.egg-info
+
+# After changing a user-visible string: extract every string, merge them into each catalogue
+# (webapp/translations/<code>/LC_MESSAGES/messages.po), translate the new ones, then compile
+# the .mo files the app reads (committed, so a clone runs without this step).
+translations: setup
+	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext -k _l --no-location \
+	  --add-comments=Translators: -o webapp/translations/messages.pot .
+	$(BIN)/pybabel update -i webapp/translations/messages.pot -d webapp/translations \
+	  --ignore-obsolete --no-wrap --no-fuzzy-matching
+	$(BIN)/pybabel compile --statistics -d webapp/translations

@@ -13,7 +13,7 @@ loopback port, a class started in its database, and locust headless against it:
    ``static/draw.js`` sends: a picture every 150 ms while the pen moves, one
    at pen-up marked ``final`` (that one goes to the board), one request at a
    time; after four digits in ten it says which digit it meant (a
-   correction). Beside them the board: the projector's page polls the wall
+   correction); every 5 s its page asks whether the class has ended. Beside them the board: the projector's page polls the wall
    every second and the teacher's page the corrections every two
    (``GET …/wall?since=…``, answered 204 while nothing changed). Targets: 0
    failed requests, p95 ≤ 50 ms for the students' readings and for the
@@ -45,6 +45,7 @@ CLASS_CODE, ANSWERS, PASSWORD = ("DIGITS_CLASS_CODE", "DIGITS_CLASS_LOAD_ANSWERS
                                   "DIGITS_CLASS_PASSWORD")
 READ, CORRECT, WALL, REVIEW = ("POST /class/predict", "POST /class/corrections",
                                "GET board wall", "GET teacher corrections")
+STATUS = "GET class status"
 BOARD_PASSWORD = "a password for the load test"
 
 
@@ -59,6 +60,67 @@ def start_class(env):
     with app.app_context():
         auth.set_password(BOARD_PASSWORD)
         return lessons.start("load test", 120).code, app
+
+
+def in_process(repeat=300):
+    """Median ms per request through Flask's test client (no server, no network, no waiting
+    for a core): the public reading, a class's reading during a stroke and at pen-up, and
+    the board's wall of 40 drawings, changed and unchanged. What a request costs, whatever
+    else runs on the machine."""
+    import statistics
+
+    from bench.web import bare_app
+    from tests import images
+    import model
+    from tests.support import (HX, PASSWORD_HASH, app_config, browser, class_draw, join_class,
+                               log_in, start_class, token)
+    from webapp import create_app
+
+    with tempfile.TemporaryDirectory() as tmp:
+        app = create_app(app_config(Path(tmp, "instance"), MODEL=str(model.PRETRAINED),
+                                    MODEL_CHECK_SECONDS=1.0, LOG_REQUESTS=False,
+                                    ADMIN_PASSWORD_HASH=PASSWORD_HASH,
+                                    RATELIMIT_ENABLED=False))
+        teacher = browser(app)
+        log_in(teacher)
+        teacher.hx = {**HX, "X-CSRFToken": token(teacher, "/admin/")}
+        code = start_class(teacher)
+        students = [join_class(app, code, f"s{i}") for i in range(40)]
+        for student in students:
+            class_draw(student, code)
+        public = browser(app)
+        grid = public.get("/").text.split('data-grid="', 1)[1].split('"', 1)[0]
+        form = {"image": images.data_url(images.drawing("7")), "grid": grid, "seq": "1"}
+        bare = bare_app().test_client()
+        png = images.drawing("7")
+        wall = f"/admin/classes/{code}/wall"
+        stamp = teacher.get(wall, headers=HX).text.split('data-stamp="', 1)[1].split('"')[0]
+        read = f"/class/{code}/predict"
+        requests = {
+            "bare Flask": lambda: bare.post("/api/v1/predict", data=png,
+                                            content_type="image/png"),
+            "public reading": lambda: public.post("/predict", headers=HX, data=form),
+            "class reading": lambda: students[0].post(read, headers=students[0].hx,
+                                                      data={**form, "final": "0"}),
+            # closed, as a server closes an answer it sent: the board's write runs then
+            "class reading at pen-up": lambda: students[1].post(
+                read, headers=students[1].hx, data={**form, "final": "1"}).close(),
+            "board wall, changed": lambda: teacher.get(wall, headers=HX),
+            "board wall, unchanged": lambda: teacher.get(f"{wall}?since={stamp}", headers=HX),
+        }
+        times = {}
+        for name, request in requests.items():
+            request()
+            if name == "board wall, unchanged":
+                stamp = teacher.get(wall, headers=HX).text.split('data-stamp="', 1)[1] \
+                    .split('"')[0]
+            samples = []
+            for _ in range(repeat if "wall" not in name else repeat // 3):
+                started = time.perf_counter()
+                request()
+                samples.append((time.perf_counter() - started) * 1000)
+            times[name] = round(statistics.median(samples), 2)
+        return times
 
 
 def run_locust(url, students, seconds, workdir, name, env):
@@ -144,6 +206,9 @@ def main(argv=None):
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="digits-class-load-"))
     workdir.mkdir(parents=True, exist_ok=True)
     report = {"cpus": os.cpu_count(), "load_average_before": os.getloadavg()}
+    report["in_process_ms"] = in_process()
+    print("in-process, median ms a request: " + ", ".join(
+        f"{name} {ms}" for name, ms in report["in_process_ms"].items()), flush=True)
     with digits_serve(log_dir=workdir, env={"DIGITS_SESSION_COOKIE_SECURE": "false"}) as (
             port, env, server):
         url = f"http://127.0.0.1:{port}"
@@ -153,12 +218,15 @@ def main(argv=None):
             cpu = cpu_seconds(server.pid)
             answers, locust_cpu = run_locust(url, args.students, args.seconds, workdir,
                                              "lesson", env)
+            server_cpu = cpu_seconds(server.pid) - cpu
             report["lesson"] = {**summarise(answers), "students": args.students,
-                                "seconds": args.seconds,
-                                "server_cpu_s": round(cpu_seconds(server.pid) - cpu, 1),
+                                "seconds": args.seconds, "server_cpu_s": round(server_cpu, 1),
+                                "server_cpu_ms_per_request": round(
+                                    server_cpu * 1000 / max(len(answers), 1), 2),
                                 "locust_cpu_s": round(locust_cpu, 1),
                                 "load_average": os.getloadavg()}
-            print(line("lesson", report["lesson"]), flush=True)
+            print(line("lesson", report["lesson"]) + f"; server CPU "
+                  f"{report['lesson']['server_cpu_ms_per_request']} ms a request", flush=True)
         if args.only != "lesson":
             events = {}
             teacher = threading.Thread(target=teach_during, args=(app, code, 15, events))
@@ -241,8 +309,17 @@ else:       # loaded by locust: the students and the board
             found = GRID.search(page)
             self.grid = found.group(1).decode() if found else ""
             self.seq = 0
+            self.polled = time.monotonic()
+
+        def status_poll(self):
+            """The page's "has the class ended?" poll, every 5 s (204 while it runs)."""
+            if time.monotonic() - self.polled >= 5.0:
+                self.polled = time.monotonic()
+                timed(self.client, "GET", f"/class/{CODE}/status", STATUS, ok=(204,),
+                      headers={"HX-Request": "true"})
 
         def send(self, data_url, final):
+            self.status_poll()
             self.seq += 1
             started = time.monotonic()
             timed(self.client, "POST", f"/class/{CODE}/predict", READ,

@@ -231,3 +231,12 @@ def test_a_cross_site_change_is_refused_even_with_a_token(app, admin):
     assert response.status_code == 403
     with app.app_context():
         assert db.session.scalar(select(Classroom.ended)) is None
+
+
+def test_students_behind_one_address_each_have_their_own_correction_limit(app, admin):
+    app.config["SAMPLES_RATE_LIMIT"] = "2 per minute"
+    code = start_class(admin)
+    ana, ben = join_class(app, code, "Ana"), join_class(app, code, "Ben")   # one address
+    assert [class_correct(ana, code, 7).status_code for _ in range(3)] == [200, 200, 429]
+    assert class_correct(ben, code, 7).status_code == 200
+    assert count(app, Sample) == 3

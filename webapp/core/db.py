@@ -2,7 +2,7 @@
 
 flaskr's ``db.py`` for SQLAlchemy: ``db`` is the Flask-SQLAlchemy handle and
 ``init_app(app)`` binds it. The default is SQLite in the instance folder
-(``instance/digits.sqlite``), opened in WAL mode with a busy timeout and with
+(``instance/digits.sqlite``, created 0600 in a 0700 folder), opened in WAL mode with a busy timeout and with
 every transaction begun ``IMMEDIATE``, so writes from several gunicorn workers
 queue instead of failing with "database is locked". ``DATABASE_URL`` selects
 another database (PostgreSQL: ``postgresql+psycopg://…``).
@@ -19,9 +19,11 @@ from pathlib import Path
 
 from flask_migrate import Migrate, upgrade
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Integer, LargeBinary,
-                        String, Text, event, text)
+from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer,
+                        LargeBinary, String, Text, event, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from ..security import create_private, private_folder, private_opener
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 # How long a request may wait for the database before it is answered 503 (errors.py), well
@@ -213,6 +215,60 @@ class LoginFailure(db.Model):
     last: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class BudgetEntry(db.Model):
+    """One spend from a client's budget (``core.budgets``): a sample stored, its bytes.
+
+    ``client`` is a keyed hash of the address; ``at`` seconds since the epoch. Entries
+    older than the longest window (a day) are deleted as others are added.
+    """
+
+    __tablename__ = "budget_entries"
+    __table_args__ = (Index("ix_budget_entries_lookup", "bucket", "client", "at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bucket: Mapped[str] = mapped_column(String(16))          # "samples", "storage"
+    client: Mapped[str] = mapped_column(String(32))
+    at: Mapped[float] = mapped_column(Float)
+    cost: Mapped[int] = mapped_column(Integer)
+
+
+class IdempotencyKey(db.Model):
+    """The first answer to a ``POST /api/v1/samples`` sent with an ``Idempotency-Key``.
+
+    ``fingerprint`` (SHA-256 of the image and label) tells a retry from another request
+    under the same key; ``at`` is seconds since the epoch, kept ``IDEMPOTENCY_HOURS``.
+    """
+
+    __tablename__ = "idempotency_keys"
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    at: Mapped[float] = mapped_column(Float, index=True)
+    status: Mapped[int] = mapped_column(Integer)
+    answer: Mapped[dict] = mapped_column(JSON)
+
+
+class AdminSession(db.Model):
+    """A logged-in admin: the cookie holds a random token, this table only its SHA-256, so a
+    copy of the database opens no session. Logout deletes the row; a new password deletes
+    them all; a row idle or old past its limits is refused (``admin.sessions``)."""
+
+    __tablename__ = "admin_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)     # sha256 of the token
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    password: Mapped[str] = mapped_column(String(16))        # the password's fingerprint
+    client: Mapped[str] = mapped_column(String(64))          # the address it logged in from
+
+
+class TrainingWorker(db.Model):
+    """A training worker that is alive: it writes ``seen`` every few seconds while it runs
+    and deletes its row when it stops, so /healthz can tell a queued run nobody will take."""
+
+    __tablename__ = "training_workers"
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)   # "host:pid"
+    started: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class Setting(db.Model):
     """Small named values set from the command line (the admin password's hash)."""
 
@@ -234,7 +290,9 @@ def database_url(app):
 
 def init_app(app):
     """Bind ``db`` to ``app`` and bring the schema up to date (once, under a lock)."""
-    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    private_folder(Path(app.instance_path))
+    if not app.config["DATABASE_URL"]:
+        create_private(Path(app.instance_path) / "digits.sqlite")
     app.config["SQLALCHEMY_DATABASE_URI"] = database_url(app)
     options = {"pool_pre_ping": True}
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
@@ -304,7 +362,7 @@ def schema_lock(app):
                 connection.execute(text("SELECT pg_advisory_unlock(5318008)"))
                 connection.commit()
         return
-    with open(Path(app.instance_path) / "schema.lock", "w") as lock:
+    with open(Path(app.instance_path) / "schema.lock", "w", opener=private_opener) as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield
