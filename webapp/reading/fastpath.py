@@ -64,6 +64,7 @@ KNOWN_AFTER = {
     "Limiter.__inject_headers",              # no limit on predictions: adds nothing
     add_security_headers.__qualname__,       # added here
     "Compress.after_request",                # done here, by Flask-Compress's functions
+    "vary_on_language",                      # HTML pages only; the API speaks English
 }
 KNOWN_TEARDOWN = {"Limiter.__release_context"}
 TAKES_TURNS = served.takes_turns(lambda: None).__code__
