@@ -29,7 +29,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench bench-web bench-explain bench-overlay bench-retrain bench-corrections bench-vandals bench-forms bench-teach bench-handwriting loadtest bench-slow bench-reading setup setup-test browser clean
+.PHONY: run test bench bench-web bench-explain bench-overlay bench-retrain bench-corrections bench-vandals bench-forms bench-teach bench-handwriting loadtest bench-slow bench-reading setup setup-test browser clean translations
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -104,3 +104,13 @@ bench-forms: setup
 
 clean:
 	rm -rf $(VENV) node_modules digits.egg-info
+
+# After changing a user-visible string: extract every string, merge them into each catalogue
+# (webapp/translations/<code>/LC_MESSAGES/messages.po), translate the new ones, then compile
+# the .mo files the app reads (committed, so a clone runs without this step).
+translations: setup
+	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext -k _l --no-location \
+	  --add-comments=Translators: -o webapp/translations/messages.pot .
+	$(BIN)/pybabel update -i webapp/translations/messages.pot -d webapp/translations \
+	  --ignore-obsolete --no-wrap --no-fuzzy-matching
+	$(BIN)/pybabel compile --statistics -d webapp/translations

@@ -26,6 +26,7 @@ import time
 
 import numpy as np
 from flask import current_app
+from flask_babel import gettext
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import func, select, update
 
@@ -54,16 +55,16 @@ def parse_label(value):
     """
     if isinstance(value, (list, tuple)):
         if len(value) > 1:
-            raise SampleError(f"The label came {len(value)} times: send one digit from 0 to 9, "
-                              f"or none.")
+            raise SampleError(gettext("The label came %(num)s times: send one digit from 0 to 9, "
+                                      "or none.", num=len(value)))
         value = value[0] if value else None
     value = "" if value is None else str(value)
     if value == NONE_WORD:
         return NOT_A_DIGIT
     if value not in DIGITS:
-        shown = f"{value[:12]!r}{'…' if len(value) > 12 else ''}" if value else "nothing"
-        raise SampleError(f"The label must be one digit from 0 to 9, or none (not a digit); "
-                          f"got {shown}.")
+        shown = f"{value[:12]!r}{'…' if len(value) > 12 else ''}" if value else gettext("nothing")
+        raise SampleError(gettext("The label must be one digit from 0 to 9, or none (not a "
+                                  "digit); got %(value)s.", value=shown))
     return int(value)
 
 
@@ -239,7 +240,8 @@ def page(number, per_page=24):
 def get(sample_id):
     sample = db.session.get(Sample, sample_id)
     if sample is None:
-        raise SampleError(f"There is no sample {sample_id}: it may have been deleted.", 404)
+        raise SampleError(gettext("There is no sample %(id)s: it may have been deleted.",
+                                  id=sample_id), 404)
     return sample
 
 

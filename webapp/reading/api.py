@@ -38,6 +38,7 @@ import hashlib
 import numpy as np
 import orjson
 from flask import Blueprint, abort, current_app, request
+from flask_babel import gettext
 from sqlalchemy.exc import IntegrityError
 
 from ..core import registry, samples
@@ -115,7 +116,8 @@ def one_field(name):
     if request.mimetype in FORM_TYPES:
         values += request.form.getlist(name)
     if len(values) > 1:
-        abort(400, f"The field {name!r} came more than once: send it once.")
+        abort(400, gettext("The field %(field)s came more than once: send it once.",
+                           field=repr(name)))
     return values[0] if values else None
 
 

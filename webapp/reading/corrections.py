@@ -18,6 +18,7 @@ import io
 
 import numpy as np
 from flask import Blueprint, render_template, request
+from flask_babel import gettext
 from PIL import Image
 
 from .. import errors
@@ -66,11 +67,12 @@ def add(upload, label, source, state=samples.NEW, client=None, loaded=None, reme
     lum = decode(upload)
     digit = normalise(lum)
     if digit.image is None:
-        raise samples.SampleError(f"{digit.blank} Draw the digit before saving it.")
+        raise samples.SampleError(gettext("%(why)s Draw the digit before saving it.",
+                                          why=digit.blank))
     stored = canonical_png(lum)
     if samples.usage()["full"]:
-        raise samples.SampleError("The sample store is full: nothing was saved. An admin must "
-                                  "delete samples or raise SAMPLES_STORAGE_MB.", 507)
+        raise samples.SampleError(gettext("The sample store is full: nothing was saved. An admin "
+                                          "must delete samples or raise SAMPLES_STORAGE_MB."), 507)
     if public:
         limits.spend_storage(len(stored), budget_key)
     loaded = loaded or get_model()

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyspng
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from PIL import Image
 
 from ..config import MAX_UPLOAD_BYTES
@@ -45,8 +47,8 @@ SIGNATURES = {PNG_SIGNATURE: "PNG", b"\xff\xd8\xff": "JPEG"}
 OTHER_FORMATS = {b"GIF87a": "GIF", b"GIF89a": "GIF", b"BM": "BMP", b"II*\x00": "TIFF",
                  b"MM\x00*": "TIFF", b"\x00\x00\x01\x00": "ICO", b"<svg": "SVG", b"<?xml": "SVG",
                  b"\x00\x00\x00\x0cjP": "JPEG 2000", b"\x97JB2": "JBIG2"}
-CORRUPT = ("The image could not be decoded: it is truncated or corrupt. "
-           "Send a complete PNG or JPEG.")
+CORRUPT = _l("The image could not be decoded: it is truncated or corrupt. "
+             "Send a complete PNG or JPEG.")
 
 # Pillow's convert("L") weights (ITU-R 601-2 luma in 16-bit fixed point), so both
 # decoders give the same grey for the same colour.
@@ -73,16 +75,18 @@ def decode(data):
     Large images come back box-averaged to about ``WORK_SIDE`` px (see ``_luminance``).
     """
     if not data:
-        raise ImageError("The image is empty: send the PNG or JPEG file's bytes.")
+        raise ImageError(gettext("The image is empty: send the PNG or JPEG file's bytes."))
     if len(data) > MAX_BYTES:
-        raise ImageTooLarge(f"The image is {len(data) // 1024} KiB; the limit is "
-                            f"{MAX_BYTES // 1024} KiB. Send a smaller PNG or JPEG.")
+        raise ImageTooLarge(gettext("The image is %(size)s KiB; the limit is %(limit)s KiB. "
+                                    "Send a smaller PNG or JPEG.", size=len(data) // 1024,
+                                    limit=MAX_BYTES // 1024))
     if not any(data.startswith(sig) for sig in SIGNATURES):
         other = next((name for sig, name in OTHER_FORMATS.items()
                       if data.lstrip()[:len(sig)] == sig), None)
         if other:
-            raise UnsupportedImage(f"{other} images are not accepted: send a PNG or JPEG.")
-        raise ImageError("This is not a PNG or JPEG image.")
+            raise UnsupportedImage(gettext("%(format)s images are not accepted: send a PNG or "
+                                           "JPEG.", format=other))
+        raise ImageError(gettext("This is not a PNG or JPEG image."))
     if data.startswith(PNG_SIGNATURE):
         lum = _decode_png(data)
         if lum is not None:
@@ -96,22 +100,26 @@ def decode(data):
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"The image's dimensions are too large; the limit is "
-                         f"{MAX_PIXELS // 1_000_000} megapixels.") from None
+        raise ImageError(gettext("The image's dimensions are too large; the limit is "
+                                 "%(limit)s megapixels.", limit=MAX_PIXELS // 1_000_000)) \
+            from None
     except Exception:  # noqa: BLE001 - a hostile file can make a decoder raise anything
-        raise ImageError(CORRUPT) from None
+        raise ImageError(str(CORRUPT)) from None
 
 
 def _check_geometry(width, height, frames=1):
     """Refuse sizes and animations before any pixels are allocated."""
     if width * height > MAX_PIXELS:
-        raise ImageError(f"The image is {width}×{height} pixels; the limit is "
-                         f"{MAX_PIXELS // 1_000_000} megapixels. Send a smaller one.")
+        raise ImageError(gettext("The image is %(width)s×%(height)s pixels; the limit is "
+                                 "%(limit)s megapixels. Send a smaller one.", width=width,
+                                 height=height, limit=MAX_PIXELS // 1_000_000))
     if min(width, height) < MIN_SIDE:
-        raise ImageError(f"The image is {width}×{height} pixels; a digit needs at least "
-                         f"{MIN_SIDE}×{MIN_SIDE}.")
+        raise ImageError(gettext("The image is %(width)s×%(height)s pixels; a digit needs at "
+                                 "least %(side)s×%(side)s.", width=width, height=height,
+                                 side=MIN_SIDE))
     if frames > 1:
-        raise UnsupportedImage("Animated images are not accepted: send a single-frame PNG.")
+        raise UnsupportedImage(gettext("Animated images are not accepted: send a single-frame "
+                                       "PNG."))
 
 
 # Bytes per pixel of each Pillow mode a PNG or JPEG opens in (decoded, before conversion).

@@ -32,9 +32,11 @@ import time
 from io import BytesIO
 
 from flask_compress import flask_compress
+from werkzeug.sansio.utils import host_is_trusted
 
 from ..core import served
-from ..security import SECURITY_HEADERS, add_security_headers, printable
+from ..security import (SECURITY_HEADERS, STRICT_TRANSPORT_SECURITY, add_security_headers,
+                        printable)
 from . import api
 from .decode import ImageError
 from .normalise import read_digit
@@ -42,6 +44,7 @@ from .uploads import RAW_TYPES, refuse_cut_body
 
 PREDICT = "/api/v1/predict"
 HEADERS = tuple(SECURITY_HEADERS.items())
+HSTS = ("Strict-Transport-Security", STRICT_TRANSPORT_SECURITY)
 
 
 def hook_name(function):
@@ -54,12 +57,14 @@ KNOWN_BEFORE = {
     refuse_cut_body.__qualname__,            # chunked bodies go to Flask
     "start_timer",                           # the request log: timed here
     "CSRFProtect.init_app.<locals>.csrf_protect",   # the API is exempt
+    "forget_ended_session",                  # an admin cookie's ended session: no cookies here
 }
 KNOWN_AFTER = {
     "log_request",                           # written here
     "Limiter.__inject_headers",              # no limit on predictions: adds nothing
     add_security_headers.__qualname__,       # added here
     "Compress.after_request",                # done here, by Flask-Compress's functions
+    "vary_on_language",                      # HTML pages only; the API speaks English
 }
 KNOWN_TEARDOWN = {"Limiter.__release_context"}
 TAKES_TURNS = served.takes_turns(lambda: None).__code__
@@ -115,7 +120,7 @@ class FastPath:
 
     def __call__(self, environ, start_response):
         if (environ.get("PATH_INFO") != PREDICT or environ.get("REQUEST_METHOD") != "POST"
-                or self.missing):
+                or self.missing or not self.trusted(environ)):
             return self.flask(environ, start_response)
         started = time.perf_counter()
         body = self.body(environ)
@@ -134,8 +139,14 @@ class FastPath:
         headers.insert(1, ("Content-Length", str(len(payload))))
         if self.log is not None:
             log_line(self.log, "POST", PREDICT, 200, started)
-        start_response("200 OK", headers + list(HEADERS))
+        secure = [HSTS] if environ.get("wsgi.url_scheme") == "https" else []
+        start_response("200 OK", headers + list(HEADERS) + secure)
         return [payload]
+
+    def trusted(self, environ):
+        """The Host is one the app answers to (else Flask refuses it, in its own words)."""
+        names = self.app.config["TRUSTED_HOSTS"]
+        return names is None or host_is_trusted(environ.get("HTTP_HOST"), names)
 
     def body(self, environ):
         """The raw image body, or None when Flask should read the request itself."""

@@ -29,6 +29,8 @@ from datetime import timedelta
 
 import numpy as np
 from flask import current_app
+from flask_babel import format_percent, gettext, ngettext
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import load_only
 
@@ -39,12 +41,12 @@ from ..core.db import Sample, as_utc, db
 from ..core.served import get_model
 
 KINDS = {
-    "disagrees": "label disagrees with a confident reading",
-    "client": "a client whose labels mostly disagree",
-    "burst": "a burst from one client",
-    "duplicate": "near-duplicate",
-    "shape": "not shaped like a digit",
-    "none": "labelled not a digit",
+    "disagrees": _l("label disagrees with a confident reading"),
+    "client": _l("a client whose labels mostly disagree"),
+    "burst": _l("a burst from one client"),
+    "duplicate": _l("near-duplicate"),
+    "shape": _l("not shaped like a digit"),
+    "none": _l("labelled not a digit"),
 }
 MAX_SCORED = 20_000        # the oldest new samples ranked at once; the rest wait their turn
 BURST_WINDOW = timedelta(hours=1)
@@ -109,12 +111,13 @@ def assess(rows, loaded):
     labels = np.array([r.label for r in rows])
     disagrees = (read != labels) & (sure >= confident)
     for f, row, digit, p, wrong in zip(flagged, rows, read, sure, disagrees):
-        named = "not a digit" if row.label == samples.NOT_A_DIGIT else f"{row.label}"
+        named = gettext("not a digit") if row.label == samples.NOT_A_DIGIT else f"{row.label}"
         if wrong:
             f.add("disagrees", 2 + (p - confident) / max(1 - confident, 1e-6),
-                  f"read as {digit} ({p:.0%} sure), labelled {named}")
+                  gettext("read as %(digit)s (%(sure)s sure), labelled %(label)s",
+                          digit=digit, sure=format_percent(p), label=named))
         if row.label == samples.NOT_A_DIGIT:
-            f.add("none", 1, "labelled not a digit")
+            f.add("none", 1, gettext("labelled not a digit"))
     add_client_reasons(flagged, disagrees, burst)
     add_duplicates(flagged, keys)
     add_shape(flagged, share, pieces, sure)
@@ -137,13 +140,15 @@ def add_client_reasons(flagged, disagrees, burst):
         for i, count in zip(members, near):
             if count >= burst:
                 flagged[i].add("burst", 1 + min(count / (10 * burst), 0.5),
-                               f"one of {count} from one client within an hour of it")
+                               gettext("one of %(num)s from one client within an hour of it",
+                                       num=count))
         wrong = int(disagrees[members].sum())
         if len(members) >= min(CLIENT_MINIMUM, burst) and wrong >= CLIENT_RATE * len(members):
             for i in members:
                 flagged[i].add("client", 2 * wrong / len(members),
-                               f"this client's labels disagree with confident readings "
-                               f"{wrong} times in {len(members)}")
+                               gettext("this client's labels disagree with confident "
+                                       "readings %(wrong)s times in %(num)s", wrong=wrong,
+                                       num=len(members)))
 
 
 def fingerprints(pictures):
@@ -167,11 +172,13 @@ def add_duplicates(flagged, keys):
         for i in members:
             others = sorted(labels - {flagged[i].sample.label})
             first = next(flagged[j].sample.id for j in members if j != i)
-            words = (f"near-duplicate of {len(members) - 1} other new drawing"
-                     f"{'s' if len(members) > 2 else ''} (#{first})")
+            words = ngettext("near-duplicate of %(num)s other new drawing (#%(id)s)",
+                             "near-duplicate of %(num)s other new drawings (#%(id)s)",
+                             len(members) - 1, id=first)
             if others:
-                words += ", labelled " + ", ".join(
-                    "not a digit" if o == samples.NOT_A_DIGIT else str(o) for o in others)
+                words += gettext(", labelled %(labels)s", labels=", ".join(
+                    gettext("not a digit") if o == samples.NOT_A_DIGIT else str(o)
+                    for o in others))
             flagged[i].add("duplicate", 1 + 0.5 * bool(others), words)
 
 
@@ -198,13 +205,15 @@ def add_shape(flagged, share, pieces, sure):
     for f, s, k, p in zip(flagged, share, pieces, sure):
         signs = []
         if s > INK_SHARE:
-            signs.append(f"ink over {s:.0%} of the square")
+            signs.append(gettext("ink over %(share)s of the square", share=format_percent(s)))
         if k >= MARKS:
-            signs.append(f"{k} separate marks")
+            signs.append(gettext("%(num)s separate marks", num=k))
         if p < UNSURE:
-            signs.append(f"no digit above {UNSURE:.0%} (best {p:.0%})")
+            signs.append(gettext("no digit above %(limit)s (best %(best)s)",
+                                 limit=format_percent(UNSURE), best=format_percent(p)))
         if signs:
-            f.add("shape", 0.5 * len(signs), "not shaped like a digit: " + ", ".join(signs))
+            f.add("shape", 0.5 * len(signs), gettext("not shaped like a digit: %(signs)s",
+                                                     signs=", ".join(signs)))
 
 
 def features(rows):
