@@ -91,7 +91,7 @@
     timer = null;
     nextSendAt = performance.now() + SEND_EVERY_MS;
     paint(exportCtx, EXPORT_SIDE);
-    seq += 1;
+    seq = Number(form.elements.seq.value) + 1;   // photo.js counts its readings here too
     form.elements.seq.value = String(seq);
     form.elements.image.value = exportCanvas.toDataURL("image/png");
     htmx.trigger(form, "drawn");
@@ -164,6 +164,13 @@
     changed();
     send();
   }
+
+  // A photo was read instead (static/photo.js): the pad starts afresh, nothing sent.
+  document.addEventListener("digits:photo", function () {
+    if (active) return;
+    strokes = [];
+    changed();
+  });
 
   undoButton.addEventListener("click", undo);
   clearButton.addEventListener("click", clear);

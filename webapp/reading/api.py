@@ -8,7 +8,8 @@ Send a PNG or JPEG as the multipart field ``image`` or as a raw
 and get ``{"digit", "confidence", "probabilities": [10], "hidden": [[...] per
 hidden layer], "input": 28×28 list (what the network saw, after the model's
 own deskewing), "model": {"version", "sizes", "deskew"}}``. A blank or
-near-blank image gives ``"digit": null`` and a ``"reason"``. Errors are
+near-blank image gives ``"digit": null`` and a ``"reason"``. ``?source=photo``
+reads a photo of a digit on paper (shadows, ruled lines; see ``photo``). Errors are
 ``{"error": "..."}`` with 400 (unreadable), 413 (too large) or 415 (wrong type);
 ``errors`` renders them.
 
@@ -27,7 +28,8 @@ from ..core.served import get_model, takes_turns
 from ..security import csrf
 from .corrections import add, count_submission
 from .normalise import read_digit
-from .uploads import image_bytes
+from .photo import read_photo
+from .uploads import image_bytes, is_photo
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
@@ -49,7 +51,7 @@ def json_response(answer):
 @takes_turns
 def predict():
     loaded = get_model()
-    digit = read_digit(image_bytes())
+    digit = read_photo(image_bytes())[0] if is_photo() else read_digit(image_bytes())
     answer = {"model": {"version": loaded.version, "sizes": loaded.net.sizes,
                         "deskew": loaded.net.deskew}}
     if digit.image is None:

@@ -3,7 +3,8 @@
 ``GET /`` is the page; ``POST /predict`` reads the canvas (sent by htmx about
 every 150 ms while drawing) and answers with ``partials/_prediction.html``;
 without ``HX-Request`` it answers with the whole page, so an image uploaded
-by a plain form works too. ``GET /neuron/<i>`` shows hidden unit ``i``'s
+by a plain form works too. With ``source=photo`` the image is a photo of a
+digit on paper (``photo``), and the reading shows what was kept of it. ``GET /neuron/<i>`` shows hidden unit ``i``'s
 incoming weights, as a fragment for the page's panel or as a page of its own.
 ``GET /vendor/htmx.min.js`` serves htmx from ``node_modules`` (installed by
 ``npm ci``), so nothing is fetched from a CDN or copied into the repository.
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 from flask import Blueprint, abort, current_app, render_template, request, send_from_directory
+from markupsafe import Markup
 
 from .. import errors
 from ..core.served import get_model, takes_turns
@@ -21,7 +23,8 @@ from ..security import csrf
 from . import pictures, readout
 from .decode import ImageError
 from .normalise import read_digit
-from .uploads import image_bytes
+from .photo import read_photo
+from .uploads import image_bytes, is_photo
 
 bp = Blueprint("draw", __name__)
 bp.after_request(vary_on_htmx)
@@ -37,6 +40,13 @@ def percent(p):
     return f"{p:.0%}"
 
 
+@bp.app_template_filter("a_digit")
+def a_digit(digit, bold=True):
+    """8 → "an <strong>8</strong>", 3 → "a <strong>3</strong>": the article a digit's name takes."""
+    article = "an" if int(digit) == 8 else "a"
+    return Markup(f"{article} <strong>{int(digit)}</strong>") if bold else f"{article} {int(digit)}"
+
+
 @bp.get("/")
 def index():
     return render_template("index.html", r=readout.blank())
@@ -49,8 +59,14 @@ def index():
 def predict():
     seq = sequence_number()
     try:
-        result = readout.read(get_model(), read_digit(image_bytes()),
-                              current_app.config["UNSURE_BELOW"], seq)
+        kept_url = None
+        if is_photo():
+            digit, kept = read_photo(image_bytes())
+            kept_url = pictures.png_data_url(kept.round().astype(np.uint8))
+        else:
+            digit = read_digit(image_bytes())
+        result = readout.read(get_model(), digit, current_app.config["UNSURE_BELOW"], seq,
+                              photo_url=kept_url)
         status = 200
     except ImageError as exc:
         result, status = readout.failed(str(exc), seq), exc.status
