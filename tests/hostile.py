@@ -91,6 +91,12 @@ ENDPOINTS = [
              takes=frozenset({"id"}), htmx=True, admin=True, ident="1"),
     Endpoint("neuron", "GET", "/neuron/{id}", {}, takes=frozenset({"id"}), htmx=True,
              ident="3"),
+    Endpoint("admin-model-upload", "POST", "/admin/models/upload", {}, htmx=True, admin=True,
+             required=False),
+    Endpoint("admin-model-card", "GET", "/admin/models/{id}/card", {},
+             takes=frozenset({"id"}), admin=True, ident="1"),
+    Endpoint("admin-model-file", "GET", "/admin/models/{id}.npz", {},
+             takes=frozenset({"id"}), admin=True, ident="1"),
 ]
 BY_NAME = {e.name: e for e in ENDPOINTS}
 
