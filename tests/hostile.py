@@ -97,6 +97,8 @@ ENDPOINTS = [
              takes=frozenset({"id"}), admin=True, ident="1"),
     Endpoint("admin-model-file", "GET", "/admin/models/{id}.npz", {},
              takes=frozenset({"id"}), admin=True, ident="1"),
+    Endpoint("admin-cell", "GET", "/admin/runs/{id}/cell", {"true": "7", "read": "1"},
+             takes=frozenset({"id"}), htmx=True, admin=True, ident="1"),
 ]
 BY_NAME = {e.name: e for e in ENDPOINTS}
 

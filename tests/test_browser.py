@@ -244,7 +244,7 @@ def test_a_hidden_unit_shows_its_value_and_opens_its_weights(pad):
     expect(pad.locator(".unit-caption")).to_contain_text("Unit 1:")
     pad.keyboard.press("Enter")
     expect(panel).to_contain_text("Hidden unit 1")
-    panel.get_by_role("link", name="Next unit (2)").click()
+    panel.get_by_role("link", name="Next unit 2").click()
     expect(panel).to_contain_text("Hidden unit 2")
 
 

@@ -24,7 +24,7 @@ from flask import Flask
 from flask_compress import Compress
 
 from . import errors, security
-from .admin import auth, dashboard, transfer
+from .admin import auth, dashboard, explore, transfer
 from .config import ROOT, Config
 from .core import db, registry, served
 from .ops import commands, health, model_commands, requestlog
@@ -65,6 +65,7 @@ def create_app(test_config=None):
     security.init_app(app)
     dashboard.init_app(app)
     transfer.init_app(app)
+    explore.init_app(app)
     auth.init_app(app)
     model_commands.init_app(app)
     commands.init_app(app)
