@@ -90,3 +90,28 @@ def test_the_models_table_shows_n_for_each_held_out_accuracy(app, admin):
     fragment = admin.get("/admin/models", headers=HX).text
     cell = re.search(r'data-testid="held-out-1">(.*?)</td>', fragment, re.S).group(1)
     assert "75.0%" in cell and "n = 40" in cell
+
+
+def test_an_open_dashboard_learns_of_a_run_started_elsewhere_and_clears_the_refusal(app, admin):
+    from webapp.teaching import runs
+    from webapp.teaching.settings import FINE_TUNE
+
+    page = admin.get("/admin/").text
+    shown = re.search(r'data-newest="([^"]+)"', page).group(1)
+    assert shown == "none" and 'hx-trigger="every 4s"' in page
+    assert admin.get(f"/admin/runs?shown={shown}", headers=HX).status_code == 204
+    with app.app_context():                          # as `digits retrain` starts one
+        run_id = runs.start(FINE_TUNE, enqueue=False).id
+    news = admin.get(f"/admin/runs?shown={shown}", headers=HX)
+    assert news.status_code == 200
+    assert f'data-newest="{run_id}-queued"' in news.text
+    assert re.search(r'<div id="run" class="run is-queued"[^>]*hx-swap-oob="true"', news.text)
+    refused = admin.post("/admin/runs", data={"epochs": "1"}, headers=admin.hx)
+    assert refused.status_code == 409 and "already" in refused.text
+    with app.app_context():
+        runs.finish(run_id, "failed", error="stopped")
+    ended = admin.get(f"/admin/runs?shown={run_id}-queued", headers=HX).text
+    assert f'data-newest="{run_id}-failed"' in ended
+    train = ended[ended.index('<div id="train"'):]
+    assert 'hx-swap-oob="true"' in train[:80] and "already" not in train
+    assert admin.get(f"/admin/runs?shown={run_id}-failed", headers=HX).status_code == 204

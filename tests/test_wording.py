@@ -52,3 +52,12 @@ def colours():
 def test_badges_and_muted_text_meet_aa_contrast(text, background):
     palette = colours()
     assert contrast(palette[text], palette[background]) >= 4.5
+
+
+def test_the_picture_the_network_read_says_the_reading_in_words(client):
+    fragment = client.post("/predict", data={"image": images.data_url(images.drawing("7"))},
+                           headers=HX_FROM_PAGE).text
+    alt = re.search(r'data-testid="seen"\s+alt="([^"]+)"', fragment).group(1)
+    digit = re.search(r'data-testid="prediction">(\d)<', fragment).group(1)
+    words = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+    assert f"read as {digit} ({words[int(digit)]})" in alt and "sure" in alt

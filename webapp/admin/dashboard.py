@@ -228,7 +228,22 @@ def recent(limit=10):
 def recent_runs():
     if not is_htmx():
         return redirect(url_for("admin.dashboard") + "#runs")
-    return render_template("admin/partials/_runs.html", recent=recent(), run=None)
+    latest = recent()
+    newest = f"{latest[0].id}-{latest[0].status}" if latest else "none"
+    shown = request.args.get("shown")
+    if shown is None:
+        return render_template("admin/partials/_runs.html", recent=latest, run=None)
+    if shown == newest:
+        return "", 204                  # the page's poll: nothing new
+    # A run the page has not seen (started by `digits retrain`) or one that ended: the list,
+    # its panel (which polls while it runs), the form without a stale "already running",
+    # and the models (an ended run may have added one).
+    context = train_context()
+    return "".join((
+        render_template("admin/partials/_runs.html", recent=latest),
+        render_template("admin/partials/_run.html", run_oob=True, **context),
+        render_template("admin/partials/_train.html", train_oob=True, **context),
+        render_template("admin/partials/_models.html", models_oob=True, **models_context())))
 
 
 @bp.post("/runs/<int:run_id>/cancel")

@@ -47,6 +47,15 @@ def a_digit(digit, bold=True):
     return Markup(f"{article} <strong>{int(digit)}</strong>") if bold else f"{article} {int(digit)}"
 
 
+DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+@bp.app_template_filter("digit_name")
+def digit_name(digit):
+    """3 → "3 (three)": the digit in words too, for text alternatives read aloud."""
+    return f"{int(digit)} ({DIGIT_NAMES[int(digit)]})"
+
+
 @bp.get("/")
 def index():
     return render_template("index.html", r=readout.blank())
