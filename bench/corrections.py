@@ -14,8 +14,8 @@ instance folder (SQLite, the app's own code paths):
    encoded as PNG) and send them with ``POST /api/v1/samples`` and the right
    label. Each writer has a hand of their own: one slant, one width, one pen
    speed for everything they write.
-3. ``digits retrain --include-samples`` with its defaults, then
-   ``digits models promote N``.
+3. ``digits samples accept --all`` (corrections arrive new, for review), then
+   ``digits retrain --include-samples`` with its defaults, then ``digits models promote N``.
 4. Before and after: ``POST /api/v1/predict`` on fresh drawings of the same
    forms by other writers, made with other generating settings (other seeds,
    more jitter and tremor, the generator's full range of slant and size), and
@@ -139,6 +139,10 @@ def run(args):
     print(f"sent {len(corrections)} corrections from {args.writers} writers "
           f"({held_out} held out by the app, never trained on)", flush=True)
 
+    # Corrections arrive new, for review; these are honest, so accept them all (as an
+    # operator would after looking), and the default retrain trains on them.
+    accepted = cli.invoke(args=["samples", "accept", "--all"])
+    print(accepted.output.strip(), flush=True)
     retrain_started = time.perf_counter()
     result = cli.invoke(args=["retrain", "--include-samples"])
     retrain_seconds = time.perf_counter() - retrain_started

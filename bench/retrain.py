@@ -55,10 +55,11 @@ def png(pixels):
 
 
 def store_samples(images, labels, held_out_every=5):
-    """Rows as ``corrections.add`` stores them; every ``held_out_every``-th one held out."""
+    """Rows as ``corrections.add`` stores them, accepted (reviewed); every ``held_out_every``-th
+    one held out."""
     rows = [{"label": int(label), "predicted": None, "model_version": 1, "source": "api",
              "upload": png(image), "upload_type": "image/png", "pixels": image.tobytes(),
-             "held_out": i % held_out_every == held_out_every - 1}
+             "held_out": i % held_out_every == held_out_every - 1, "state": "accepted"}
             for i, (image, label) in enumerate(zip(images, labels))]
     db.session.execute(insert(Sample), rows)
     db.session.commit()

@@ -52,6 +52,7 @@ def learning_rate(config, progress):
 
 
 BATCH = 5000       # images per forward pass when measuring: memory, not results
+TRAIN_SAMPLE = 10_000   # training images measured after each epoch (train_accuracy, loss)
 
 
 def measure(net, X, labels, batch_size=BATCH):
@@ -110,7 +111,8 @@ def train(config, data, on_epoch=None, extra=None, start=None, check=None):
 
     Returns ``(net, history)``: the best-on-validation network and a list of
     per-epoch dicts (epoch, eta, seconds, loss, train_accuracy, val_accuracy,
-    val_loss). ``on_epoch(record, net)`` is called after every epoch with the
+    val_loss); loss and train_accuracy are measured on a fixed sample of
+    ``TRAIN_SAMPLE`` training images. ``on_epoch(record, net)`` is called after every epoch with the
     network as trained so far (not the best one kept); ``check()`` every few
     mini-batches. Raising from either stops training.
     """
@@ -134,6 +136,12 @@ def train(config, data, on_epoch=None, extra=None, start=None, check=None):
     X_clean = base.reshape(len(base), -1)
     Y = mnist.one_hot(train_labels)
     X_val = inputs(net, val_images)
+    # The training set's accuracy and loss after each epoch, measured on a fixed sample of
+    # it: a forward pass over all of it would cost a third of the epoch again.
+    sample = np.arange(len(base))
+    if len(base) > TRAIN_SAMPLE:
+        sample = np.sort(np.random.default_rng([config.seed, 5]).choice(
+            len(base), TRAIN_SAMPLE, replace=False))
 
     best = (-1.0, None)
     history = []
@@ -149,7 +157,7 @@ def train(config, data, on_epoch=None, extra=None, start=None, check=None):
                   lambda fraction: learning_rate(config, epoch + fraction), shuffle_rng,
                   config.momentum, config.weight_decay, check)
         seconds = time.perf_counter() - start
-        train_metrics = measure(net, X_clean, train_labels)
+        train_metrics = measure(net, X_clean[sample], train_labels[sample])
         val_metrics = measure(net, X_val, val_labels)
         record = {"epoch": epoch + 1, "eta": learning_rate(config, epoch), "seconds": seconds,
                   "loss": train_metrics["loss"], "train_accuracy": train_metrics["accuracy"],
@@ -177,6 +185,33 @@ def copy_network(net):
     copy.weights = [w.copy() for w in net.weights]
     copy.biases = [b.copy() for b in net.biases]
     return copy
+
+
+def widen(net, hidden, seed=0):
+    """``net`` (one hidden layer) with ``hidden`` hidden units, reading exactly as before.
+
+    The old units keep their weights; each new unit gets fresh incoming weights
+    (the same scale as ``Network``'s) and outgoing weights of zero, so the
+    widened network's outputs are the old one's until training moves them
+    (Chen et al. 2016's Net2Net, function-preserving growth). Training then
+    starts from what the old network learnt instead of from nothing.
+    """
+    if len(net.sizes) != 3 or hidden < net.sizes[1]:
+        raise ValueError(f"can only widen one hidden layer to at least its {net.sizes[1:-1]} "
+                         f"units, not to {hidden}")
+    wider = copy_network(net)
+    if hidden == net.sizes[1]:
+        return wider
+    fresh = Network([net.sizes[0], hidden, net.sizes[2]], activation=net.activation,
+                    cost=net.cost, dtype=net.dtype, seed=seed, deskew=net.deskew)
+    old = net.sizes[1]
+    w0, w1 = fresh.weights[0].copy(), np.zeros_like(fresh.weights[1])
+    w0[:, :old], w1[:old] = net.weights[0], net.weights[1]
+    b0 = np.zeros(hidden, dtype=net.dtype)
+    b0[:old] = net.biases[0]
+    wider.sizes = fresh.sizes
+    wider.weights, wider.biases = [w0, w1], [b0, net.biases[1].copy()]
+    return wider
 
 
 def config_dict(config):
@@ -214,12 +249,14 @@ def metadata(config, data, history, metrics, recipe=None, command=""):
     }
 
 
-def train_with_metadata(config, data, on_epoch=None, extra=None, recipe=None, command=""):
+def train_with_metadata(config, data, on_epoch=None, extra=None, recipe=None, command="",
+                        start=None):
     """``train`` then measure on MNIST's test set: ``(net, metadata)`` for a checkpoint.
 
-    ``extra`` and ``on_epoch`` go to ``train``; ``recipe`` and ``command`` to ``metadata``.
+    ``extra``, ``on_epoch`` and ``start`` go to ``train``; ``recipe`` and ``command`` to
+    ``metadata``.
     """
-    net, history = train(config, data, on_epoch=on_epoch, extra=extra)
+    net, history = train(config, data, on_epoch=on_epoch, extra=extra, start=start)
     test = measure(net, inputs(net, data["test_images"]), data["test_labels"])
     return net, metadata(config, data, history,
                          {"test_accuracy": test["accuracy"], "test_loss": test["loss"]},

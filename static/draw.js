@@ -32,6 +32,10 @@
   var nextSendAt = 0;           // performance.now() before which a stroke waits to send
   var timer = null;
   var frame = 0;
+  // What other scripts (static/probe.js) add to every picture after the strokes,
+  // on screen and in the PNG sent alike: functions (context, side).
+  var afterPaint = [];
+  var onClear = [];            // functions called when the drawing is cleared
 
   // -- painting ----------------------------------------------------------------
 
@@ -63,6 +67,7 @@
     c.lineWidth = side * PEN;
     c.strokeStyle = c.fillStyle = INK;
     strokes.forEach(function (points) { trace(c, points, side); });
+    afterPaint.forEach(function (change) { c.save(); change(c, side); c.restore(); });
   }
 
   function redraw() {
@@ -86,7 +91,9 @@
 
   // -- sending -----------------------------------------------------------------
 
-  function send() {
+  // `finished`: the pen is up (or Undo, Clear): a class's page sends that drawing to the
+  // board too (the form's field "final", on the class's page only).
+  function send(finished) {
     clearTimeout(timer);
     timer = null;
     nextSendAt = performance.now() + SEND_EVERY_MS;
@@ -94,6 +101,7 @@
     seq = Number(form.elements.seq.value) + 1;   // photo.js counts its readings here too
     form.elements.seq.value = String(seq);
     form.elements.image.value = exportCanvas.toDataURL("image/png");
+    if (form.elements.final) form.elements.final.value = finished === true ? "1" : "0";
     htmx.trigger(form, "drawn");
   }
 
@@ -103,7 +111,8 @@
   }
 
   function changed() {
-    undoButton.disabled = clearButton.disabled = strokes.length === 0;
+    undoButton.disabled = strokes.length === 0;
+    clearButton.disabled = strokes.length === 0 && !window.digitsPad.changedPicture();
     requestRedraw();
   }
 
@@ -143,7 +152,7 @@
   function endStroke(e) {
     if (!active || e.pointerId !== active.id) return;
     active = null;
-    send();
+    send(true);
   }
   pad.addEventListener("pointerup", endStroke);
   pad.addEventListener("pointercancel", endStroke);
@@ -155,14 +164,15 @@
     if (active || !strokes.length) return;
     strokes.pop();
     changed();
-    send();
+    send(true);
   }
 
   function clear() {
-    if (active || !strokes.length) return;
+    if (active || (!strokes.length && !window.digitsPad.changedPicture())) return;
     strokes = [];
+    onClear.forEach(function (f) { f(); });
     changed();
-    send();
+    send(true);
   }
 
   // A photo was read instead (static/photo.js): the pad starts afresh, nothing sent.
@@ -348,6 +358,20 @@
   document.body.addEventListener("htmx:responseError", function (e) {
     if (e.detail.xhr.status >= 500) showProblem("The server failed to read it. Draw again.");
   });
+
+  // For the page's other scripts (static/explain.js, static/probe.js): send the
+  // drawing again (a changed question about it, or a changed picture) and redraw.
+  window.digitsPad = {
+    afterPaint: afterPaint,
+    onClear: onClear,
+    send: send,
+    clear: clear,
+    changed: changed,          // the picture changed: redraw, and enable Clear if it shows ink
+    changedPicture: function () { return false; },  // probe.js: true while its changes show
+    strokes: function () { return strokes; },
+    drawing: function () { return active !== null; },
+    pen: PEN
+  };
 
   new ResizeObserver(fitBackingStore).observe(pad);
   window.addEventListener("resize", fitBackingStore);

@@ -6,6 +6,7 @@ Strokes are lists of (x, y) points in pad units (0..1, y down), as in
 ``tests.drawings``.
 """
 
+import base64
 import os
 from pathlib import Path
 
@@ -90,3 +91,28 @@ def axe_violations(page, rules_off=()):
       return result.violations.map(v => [v.id, v.nodes.map(n => n.target.join(" ")).slice(0, 5)]);
     }""", list(rules_off))
     return [tuple(v) for v in found]
+
+def open_pad(page, url):
+    """Load the page with console and CSP watchers; returns the list problems land in."""
+    problems = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.add_init_script(WATCH_CSP)
+    response = page.goto(url)
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    page.wait_for_function("() => window.htmx && document.querySelector('#reading')")
+    return problems
+
+
+def sent_png(page):
+    """The PNG bytes of the newest drawing the page sent (the form's data URL)."""
+    url = page.locator("#reader [name=image]").input_value()
+    return base64.b64decode(url.split(",", 1)[1])
+
+
+def sent_input(page, net):
+    """The input vector (784,) ``net`` multiplies for the newest drawing the page sent."""
+    import model
+    from webapp.reading.normalise import read_digit
+
+    return model.inputs(net, read_digit(sent_png(page)).image[None])[0]

@@ -77,3 +77,13 @@ def render(strokes, size=280, pen=None):
     buffer = io.BytesIO()
     image.save(buffer, "PNG")
     return buffer.getvalue()
+
+
+# Drawings that are not digits, as a visitor scribbles them: a dense zigzag over most of
+# the pad, and a few scattered dots and dashes.
+NOT_DIGITS = {
+    "scribble": [[(0.15 + 0.7 * (i % 2), 0.15 + 0.05 * i) for i in range(15)],
+                 [(0.2 + 0.04 * i, 0.2 + 0.6 * (i % 2)) for i in range(16)]],
+    "dots": [[(0.2, 0.2), (0.23, 0.21)], [(0.75, 0.3), (0.78, 0.31)], [(0.5, 0.55), (0.52, 0.55)],
+             [(0.25, 0.8), (0.3, 0.82)], [(0.8, 0.82), (0.82, 0.8)]],
+}

@@ -99,6 +99,18 @@ ENDPOINTS = [
              takes=frozenset({"id"}), admin=True, ident="1"),
     Endpoint("admin-cell", "GET", "/admin/runs/{id}/cell", {"true": "7", "read": "1"},
              takes=frozenset({"id"}), htmx=True, admin=True, ident="1"),
+
+    Endpoint("admin-review", "GET", "/admin/review/", {"page": "1"},
+             takes=frozenset({"page"}), htmx=True, admin=True),
+    Endpoint("admin-review-one", "POST", "/admin/review/{id}", {"action": "accept"},
+             takes=frozenset({"id"}), htmx=True, admin=True, ident="1"),
+    Endpoint("admin-review-page", "POST", "/admin/review/page", {"action": "accept", "ids": "1"},
+             htmx=True, admin=True),
+    Endpoint("admin-review-all", "POST", "/admin/review/all", {"action": "reject",
+                                                               "reason": "burst"},
+             htmx=True, admin=True),
+    Endpoint("admin-import", "POST", "/admin/samples/import", {"image": None, "label": "7"},
+             "file", frozenset({"image", "label"}), htmx=True, admin=True),
 ]
 BY_NAME = {e.name: e for e in ENDPOINTS}
 

@@ -13,7 +13,7 @@ from functools import cache
 
 from PIL import Image
 
-from tests.drawings import BASE, render
+from tests.drawings import BASE, NOT_DIGITS, render
 
 
 def encode(image, fmt="PNG", **options):
@@ -23,8 +23,9 @@ def encode(image, fmt="PNG", **options):
 
 
 def drawing(name="7"):
-    """The named drawing of ``tests.drawings.BASE`` as a 280×280 black-on-white PNG."""
-    return render(BASE[name][1])
+    """The named drawing of ``tests.drawings.BASE`` (or ``NOT_DIGITS``) as a 280×280
+    black-on-white PNG."""
+    return render(NOT_DIGITS[name] if name in NOT_DIGITS else BASE[name][1])
 
 
 def blank(size=280, colour="white", mode="RGB"):

@@ -13,7 +13,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.chromium import WATCH_CSP, answer, draw, to_screen
+from tests.chromium import answer, draw, open_pad, to_screen
 from tests.drawings import BASE, all_drawings
 from tests.handdrawn_forms import HANDDRAWN, strokes as handdrawn_strokes
 
@@ -26,18 +26,6 @@ INK = """() => {
   for (let i = 0; i < rgba.length; i += 4) dark += rgba[i] < 128;
   return dark / (pad.width * pad.height);
 }"""
-
-
-def open_pad(page, url):
-    """Load the page with console and CSP watchers; returns the list problems land in."""
-    problems = []
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: problems.append(str(e)))
-    page.add_init_script(WATCH_CSP)
-    response = page.goto(url)
-    assert "script-src 'self'" in response.headers["content-security-policy"]
-    page.wait_for_function("() => window.htmx && document.querySelector('#reading')")
-    return problems
 
 
 def assert_clean(page, problems):

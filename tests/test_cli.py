@@ -98,3 +98,23 @@ def test_train_with_generated_forms_records_the_recipe(runner, tmp_path, monkeyp
     _, meta = model.load(out)
     assert meta["training"]["forms"]["drawings"] == 40
     assert meta["training"]["forms"]["exclude"] == ["british"]
+
+
+@needs_data
+def test_train_on_pen_and_redrawn_digits_from_a_widened_start(runner, tmp_path, monkeypatch):
+    monkeypatch.setenv("DIGITS_CACHE_DIR", str(tmp_path / "cache"))
+    start, out = tmp_path / "start.npz", tmp_path / "pen.npz"
+    assert runner.invoke(args=["train", "--hidden", "12", "--epochs", "1", "--no-augment",
+                               "--data-dir", DATA_DIR, "--out", str(start)]).exit_code == 0
+    result = runner.invoke(args=["train", "--hidden", "20", "--epochs", "1", "--no-augment",
+                                 "--pen", "30", "--redraw", "40", "--start", str(start),
+                                 "--data-dir", DATA_DIR, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    net, meta = model.load(out)
+    assert net.sizes == [784, 20, 10]
+    assert meta["training"]["pen"]["drawings"] == 30
+    assert 20 <= meta["training"]["redrawn_mnist"]["kept"] <= 40
+    assert meta["training"]["start"]["widened_to"] == 20
+    narrower = runner.invoke(args=["train", "--hidden", "8", "--epochs", "1", "--start",
+                                   str(out), "--data-dir", DATA_DIR, "--out", str(out)])
+    assert narrower.exit_code != 0 and "widen" in narrower.output

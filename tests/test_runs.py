@@ -201,7 +201,8 @@ def test_a_run_whose_heartbeat_stopped_is_shown_failed(app):
 def add_samples(images, labels, held_out):
     for image, label, hold in zip(images, labels, held_out):
         db.session.add(Sample(label=int(label), source="api", upload=b"\x89PNG",
-                              upload_type="image/png", pixels=image.tobytes(), held_out=hold))
+                              upload_type="image/png", pixels=image.tobytes(), held_out=hold,
+                              state="accepted"))
     db.session.commit()
 
 

@@ -152,7 +152,8 @@ def test_rate_limiting_can_be_turned_off(tmp_path, model_path):
 def add(app, name, label, held_out_percent=0):
     app.config["HOLD_OUT_PERCENT"] = held_out_percent
     with app.test_request_context():
-        return corrections.add(images.drawing(name), label, source="api").id
+        return corrections.add(images.drawing(name), label, source="api",
+                               state=samples.ACCEPTED).id
 
 
 def test_counts_pages_relabel_and_delete(app):

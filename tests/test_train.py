@@ -118,3 +118,17 @@ def test_check_between_mini_batches_can_stop_training(small_data):
         train.train(config, small_data, on_epoch=lambda r, n: pytest.fail("no epoch ends"),
                     check=check)
     assert len(calls) == 3      # 800 images in batches of 8: checked every 32 batches
+
+
+def test_widening_keeps_what_the_network_reads_and_then_trains_the_new_units():
+    net = train.fresh_network(train.TrainConfig(hidden=(8,), seed=1))
+    wider = train.widen(net, 20, seed=2)
+    X = np.random.default_rng(0).random((5, 784)).astype(np.float32)
+    assert wider.sizes == [784, 20, 10]
+    assert np.allclose(wider.feedforward(X), net.feedforward(X), atol=1e-6)
+    assert np.array_equal(wider.weights[0][:, :8], net.weights[0])
+    Y = mnist.one_hot(np.arange(5))
+    wider.update_mini_batch(X, Y, 0.5, 0.0, 0.0)
+    assert np.abs(wider.weights[1][8:]).sum() > 0        # the new units' votes move
+    with pytest.raises(ValueError, match="widen"):
+        train.widen(net, 4)

@@ -10,6 +10,7 @@ calls too: ``core.samples`` (the collected drawings), ``teaching.runs`` and
 (model versions). What the run panel shows is computed in ``run_panel``.
 """
 
+import io
 import math
 
 import numpy as np
@@ -24,7 +25,9 @@ from ..core import registry, samples
 from ..core.db import TrainingRun, as_utc, db
 from ..htmx import is_htmx
 from ..reading import pictures
-from ..teaching import runs, settings
+from ..reading.decode import ImageError
+from ..reading.uploads import image_bytes
+from ..teaching import imports, runs, settings
 from . import auth, run_panel
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -101,7 +104,8 @@ def mnist_counts():
 
 
 def counts_context():
-    return {"mnist": mnist_counts(), "collected": samples.counts()}
+    return {"mnist": mnist_counts(), "collected": samples.counts(),
+            "review_counts": samples.state_counts()}
 
 
 def gallery_context(number):
@@ -143,7 +147,9 @@ def relabel(sample_id):
         return answer("admin/partials/_sample.html", exc.status, "gallery", error=str(exc),
                       card_error=str(exc), card=sample_card(samples.get(sample_id)))
     return answer("admin/partials/_sample.html", 200, "gallery", oob=True,
-                  message=f"Drawing {sample.id} is now labelled {sample.label}.",
+                  message=f"Drawing {sample.id} is now labelled "
+                          f"{'not a digit' if sample.label == samples.NOT_A_DIGIT else sample.label}"
+                          f". It is accepted: retrains learn it.",
                   card=sample_card(sample), **counts_context())
 
 
@@ -157,6 +163,24 @@ def delete_sample(sample_id):
                       gallery_error=str(exc), **data_context(number))
     return answer("admin/partials/_gallery.html", 200, "gallery", oob=True,
                   message=f"Drawing {sample_id} deleted.", **data_context(number))
+
+
+@bp.post("/samples/import")
+def import_samples():
+    """The operator's own drawings: a .zip (as ``digits samples import``) or one picture with
+    the label chosen beside it; stored accepted."""
+    try:
+        data = image_bytes()
+        if data.startswith(b"PK"):
+            message = imports.import_zip(io.BytesIO(data)).summary()
+        else:
+            sample = imports.import_picture(data, request.form.getlist("label"))
+            message = f"Drawing {sample.id} imported, accepted."
+    except (samples.SampleError, imports.ImportRefused, ImageError) as exc:
+        return answer("admin/partials/_gallery.html", getattr(exc, "status", 400), "gallery",
+                      error=str(exc), gallery_error=str(exc), **data_context())
+    return answer("admin/partials/_gallery.html", 200, "gallery", oob=True,
+                  message=message[0].upper() + message[1:] + ".", **data_context())
 
 
 # -- training ---------------------------------------------------------------------------------

@@ -4,21 +4,35 @@
 the admin lists, relabels and deletes them, and a retrain reads the training
 and held-out sets. Each row holds the upload as sent (so a later
 preprocessing can derive the 28×28 image again), the 28×28 image, the label,
-the serving model's guess and version, and the time — nothing about the
-visitor. About one sample in five is held out: never trained on, it measures
-whether a retrain learnt the style or only the samples.
+the serving model's guess and version, the time, and a keyed hash of the
+sender's address (``client_key``: bursts from one client show in the review
+queue; the address itself is never stored). About one sample in five is held
+out: never trained on, it measures whether a retrain learnt the style or
+only the samples.
+
+Every sample has a review state: ``NEW`` (public corrections arrive so),
+``ACCEPTED`` (the operator's own, imported ones, and what review accepts) or
+``REJECTED``. Retraining and the held-out measure read accepted samples (a
+retrain may add the new ones); rejected ones never train. A label is a digit,
+or ``NOT_A_DIGIT`` (sent as "none"), which is never trained on as a digit.
 """
 
+import hashlib
+import hmac
 import secrets
 
 import numpy as np
 from flask import current_app
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from .db import Sample, db
 
 DIGITS = tuple(str(d) for d in range(10))
+NOT_A_DIGIT = 10          # the stored label of "not a digit"; sent and answered as "none"
+NONE_WORD = "none"
+NEW, ACCEPTED, REJECTED = "new", "accepted", "rejected"
+STATES = (NEW, ACCEPTED, REJECTED)
 
 
 class SampleError(ValueError):
@@ -30,28 +44,54 @@ class SampleError(ValueError):
 
 
 def parse_label(value):
-    """A label as sent ("7", or a form's list of them) → 7.
+    """A label as sent ("7", "none", or a form's list of them) → 7, or ``NOT_A_DIGIT``.
 
-    Anything but exactly one ASCII digit (" 7", "٣", two labels) is refused with a message.
+    Anything but exactly one ASCII digit or the word "none" (" 7", "٣", "10", two
+    labels) is refused with a message.
     """
     if isinstance(value, (list, tuple)):
         if len(value) > 1:
-            raise SampleError(f"The label came {len(value)} times: send one digit from 0 to 9.")
+            raise SampleError(f"The label came {len(value)} times: send one digit from 0 to 9, "
+                              f"or none.")
         value = value[0] if value else None
     value = "" if value is None else str(value)
+    if value == NONE_WORD:
+        return NOT_A_DIGIT
     if value not in DIGITS:
         shown = f"{value[:12]!r}{'…' if len(value) > 12 else ''}" if value else "nothing"
-        raise SampleError(f"The label must be one digit from 0 to 9; got {shown}.")
+        raise SampleError(f"The label must be one digit from 0 to 9, or none (not a digit); "
+                          f"got {shown}.")
     return int(value)
 
 
-def store(upload, upload_type, image, label, predicted, model_version, source):
+def label_value(label):
+    """A stored label as the API answers it: the digit, or "none"."""
+    return NONE_WORD if label == NOT_A_DIGIT else label
+
+
+def client_key(address):
+    """A keyed hash of a client's address (16 hex digits): the same address gives the same
+    key under one ``SECRET_KEY``, and the key gives nothing back without that secret."""
+    if not address:
+        return None
+    key = hmac.new(str(current_app.config["SECRET_KEY"]).encode(), b"digits client key",
+                   hashlib.sha256).digest()
+    return hmac.new(key, address.encode(), hashlib.sha256).hexdigest()[:16]
+
+
+def store(upload, upload_type, image, label, predicted, model_version, source, state=NEW,
+          client=None, **tags):
     """Store one labelled drawing: the ``upload`` as sent, its 28×28 ``image`` in [0, 1],
-    what the model serving ``model_version`` read (``predicted``); held out at random."""
+    what the model serving ``model_version`` read (``predicted``), its review ``state``
+    and sender's ``client_key``; held out at random. ``tags`` are a class's drawing's
+    ``classroom_id`` and ``student_id``."""
+    if state not in STATES:
+        raise ValueError(f"state must be one of {STATES}, not {state!r}")
     sample = Sample(label=label, predicted=predicted, model_version=model_version,
                     source=source, upload=upload, upload_type=upload_type,
-                    pixels=to_pixels(image),
-                    held_out=secrets.randbelow(100) < current_app.config["HOLD_OUT_PERCENT"])
+                    pixels=to_pixels(image), state=state, client=client,
+                    held_out=secrets.randbelow(100) < current_app.config["HOLD_OUT_PERCENT"],
+                    **tags)
     db.session.add(sample)
     db.session.commit()
     return sample
@@ -67,28 +107,62 @@ def image(sample):
     return np.frombuffer(sample.pixels, dtype=np.uint8).reshape(28, 28)
 
 
-def _set(held_out):
+def _set(held_out, states, classroom_id=None):
+    """Digits in or out of the held-out set, in ``states``: the public's (no class's), or
+    with ``classroom_id`` that class's alone (a class's drawings teach its own model)."""
+    in_class = Sample.classroom_id.is_(None) if classroom_id is None else \
+        Sample.classroom_id == classroom_id
     rows = db.session.execute(select(Sample.pixels, Sample.label)
-                              .where(Sample.held_out == held_out).order_by(Sample.id)).all()
+                              .where(Sample.held_out == held_out, Sample.state.in_(states),
+                                     Sample.label != NOT_A_DIGIT, in_class)
+                              .order_by(Sample.id)).all()
     images = np.frombuffer(b"".join(r.pixels for r in rows), dtype=np.uint8).reshape(-1, 28, 28)
     return images, np.array([r.label for r in rows], dtype=np.int64)
 
 
-def training_set():
-    """Every sample that may be trained on: ``(images uint8 (n, 28, 28), labels (n,))``."""
-    return _set(held_out=False)
+def training_set(include_new=False, *, classroom_id=None):
+    """The digits that may be trained on: accepted (and with ``include_new`` the new ones
+    too), never rejected, held out or not-a-digit; the public's, or one class's.
+    ``(images uint8 (n, 28, 28), labels (n,))``."""
+    return _set(False, (ACCEPTED, NEW) if include_new else (ACCEPTED,), classroom_id)
 
 
-def held_out_set():
-    """The held-out samples, never trained on: ``(images uint8 (n, 28, 28), labels (n,))``."""
-    return _set(held_out=True)
+def held_out_set(*, classroom_id=None):
+    """The accepted held-out digits, never trained on: ``(images uint8 (n, 28, 28), labels (n,))``."""
+    return _set(True, (ACCEPTED,), classroom_id)
 
 
 def counts():
-    """Samples per digit, a list of 10 ints."""
+    """Samples per digit, a list of 10 ints (not-a-digit ones are in ``state_counts``)."""
     per_label = dict(db.session.execute(select(Sample.label, func.count())
                                         .group_by(Sample.label)).all())
     return [per_label.get(d, 0) for d in range(10)]
+
+
+def state_counts():
+    """``{"new": n, "accepted": n, "rejected": n, "not_a_digit": n}``."""
+    per_state = dict(db.session.execute(select(Sample.state, func.count())
+                                        .group_by(Sample.state)).all())
+    not_a_digit = db.session.scalar(select(func.count()).select_from(Sample)
+                                    .where(Sample.label == NOT_A_DIGIT))
+    return {**{state: per_state.get(state, 0) for state in STATES}, "not_a_digit": not_a_digit}
+
+
+def set_state(state, ids=None, client=None, only_new=False):
+    """Put the samples ``ids`` (or every one from ``client``, or with neither every new
+    one) in ``state``; ``only_new`` leaves the reviewed alone. Returns how many changed."""
+    if state not in STATES:
+        raise SampleError(f"A state is new, accepted or rejected, not {state!r}.")
+    where = [Sample.state != state]
+    if ids is not None:
+        where.append(Sample.id.in_(list(ids)))
+    if client is not None:
+        where.append(Sample.client == client)
+    if only_new or (ids is None and client is None):
+        where.append(Sample.state == NEW)
+    changed = db.session.execute(update(Sample).where(*where).values(state=state)).rowcount
+    db.session.commit()
+    return changed
 
 
 def page(number, per_page=24):
@@ -107,8 +181,10 @@ def get(sample_id):
 
 
 def relabel(sample_id, label):
+    """The operator's label for a sample: it is accepted with it."""
     sample = get(sample_id)
     sample.label = parse_label(label)
+    sample.state = ACCEPTED
     db.session.commit()
     return sample
 

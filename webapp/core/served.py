@@ -79,6 +79,12 @@ class Loaded:
     def hidden_sizes(self):
         return self.net.sizes[1:-1]
 
+    @functools.cached_property
+    def exact(self):
+        """The network in float64, made once per loaded version: explanations' sums then check
+        to many digits (``model.explain``), without a copy of the weights per request."""
+        return self.net.astype(np.float64)
+
     def read(self, image):
         """Run the network on an MNIST-style image (28, 28) in [0, 1] → ``Reading``."""
         inputs = model.inputs(self.net, image[None])
@@ -127,11 +133,15 @@ class ServedModel:
         self._failures = 0
         self.turns = threading.Lock()          # see ``takes_turns``
 
-    def current(self):
-        """The model to use for this request (one consistent snapshot)."""
+    def current(self, app=None):
+        """The model to use for this request (one consistent snapshot).
+
+        ``app`` is the running app (default: ``current_app``; the reading's fast
+        path has no app context).
+        """
         if time.monotonic() >= self._next_check and self._lock.acquire(blocking=False):
             check = threading.Thread(target=self._check, daemon=True, name="served-model-check",
-                                     args=(current_app._get_current_object(),))
+                                     args=(app or current_app._get_current_object(),))
             check.start()
             if not self._failures:
                 check.join(CHECK_WAIT_SECONDS)
@@ -183,6 +193,11 @@ def switch_seconds(app):
 def get_model():
     """The current ``Loaded`` model of the running app."""
     return current_app.extensions["digits_model"].current()
+
+
+def turns():
+    """The lock CPU-bound reading takes in this process (see ``takes_turns``)."""
+    return current_app.extensions["digits_model"].turns
 
 
 def takes_turns(view):

@@ -1,9 +1,10 @@
 """The operator's ``digits`` commands: the training worker, retraining, model versions, access.
 
     digits worker
-    digits retrain [--epochs 4 --eta 0.05 … --include-samples --from-scratch]
+    digits retrain [--epochs 4 --eta 0.05 … --include-samples --include-new --from-scratch]
     digits models list | promote N [--force] | rollback [N]
     digits admin set-password [--password-stdin]
+    digits samples import PATH | accept … | reject … | counts   (sample_commands)
     digits samples export FILE [--format png|idx]
 
 They run in the app's context against the configured database (``DATABASE_URL``,
@@ -28,6 +29,7 @@ from ..core import registry, served
 from ..teaching import export, runs, worker
 from ..teaching.settings import FINE_TUNE, FROM_SCRATCH, as_form, validate
 from .model_commands import data_dir_option
+from .sample_commands import samples_group
 
 
 @click.command("worker")
@@ -48,8 +50,10 @@ def worker_command():
 @click.option("--augment/--no-augment", default=FINE_TUNE.augment, show_default=True,
               help="Distort the training images afresh every epoch.")
 @click.option("--include-samples/--no-include-samples", default=FINE_TUNE.include_samples,
-              show_default=True, help="Train on the collected samples too (not the held-out "
-                                      "ones).")
+              show_default=True, help="Train on the accepted collected samples too (not the "
+                                      "held-out ones).")
+@click.option("--include-new", is_flag=True, default=FINE_TUNE.include_new,
+              help="Add the samples not reviewed yet (state new) to the accepted ones.")
 @click.option("--sample-weight", type=int,
               help=f"Times each collected sample is seen per epoch [default: "
                    f"{FINE_TUNE.sample_weight}].")
@@ -190,10 +194,7 @@ def set_password_command(password_stdin):
 
 # -- digits samples export -------------------------------------------------------------------
 
-samples_cli = AppGroup("samples", help="The drawings visitors labelled.")
-
-
-@samples_cli.command("export")
+@samples_group.command("export")
 @click.argument("path", type=click.Path(dir_okay=False, writable=True))
 @click.option("--format", "fmt", type=click.Choice(export.FORMATS), default="png",
               show_default=True, help="png: a PNG per drawing and labels.csv; idx: MNIST's "
@@ -206,5 +207,5 @@ def export_command(path, fmt):
 
 
 def init_app(app):
-    for command in (worker_command, retrain_command, models_group, admin_cli, samples_cli):
+    for command in (worker_command, retrain_command, models_group, admin_cli, samples_group):
         app.cli.add_command(command)

@@ -11,10 +11,12 @@ import json
 import sys
 
 import click
+import numpy as np
 
 import model
 from model import mnist, strokes, styles, train
 
+from ..teaching import handwriting
 from ..teaching.drawings import training_set as drawings_set
 
 TRAINING = train.TrainConfig()      # digits train's defaults
@@ -68,10 +70,21 @@ def load_data(data_dir, download):
 @click.option("--forms-exclude", "exclude", multiple=True,
               type=click.Choice(strokes.TRADITIONS),
               help="Leave this tradition's own forms out of the drawings (repeatable).")
+@click.option("--pen", type=click.IntRange(0), default=0, show_default=True,
+              help="Also train on this many pen drawings by model.pen's training writers "
+                   "(tiny-headed 9s, arched 7s, one-stroke 4s, ...; the shipped model: 8000).")
+@click.option("--redraw", type=click.IntRange(0), default=0, show_default=True,
+              help="Also train on this many MNIST training digits re-drawn with the canvas's "
+                   "pen (model.redraw; the shipped model: 12000).")
+@click.option("--extra-repeat", type=click.IntRange(1), default=TRAINING.extra_repeat,
+              show_default=True, help="Times each extra drawing is seen per epoch.")
+@click.option("--start", type=click.Path(dir_okay=False, exists=True),
+              help="Start from this model instead of from random weights, widened to --hidden "
+                   "units if it has fewer (model.train.widen: it reads as before at first).")
 @click.option("--out", type=click.Path(dir_okay=False), default="model.npz", show_default=True,
-              help="Where to write the model.")
+              help="Where to write the model (atomically).")
 @data_options
-def train_command(out, data_dir, download, drawings, exclude, **settings):
+def train_command(out, data_dir, download, drawings, exclude, pen, redraw, start, **settings):
     """Train a network on MNIST (and generated drawings of digit forms) and save it."""
     from tqdm import tqdm
 
@@ -86,14 +99,47 @@ def train_command(out, data_dir, download, drawings, exclude, **settings):
                   f"{r['seconds']:.1f}s")
         bar.update()
 
-    extra, recipe = drawings_set(drawings, exclude) if drawings else (None, None)
+    extra, recipe = extra_set(data, drawings, exclude, pen, redraw)
+    begin = None
+    if start:
+        try:
+            begin = train.widen(model.load(start)[0], config.hidden[0], config.seed)
+        except (model.CheckpointError, ValueError) as exc:
+            raise click.ClickException(f"--start {start}: {exc}") from None
+        recipe = {**(recipe or {}), "start": {"file": str(start), "sha256": mnist.sha256(start),
+                                              "widened_to": config.hidden[0]}}
     net, metadata = train.train_with_metadata(config, data, on_epoch, extra, recipe,
-                                              command="digits " + " ".join(sys.argv[1:]))
+                                              command="digits " + " ".join(sys.argv[1:]),
+                                              start=begin)
     bar.close()
     model.save(out, net, metadata)
     metrics = metadata["metrics"]
     click.echo(f"test accuracy {metrics['test_accuracy']:.4f} (best validation "
                f"{metrics['val_accuracy']:.4f} at epoch {metrics['best_epoch']}); saved {out}")
+
+
+def extra_set(data, drawings, exclude, pen, redraw):
+    """The extra training digits ``digits train`` asked for: ``((images, labels), recipe)``,
+    or ``(None, None)`` for MNIST alone."""
+    parts, recipe = [], {}
+    if drawings:
+        (images, labels), recipe = drawings_set(drawings, exclude)
+        parts.append((images, labels))
+    if pen:
+        images, labels, _ = handwriting.pen_drawings(pen)
+        parts.append((images, labels))
+        recipe["pen"] = {"drawings": pen, "writers": f"model.pen.TRAINING_WRITERS, first "
+                         f"{(pen + 9) // 10}", "seed": handwriting.TRAINING_SEED}
+    if redraw:
+        images, labels, _ = handwriting.redrawn_mnist(data, redraw)
+        parts.append((images, labels))
+        recipe["redrawn_mnist"] = {"asked": redraw, "kept": len(labels),
+                                   "seed": handwriting.TRAINING_SEED}
+    if not parts:
+        return None, None
+    recipe["data"] = (f"MNIST training set (last {mnist.VALIDATION_SIZE:,} for validation) + "
+                      + " + ".join(k for k in ("forms", "pen", "redrawn_mnist") if k in recipe))
+    return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])), recipe
 
 
 @click.command("evaluate")

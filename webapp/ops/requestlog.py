@@ -2,7 +2,9 @@
 
 gunicorn's own log and errors stay on standard error; here each request gets
 its method, path, status and milliseconds. Static files and healthy health
-checks are left out: they would drown the lines that matter.
+checks are left out: they would drown the lines that matter. The method and
+path are the client's words: their control characters are escaped
+(``security.printable``), so a ``%0A`` in a path cannot forge a line.
 ``LOG_REQUESTS=False`` (``DIGITS_LOG_REQUESTS=false``) turns it off.
 """
 
@@ -11,6 +13,8 @@ import sys
 import time
 
 from flask import current_app, g, request
+
+from ..reading.fastpath import log_line
 
 QUIET_ENDPOINTS = {"static", "draw.htmx", "health.healthz"}
 
@@ -25,9 +29,8 @@ def log_request(response):
         return response
     if request.endpoint in QUIET_ENDPOINTS and response.status_code < 400:
         return response
-    current_app.extensions["digits_request_log"].info(
-        "%s %s %d %.1f ms", request.method, request.path, response.status_code,
-        (time.perf_counter() - started) * 1000)
+    log_line(current_app.extensions["digits_request_log"], request.method, request.path,
+             response.status_code, started)
     return response
 
 

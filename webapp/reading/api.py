@@ -1,4 +1,4 @@
-"""The JSON API, all of ``/api/v1``: ``POST /api/v1/predict`` and ``POST /api/v1/samples``.
+"""The JSON API, all of ``/api/v1``: predict, explain, dream, models and samples.
 
 Send a PNG or JPEG as the multipart field ``image`` or as a raw
 ``image/png`` / ``image/jpeg`` body (at most ``decode.MAX_BYTES``)::
@@ -13,23 +13,32 @@ reads a photo of a digit on paper (shadows, ruled lines; see ``photo``). Errors 
 ``{"error": "..."}`` with 400 (unreadable), 413 (too large) or 415 (wrong type);
 ``errors`` renders them.
 
+``POST /api/v1/explain`` answers what predict answers and why (``explanation``:
+each pixel's share of the score, one hidden unit's arithmetic, on the exact
+input vector); ``GET /api/v1/dream/<digit>`` is the served model's dream of a
+digit (``dreams``, cached per version); ``GET /api/v1/models/<version>`` is a
+version's ``.npz`` as stored. ``docs/api.md`` documents every field.
+
 ``POST /api/v1/samples`` takes the image the same way and a ``label`` (a form
-field or a query parameter), stores it as the page's corrections are stored
-(``corrections.add``) and answers 201 with ``{"id", "label", "predicted",
-"model_version", "held_out"}``. The API takes no cookies, so no CSRF token.
+field or a query parameter: a digit, or ``none`` for "not a digit"), stores it
+as the page's corrections are stored (``corrections.add``: state "new", for the
+operator's review) and answers 201 with ``{"id", "label", "predicted",
+"model_version", "held_out", "state"}``. The API takes no cookies, so no CSRF
+token.
 """
 
 import numpy as np
 import orjson
-from flask import Blueprint, current_app, request
+from flask import Blueprint, abort, current_app, request
 
-from ..core import samples
+from ..core import registry, samples
 from ..core.served import get_model, takes_turns
 from ..security import csrf
+from . import dreams, explanation
 from .corrections import add, count_submission
 from .normalise import read_digit
 from .photo import read_photo
-from .uploads import image_bytes, is_photo
+from .uploads import FORM_TYPES, image_bytes, is_photo
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
@@ -41,28 +50,98 @@ def rounded(array, decimals):
     return np.round(np.asarray(array, dtype=np.float32), decimals)
 
 
-def json_response(answer):
+def json_bytes(answer):
     """The answer as JSON by orjson: a tenth of the time Flask's json takes for ~1,000 numbers."""
-    return current_app.response_class(orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY),
-                                      mimetype="application/json")
+    return orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def json_response(answer):
+    return current_app.response_class(json_bytes(answer), mimetype="application/json")
+
+
+def model_facts(loaded):
+    return {"version": loaded.version, "sizes": loaded.net.sizes, "deskew": loaded.net.deskew}
+
+
+def read_upload(loaded):
+    """(predict's answer, the ``Reading`` or None for a blank image) for the request's image;
+    with ``source=photo`` it is read as a photo of paper (``photo``)."""
+    digit = read_photo(image_bytes())[0] if is_photo() else read_digit(image_bytes())
+    return answer_for(loaded, digit)
+
+
+def answer_for(loaded, digit):
+    """(predict's answer, the ``Reading`` or None) for a ``normalise.Digit`` under ``loaded``;
+    ``fastpath`` answers with it too."""
+    answer = {"model": model_facts(loaded)}
+    if digit.image is None:
+        return {**answer, "digit": None, "reason": digit.blank, "confidence": None,
+                "probabilities": None, "hidden": None, "input": None}, None
+    reading = loaded.read(digit.image)
+    return {**answer, "digit": reading.digit, "confidence": round(reading.confidence, 6),
+            "probabilities": rounded(reading.probabilities, 6),
+            "hidden": [rounded(h, 4) for h in reading.hidden],
+            "input": rounded(reading.seen, 4)}, reading
 
 
 @bp.post("/predict")
 @takes_turns
 def predict():
+    return json_response(read_upload(get_model())[0])
+
+
+def one_field(name):
+    """A form field or query parameter sent at most once, or None; twice is a 400."""
+    values = request.args.getlist(name)
+    if request.mimetype in FORM_TYPES:
+        values += request.form.getlist(name)
+    if len(values) > 1:
+        abort(400, f"The field {name!r} came more than once: send it once.")
+    return values[0] if values else None
+
+
+@bp.post("/explain")
+@takes_turns
+def explain():
+    """predict's answer, plus why: ``explained``, ``attribution``, ``score`` and ``unit``.
+
+    ``digit`` (0-9, default the reading) and ``unit`` (default the strongest)
+    come as form fields or query parameters. ``input`` is the exact float32
+    vector the first layer multiplied, not rounded, so every sum can be redone.
+    """
     loaded = get_model()
-    digit = read_photo(image_bytes())[0] if is_photo() else read_digit(image_bytes())
-    answer = {"model": {"version": loaded.version, "sizes": loaded.net.sizes,
-                        "deskew": loaded.net.deskew}}
-    if digit.image is None:
-        return json_response({**answer, "digit": None, "reason": digit.blank, "confidence": None,
-                              "probabilities": None, "hidden": None, "input": None})
-    reading = loaded.read(digit.image)
-    return json_response({
-        **answer, "digit": reading.digit, "confidence": round(reading.confidence, 6),
-        "probabilities": rounded(reading.probabilities, 6),
-        "hidden": [rounded(h, 4) for h in reading.hidden],
-        "input": rounded(reading.seen, 4)})
+    digit = explanation.digit_choice(one_field("digit"))
+    unit = explanation.unit_choice(one_field("unit"), loaded.net)
+    answer, reading = read_upload(loaded)
+    if reading is None:
+        return json_response({**answer, "explained": None, "attribution": None,
+                              "score": None, "unit": None})
+    why = explanation.explain_reading(loaded, reading, digit, unit)
+    return json_response({**answer, "input": reading.seen, **explanation.as_json(why)})
+
+
+@bp.get("/dream/<digit>")
+def dream(digit):
+    """The input the served model reads most surely as ``digit``: image, probabilities, model."""
+    digit = dreams.digit_of(digit)
+    loaded = get_model()
+    found = dreams.get_dream(loaded, digit)
+    return json_response({"digit": digit, "image": found.image.astype(np.float32).reshape(28, 28),
+                          "probabilities": rounded(found.probabilities, 6),
+                          "model": model_facts(loaded)})
+
+
+@bp.get("/models/<int:version>")
+def model_file(version):
+    """Model version ``version``'s ``.npz`` as stored (``model/pretrained.npz``'s format)."""
+    try:
+        stored = registry.get(version)
+    except registry.RegistryError as exc:
+        abort(404, str(exc))
+    response = current_app.response_class(stored.weights, mimetype="application/octet-stream")
+    response.headers["Content-Disposition"] = f'attachment; filename="digits-model-{version}.npz"'
+    response.headers["X-Content-SHA256"] = stored.sha256
+    return response
 
 
 @bp.post("/samples")
@@ -71,8 +150,10 @@ def create_sample():
     count_submission()
     try:
         label = samples.parse_label(request.form.getlist("label") or request.args.getlist("label"))
-        sample = add(image_bytes(), label, source="api")
+        sample = add(image_bytes(), label, source="api",
+                     client=samples.client_key(request.remote_addr))
     except samples.SampleError as exc:
         return {"error": str(exc)}, exc.status
-    return {"id": sample.id, "label": sample.label, "predicted": sample.predicted,
-            "model_version": sample.model_version, "held_out": sample.held_out}, 201
+    return {"id": sample.id, "label": samples.label_value(sample.label),
+            "predicted": sample.predicted, "model_version": sample.model_version,
+            "held_out": sample.held_out, "state": sample.state}, 201

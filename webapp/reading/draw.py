@@ -20,7 +20,7 @@ from .. import errors
 from ..core.served import get_model, takes_turns
 from ..htmx import is_htmx, vary_on_htmx
 from ..security import csrf
-from . import pictures, readout
+from . import pictures, readout, why
 from .decode import ImageError
 from .normalise import read_digit
 from .photo import read_photo
@@ -67,6 +67,7 @@ def index():
 @takes_turns
 def predict():
     seq = sequence_number()
+    loaded, panels = get_model(), ""
     try:
         kept_url = None
         if is_photo():
@@ -74,13 +75,17 @@ def predict():
             kept_url = pictures.png_data_url(kept.round().astype(np.uint8))
         else:
             digit = read_digit(image_bytes())
-        result = readout.read(get_model(), digit, current_app.config["UNSURE_BELOW"], seq,
+        reading = None if digit.image is None else loaded.read(digit.image)
+        result = readout.read(loaded, digit, current_app.config["UNSURE_BELOW"], seq, reading,
                               photo_url=kept_url)
         status = 200
     except ImageError as exc:
         result, status = readout.failed(str(exc), seq), exc.status
+    else:
+        if is_htmx():
+            panels = why.live_panels(loaded, reading)      # "" unless the page asks why
     if is_htmx():
-        return readout.render_fragment(result), status
+        return readout.render_fragment(result) + panels, status
     return render_template("index.html", r=result), status
 
 
@@ -131,3 +136,4 @@ def init_app(app):
     """The page's views, and the reading's own errors: ``decode.ImageError`` carries its status."""
     app.register_error_handler(ImageError, errors.handle_with_status)
     app.register_blueprint(bp)
+    app.register_blueprint(why.bp)

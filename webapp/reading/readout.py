@@ -144,16 +144,17 @@ def quiet(loaded, state, message, seq=0):
                    seen_url=blank_picture())
 
 
-def read(loaded, digit, unsure_below, seq=0, photo_url=None):
+def read(loaded, digit, unsure_below, seq=0, reading=None, photo_url=None):
     """The readout for a ``normalise.Digit`` under the ``core.served.Loaded`` model.
 
     A confidence under ``unsure_below`` is shown as unsure, with the runner-up.
-    ``photo_url`` is the picture a photo was read from, shown beside the 28×28 one.
+    ``reading`` is the network's ``Reading`` of it when the caller already has one;
+    ``photo_url`` the picture a photo was read from, shown beside the 28×28 one.
     """
     if digit.image is None:
         quiet_readout = quiet(loaded, "blank", "" if digit.blank == BLANK else digit.blank, seq)
         return replace(quiet_readout, photo_url=photo_url or "")
-    reading = loaded.read(digit.image)
+    reading = reading or loaded.read(digit.image)
     p = reading.probabilities
     return Readout(
         state="sure" if reading.confidence >= unsure_below else "unsure",
@@ -173,14 +174,15 @@ def failed(message, seq=0):
     return quiet(get_model(), "error", message, seq)
 
 
-def render_fragment(readout):
+def render_fragment(readout, **context):
     """The partial alone, its verdict marked for htmx's out-of-band swap into the live region.
 
     When the page already holds unit grids of this layout, they are kept
-    (``hx-preserve``) and only their numbers are sent.
+    (``hx-preserve``) and only their numbers are sent. ``context`` goes to the template
+    (a class's page passes its ``class_code``).
     """
     return render_template("partials/_prediction.html", r=readout, fragment=True,
-                           bars_only=held_grid() == readout.grid)
+                           bars_only=held_grid() == readout.grid, **context)
 
 
 def held_grid():

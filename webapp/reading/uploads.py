@@ -18,6 +18,7 @@ from .decode import ImageError, UnsupportedImage
 
 RAW_TYPES = ("image/png", "image/jpeg", "image/jpg")
 DATA_URL_PREFIXES = ("data:image/png;base64,", "data:image/jpeg;base64,")
+FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 FIELD = "image"
 SOURCES = ("drawing", "photo")     # the field or query parameter ``source``; a drawing by default
 
@@ -31,7 +32,7 @@ def image_bytes():
         if request.max_content_length is not None and len(data) >= request.max_content_length:
             raise RequestEntityTooLarge()
         return data
-    if mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
+    if mimetype in FORM_TYPES:
         if len(request.files.getlist(FIELD)) + len(request.form.getlist(FIELD)) > 1:
             raise ImageError(f"The field {FIELD!r} came more than once: send one image.")
         upload = request.files.get(FIELD)

@@ -25,6 +25,7 @@ from ..config import Config
 from ..reading import decode, normalise
 
 TRAINING_SEED = 1     # drawings for training; the evaluations use other seeds (bench/forms.py)
+CODE = (strokes, canvas, decode, normalise)   # the modules whose source keys the cache
 
 
 def cache_dir():
@@ -41,7 +42,7 @@ def read_painting(luminance):
 def _source_digest():
     """A digest of the code that makes drawings: a change to any of it invalidates the cache."""
     digest = hashlib.sha256()
-    for module in (strokes, canvas, decode, normalise):
+    for module in CODE:
         digest.update(Path(module.__file__).read_bytes())
     return digest.hexdigest()[:16]
 

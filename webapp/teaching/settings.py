@@ -17,7 +17,9 @@ from model import train
 class RetrainSettings:
     """What the Train form sets. ``hidden`` applies only from scratch (fine-tuning keeps the
     serving model's sizes); ``sample_weight`` is how often each collected sample is seen per
-    epoch; ``start`` is "serving" (fine-tune the model in service) or "scratch"."""
+    epoch; ``start`` is "serving" (fine-tune the model in service) or "scratch";
+    ``include_new`` adds the samples not reviewed yet to the accepted ones (rejected and
+    not-a-digit samples never train)."""
 
     hidden: int
     epochs: int
@@ -27,6 +29,7 @@ class RetrainSettings:
     include_samples: bool
     sample_weight: int
     start: str = "serving"
+    include_new: bool = False
 
 
 _TRAIN = train.TrainConfig()
@@ -130,3 +133,22 @@ def as_form(settings, start):
             if value is not None and name not in CHECKBOXES}
     form.update({name: "on" for name in CHECKBOXES if settings.get(name)}, start=start)
     return form
+
+
+@dataclass(frozen=True)
+class TeachSettings:
+    """A class's "Teach it our handwriting": fine-tune the serving model on the class's
+    accepted corrections (each seen ``sample_weight`` times an epoch) with ``replay`` MNIST
+    training digits shuffled in so it does not forget, ``epochs`` passes at ``eta``. Sized
+    to finish within 30 s on 2 busy cores (bench/teach.py measures it)."""
+
+    epochs: int = 4
+    eta: float = 0.05
+    batch_size: int = _TRAIN.batch_size
+    replay: int = 6000
+    validation: int = 1000
+    sample_weight: int = 20
+    augment: bool = True
+
+
+CLASS_TEACH = TeachSettings()
