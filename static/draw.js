@@ -331,12 +331,13 @@
       var verdict = document.getElementById("verdict");
       if (verdict && reading.dataset.state) verdict.className = "verdict is-" + reading.dataset.state;
     }
-    // The unit's panel is brought into view only when none of it shows (a phone, where it
-    // sits far below): scrolling a page whose panel already shows moves the grid under the
+    // The unit's panel is brought into view only on one column (a phone), and only when none
+    // of it shows, far below: scrolling a page whose panel already shows moves the grid under the
     // pointer, and the hover caption would then name another unit.
     if (e.detail.target.id === "neuron") {
       var box = e.detail.target.getBoundingClientRect();
-      if (box.top >= window.innerHeight || box.bottom <= 0) {
+      var oneColumn = window.matchMedia("(max-width: 859px)").matches;
+      if (oneColumn && (box.top >= window.innerHeight || box.bottom <= 0)) {
         e.detail.target.scrollIntoView({ block: "nearest" });
       }
     }

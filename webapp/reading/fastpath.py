@@ -54,6 +54,7 @@ KNOWN_BEFORE = {
     refuse_cut_body.__qualname__,            # chunked bodies go to Flask
     "start_timer",                           # the request log: timed here
     "CSRFProtect.init_app.<locals>.csrf_protect",   # the API is exempt
+    "allow_model_upload",                    # admin.transfer: acts on the model upload only
 }
 KNOWN_AFTER = {
     "log_request",                           # written here
@@ -141,6 +142,8 @@ class FastPath:
         """The raw image body, or None when Flask should read the request itself."""
         mimetype = environ.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
         if mimetype not in RAW_TYPES or "HTTP_TRANSFER_ENCODING" in environ:
+            return None
+        if environ.get("QUERY_STRING"):         # ?source=photo and the like: Flask reads them
             return None
         try:
             length = int(environ.get("CONTENT_LENGTH") or "")
