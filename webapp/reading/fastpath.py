@@ -58,6 +58,7 @@ KNOWN_BEFORE = {
     "start_timer",                           # the request log: timed here
     "CSRFProtect.init_app.<locals>.csrf_protect",   # the API is exempt
     "forget_ended_session",                  # an admin cookie's ended session: no cookies here
+    "allow_model_upload",                    # admin.transfer: acts on the model upload only
 }
 KNOWN_AFTER = {
     "log_request",                           # written here
@@ -152,6 +153,8 @@ class FastPath:
         """The raw image body, or None when Flask should read the request itself."""
         mimetype = environ.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
         if mimetype not in RAW_TYPES or "HTTP_TRANSFER_ENCODING" in environ:
+            return None
+        if environ.get("QUERY_STRING"):         # ?source=photo and the like: Flask reads them
             return None
         try:
             length = int(environ.get("CONTENT_LENGTH") or "")
