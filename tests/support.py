@@ -245,7 +245,7 @@ def sqlite_is_intact(app):
         return connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
-def finished_run(app, data, version_id=1):
+def measured_run(app, data, version_id=1):
     """A succeeded run whose results are measured, as a retrain measures them, on ``data``
     (a dict with ``test_images`` and ``test_labels``) by model ``version_id``; its id."""
     from webapp.core import samples

@@ -19,7 +19,7 @@ from tests import images
 from tests.chromium import axe_violations, answer, draw
 from tests.drawings import BASE
 from tests.photos import photo
-from tests.support import (CHECK_AS_SHIPPED, PASSWORD, PASSWORD_HASH, app_config, finished_run,
+from tests.support import (CHECK_AS_SHIPPED, PASSWORD, PASSWORD_HASH, app_config, measured_run,
                            serving)
 from webapp import create_app
 from webapp.reading.corrections import add
@@ -38,7 +38,7 @@ def site(tmp_path_factory):
             add(images.drawing(name), label, source="api")
     data = {"test_images": mnist.read_idx("tests/fixtures/t10k-500-images-idx3-ubyte.gz"),
             "test_labels": mnist.read_idx("tests/fixtures/t10k-500-labels-idx1-ubyte.gz")}
-    finished_run(app, data)
+    measured_run(app, data)
     with serving(app) as url:
         yield url
 

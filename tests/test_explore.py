@@ -7,7 +7,7 @@ import numpy as np
 import model
 from model import mnist
 from tests import images
-from tests.support import DATA_DIR, HX, finished_run, needs_data
+from tests.support import DATA_DIR, HX, measured_run, needs_data
 from webapp.core import registry
 from webapp.reading.corrections import add
 
@@ -20,7 +20,7 @@ def full_mnist():
 def test_every_cell_opens_as_many_test_digits_as_it_counts(app, admin):
     app.config["DATA_DIR"] = DATA_DIR
     data = full_mnist()
-    run_id = finished_run(app, data)
+    run_id = measured_run(app, data)
     panel = admin.get(f"/admin/runs/{run_id}", headers=HX).text
     links = re.findall(r'data-testid="cell-(\d)-(\d)"', panel)
     assert len(links) > 10                    # every cell with digits in it is a link
@@ -42,7 +42,7 @@ def test_a_worst_mistake_opens_its_cell_with_the_drawings_behind_it(app, admin):
     with app.test_request_context():
         app.config["HOLD_OUT_PERCENT"] = 0
         stored = [add(images.drawing(name), 7, source="api").pixels for name in ("7", "1", "4")]
-    run_id = finished_run(app, full_mnist())
+    run_id = measured_run(app, full_mnist())
     panel = admin.get(f"/admin/runs/{run_id}", headers=HX).text
     href = re.search(r'<a href="([^"]+)"[^>]*data-testid="mistake-0"', panel, re.S).group(1)
     true, read = map(int, re.search(r"true=(\d)&amp;read=(\d)", href).groups())
@@ -62,7 +62,7 @@ def test_a_worst_mistake_opens_its_cell_with_the_drawings_behind_it(app, admin):
 def test_without_mnist_the_cell_says_so_and_still_shows_the_drawings(app, admin, tmp_path):
     fixtures = {"test_images": mnist.read_idx("tests/fixtures/t10k-500-images-idx3-ubyte.gz"),
                 "test_labels": mnist.read_idx("tests/fixtures/t10k-500-labels-idx1-ubyte.gz")}
-    run_id = finished_run(app, fixtures)
+    run_id = measured_run(app, fixtures)
     app.config["DATA_DIR"] = str(tmp_path / "none")
     fragment = admin.get(f"/admin/runs/{run_id}/cell?true=3&read=3", headers=HX).text
     assert "MNIST files missing" in fragment and "Collected drawings: 0" in fragment
@@ -71,7 +71,7 @@ def test_without_mnist_the_cell_says_so_and_still_shows_the_drawings(app, admin,
 def test_a_bad_cell_is_a_400_with_a_message(app, admin):
     fixtures = {"test_images": mnist.read_idx("tests/fixtures/t10k-500-images-idx3-ubyte.gz"),
                 "test_labels": mnist.read_idx("tests/fixtures/t10k-500-labels-idx1-ubyte.gz")}
-    run_id = finished_run(app, fixtures)
+    run_id = measured_run(app, fixtures)
     response = admin.get(f"/admin/runs/{run_id}/cell?true=12&read=3", headers=HX)
     assert response.status_code == 400 and "true must be one digit" in response.text
     assert admin.get("/admin/runs/99/cell?true=1&read=3", headers=HX).status_code == 404
