@@ -6,12 +6,17 @@
 #   make test    run the whole test suite
 #   make bench   seconds per training epoch against PyTorch
 #   make bench-web  predictions per second against bare Flask, stroke-to-screen latency
+#   make bench-explain  what explaining costs: attribution, a unit's sums, dreams; the server CPU
+#                       the page's why panels and the explain API add; this machine's speed
+#   make bench-overlay  pen-up → DOM in Chromium with the why panels on and off (no wrk)
 #   make bench-retrain  seconds for a default admin retrain on MNIST + 10,000 samples
 #   make bench-corrections  corrections from 40 writers teach a style: before/after, MNIST
 #   make bench-vandals  500 wrong labels from 5 clients among 500 honest ones: the review queue's
 #                       precision, and MNIST / honest accuracy after retrains (needs DIGITS_DATA_DIR)
-#   make loadtest  100 people drawing for 60 s, then 50 drawing through a retrain and a promote
-#                  (locust, loopback; the retrain needs DIGITS_DATA_DIR)
+#   make loadtest  100 people drawing for 60 s, then 50 drawing through a retrain and a promote;
+#                  then a class: 40 students and the board, then the same through a teach run
+#                  (locust, loopback; the retrain and the teach run need DIGITS_DATA_DIR)
+#   make bench-teach  seconds for a class's "Teach it our handwriting", before/after
 #   make bench-slow  200 connections dripping a byte a second: are others still answered?
 #   make bench-handwriting  pen handwriting by 100 writers training never saw, per digit
 #                     (MODEL= another model; needs DIGITS_DATA_DIR)
@@ -22,7 +27,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench bench-web bench-retrain bench-corrections bench-vandals bench-forms bench-handwriting loadtest bench-slow setup setup-test browser clean
+.PHONY: run test bench bench-web bench-explain bench-overlay bench-retrain bench-corrections bench-vandals bench-forms bench-teach bench-handwriting loadtest bench-slow setup setup-test browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +62,12 @@ bench-web: setup browser
 	@command -v wrk >/dev/null || { echo "bench-web needs wrk (Debian: apt-get install wrk)"; exit 1; }
 	$(BIN)/python -m bench.web
 
+bench-explain: setup
+	$(BIN)/python -m bench.explain
+
+bench-overlay: setup browser
+	$(BIN)/python -m bench.web --latency-only
+
 bench-retrain: setup
 	$(BIN)/python -m bench.retrain
 
@@ -69,6 +80,10 @@ bench-vandals: setup
 loadtest: setup
 	$(BIN)/pip install --quiet -e '.[test,load]'
 	$(BIN)/python -m bench.load
+	$(BIN)/python -m bench.load_class
+
+bench-teach: setup
+	$(BIN)/python -m bench.teach
 
 bench-slow: setup
 	$(BIN)/python -m bench.slow_clients

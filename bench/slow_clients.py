@@ -101,10 +101,10 @@ class Drippers:
         for i in range(count):
             s = socket.create_connection(("127.0.0.1", port), timeout=5)
             if i % 2:
-                s.sendall(b"POST /api/v1/predict HTTP/1.1\r\nHost: bench\r\n"
+                s.sendall(b"POST /api/v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                           b"Content-Type: image/png\r\nContent-Length: 100000\r\n\r\n")
             s.sendall(b"G" if i % 2 == 0 else b"\x89")
-            self.sockets.append((s, b"GET / HTTP/1.1\r\nHost: bench\r\nX-Slow: " if i % 2 == 0
+            self.sockets.append((s, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " if i % 2 == 0
                                  else None))
         self.thread = threading.Thread(target=self._drip, daemon=True)
         self.thread.start()

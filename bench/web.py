@@ -21,7 +21,10 @@ Run from the repository root (it reuses the tests' Chromium set-up).
    against the same gunicorn app: pen-up time (``pointerup``) to the moment
    the page shows the reading of that drawing, and to the end of the next
    frame after it (the bars on screen); p50 and p95 over ``--strokes``
-   strokes. Target: p95 ≤ 50 ms.
+   strokes. Target: p95 ≤ 50 ms. The page's "Why this answer" panels are on
+   (their default): a stroke counts once its reading and its new panels are
+   both in the DOM. ``--latency-only`` (``make bench-overlay``) skips 1 and 2
+   and measures step 3 with the panels on and off, in turn.
 """
 
 import argparse
@@ -58,13 +61,19 @@ PAGE_HEADERS = {"HX-Request": "true", "Accept-Encoding": "gzip, deflate, br, zst
 LATENCY_PROBE = """
 window.strokeLatencies = [];
 window.paintLatencies = [];
-let penUp = null;
-document.addEventListener("pointerup", e => { penUp = e.timeStamp; }, true);
+let penUp = null, sent = null, panel = null;
+// Bubbling, so after the pad's own pointerup has sent the drawing: `sent` is its number.
+document.addEventListener("pointerup", e => {
+  penUp = e.timeStamp;
+  sent = document.querySelector("#reader [name=seq]").value;
+  panel = document.getElementById("explanation");
+});
 document.addEventListener("DOMContentLoaded", () => {
   new MutationObserver(() => {
     const reading = document.querySelector("#reading");
-    const sent = document.querySelector("#reader [name=seq]").value;
-    if (penUp !== null && reading && reading.dataset.seq === sent) {
+    const explaining = document.getElementById("why-on")?.checked;
+    const panelsIn = !explaining || document.getElementById("explanation") !== panel;
+    if (penUp !== null && reading && reading.dataset.seq === sent && panelsIn) {
       const started = penUp;
       window.strokeLatencies.push(performance.now() - started);
       requestAnimationFrame(() => setTimeout(
@@ -191,8 +200,10 @@ def in_process(png, grid, repeat=500):
     return {name: statistics.median(values) * 1000 for name, values in times.items()}
 
 
-def browser_session(app_url, strokes, warm_up=5):
+def browser_session(app_url, strokes, warm_up=5, explaining=True):
     """Draw a 7 and keep the PNG the page sent; then time ``strokes`` strokes, pen-up → DOM.
+
+    ``explaining`` False switches the page's "Why this answer" panels off first.
 
     The first ``warm_up`` strokes are not counted: each gunicorn worker
     compiles its templates on its first requests. Returns (png bytes, the
@@ -210,12 +221,17 @@ def browser_session(app_url, strokes, warm_up=5):
         page.add_init_script(LATENCY_PROBE)
         page.goto(app_url)
         page.wait_for_function("() => window.htmx && document.querySelector('#reading')")
+        page.set_default_timeout(120_000)          # a loaded machine: slow, not failed
+        if not explaining:
+            page.locator("#why-on").uncheck()
+            page.evaluate("document.activeElement.blur()")   # Esc must reach the pad again
+            page.locator("#pad").scroll_into_view_if_needed()
         for i in range(warm_up + strokes):
             if i:
                 page.keyboard.press("Escape")          # clear, and wait for the blank reading
                 page.wait_for_function(ANSWERED)
             draw(page, BASE["7"][1], steps=5)
-            page.wait_for_function(f"() => window.paintLatencies.length === {i + 1}")
+            page.wait_for_function(f"() => window.paintLatencies.length >= {i + 1}")
             if not i:
                 url = page.locator("#reader [name=image]").input_value()
                 png = base64.b64decode(url.split(",", 1)[1])
@@ -224,6 +240,35 @@ def browser_session(app_url, strokes, warm_up=5):
         painted = page.evaluate("window.paintLatencies")[warm_up:]
         browser.close()
     return png, grid, latencies, painted
+
+
+def overlay_latency(args, rounds=2):
+    """Pen-up → DOM with the why panels on and off, ``rounds`` sessions each, in turn."""
+    load_before = os.getloadavg()[0]
+    results = {True: ([], []), False: ([], [])}
+    with gunicorn("webapp:create_app()", args.workers) as app_url:
+        for _ in range(rounds):
+            for explaining in (True, False):
+                _, _, latencies, painted = browser_session(app_url, args.strokes // rounds,
+                                                           explaining=explaining)
+                results[explaining][0].extend(latencies)
+                results[explaining][1].extend(painted)
+    summary = {}
+    for explaining, (latencies, painted) in results.items():
+        name = "panels_on" if explaining else "panels_off"
+        summary[name] = {"dom_p50": round(statistics.median(latencies), 1),
+                         "dom_p95": round(percentile(latencies, 95), 1),
+                         "paint_p50": round(statistics.median(painted), 1),
+                         "paint_p95": round(percentile(painted, 95), 1),
+                         "strokes": len(latencies)}
+        print(f"why panels {'on ' if explaining else 'off'}: pen-up → DOM p50 "
+              f"{summary[name]['dom_p50']} ms, p95 {summary[name]['dom_p95']} ms "
+              f"(target p95 ≤ 50 ms); → painted p50 {summary[name]['paint_p50']} ms, "
+              f"p95 {summary[name]['paint_p95']} ms; {len(latencies)} strokes")
+    summary["load_average"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+    summary["gunicorn_workers"] = args.workers
+    print(json.dumps(summary))
+    return summary
 
 
 def percentile(values, q):
@@ -238,7 +283,11 @@ def main(argv=None):
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--strokes", type=int, default=50)
+    parser.add_argument("--latency-only", action="store_true",
+                        help="only pen-up → DOM in Chromium, with the why panels on and off")
     args = parser.parse_args(argv)
+    if args.latency_only:
+        return overlay_latency(args)
     if not shutil.which("wrk"):
         raise SystemExit("bench: wrk is not installed (Debian: apt-get install wrk)")
 

@@ -91,7 +91,9 @@
 
   // -- sending -----------------------------------------------------------------
 
-  function send() {
+  // `finished`: the pen is up (or Undo, Clear): a class's page sends that drawing to the
+  // board too (the form's field "final", on the class's page only).
+  function send(finished) {
     clearTimeout(timer);
     timer = null;
     nextSendAt = performance.now() + SEND_EVERY_MS;
@@ -99,6 +101,7 @@
     seq += 1;
     form.elements.seq.value = String(seq);
     form.elements.image.value = exportCanvas.toDataURL("image/png");
+    if (form.elements.final) form.elements.final.value = finished === true ? "1" : "0";
     htmx.trigger(form, "drawn");
   }
 
@@ -108,7 +111,8 @@
   }
 
   function changed() {
-    undoButton.disabled = clearButton.disabled = strokes.length === 0;
+    undoButton.disabled = strokes.length === 0;
+    clearButton.disabled = strokes.length === 0 && !window.digitsPad.changedPicture();
     requestRedraw();
   }
 
@@ -148,7 +152,7 @@
   function endStroke(e) {
     if (!active || e.pointerId !== active.id) return;
     active = null;
-    send();
+    send(true);
   }
   pad.addEventListener("pointerup", endStroke);
   pad.addEventListener("pointercancel", endStroke);
@@ -160,15 +164,15 @@
     if (active || !strokes.length) return;
     strokes.pop();
     changed();
-    send();
+    send(true);
   }
 
   function clear() {
-    if (active || !strokes.length) return;
+    if (active || (!strokes.length && !window.digitsPad.changedPicture())) return;
     strokes = [];
     onClear.forEach(function (f) { f(); });
     changed();
-    send();
+    send(true);
   }
 
   undoButton.addEventListener("click", undo);
@@ -347,8 +351,10 @@
     onClear: onClear,
     send: send,
     clear: clear,
-    redraw: function () { requestRedraw(); },
+    changed: changed,          // the picture changed: redraw, and enable Clear if it shows ink
+    changedPicture: function () { return false; },  // probe.js: true while its changes show
     strokes: function () { return strokes; },
+    drawing: function () { return active !== null; },
     pen: PEN
   };
 

@@ -1,7 +1,7 @@
 // "Why this answer" and "One unit's arithmetic" (templates/partials/_explain.html).
 //
-// While "Explain as I draw" is on, every drawing the canvas sends (the form
-// #reader, static/draw.js) carries two more fields: `explain` (the chosen
+// While "Explain as I draw" is on, every drawing the canvas sends at a pen-up
+// (the form #reader, static/draw.js) carries two more fields: `explain` (the chosen
 // digit, or "reading") and `unit` (the selected hidden unit, or empty for the
 // strongest). The reading's answer then brings both panels along, swapped out
 // of band, so they follow the pen in the same request. Changing a choice
@@ -36,8 +36,11 @@
       choice.disabled = !toggle.checked;
     }
 
+    // Not while a stroke is being drawn: those pictures go out every 150 ms and only
+    // the reading and the bars follow them; the panels come with the pen-up's (and with
+    // Undo, Clear, a probe, a new choice), so a slower answer never queues up the next.
     document.body.addEventListener("htmx:configRequest", function (e) {
-      if (e.detail.elt !== form || !toggle.checked) return;
+      if (e.detail.elt !== form || !toggle.checked || window.digitsPad.drawing()) return;
       e.detail.parameters.explain = chosenDigit();
       e.detail.parameters.unit = unit;
     });

@@ -85,7 +85,7 @@
 
     function apply() {
       describe();
-      pad.redraw();
+      pad.changed();
       if (pad.strokes().length || probe.image) pad.send();
     }
 
@@ -133,6 +133,7 @@
     });
 
     pad.onClear.push(function () { fresh(); describe(); });
+    pad.changedPicture = function () { return Boolean(changed()); };
 
     var actions = {
       noise: function () {
@@ -180,6 +181,9 @@
       image.src = button.dataset.src;
     });
 
+    // Open beside a wide pad; on a phone it starts folded, so the reading stays near the pad.
+    var details = document.getElementById("probe");
+    if (details && window.matchMedia("(min-width: 860px)").matches) details.open = true;
     describe();
   });
 })();

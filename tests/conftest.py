@@ -19,6 +19,7 @@ import pytest
 
 import model
 from tests.chromium import launch_options
+from tests.live import digits_serve
 from tests.support import (
     CHECK_AS_SHIPPED, HX, app_config, browser, log_in, save_network, serving, set_password,
     token)
@@ -122,3 +123,15 @@ def database_url():
 def redis_url():
     require("Redis", "127.0.0.1", 6379)
     return REDIS
+
+
+# -- a real digits serve, for the attack tests ---------------------------------------------------
+
+@pytest.fixture(scope="module")
+def attack_server(tmp_path_factory):
+    """``digits serve --workers 2`` as shipped (SQLite, loopback, its training worker) on a
+    free port, on a fresh instance folder it makes itself, around a tiny model; the admin
+    password is ``tests.live.ATTACK_PASSWORD``. One per test module; a ``tests.live.Served``."""
+    folder = tmp_path_factory.mktemp("attack")
+    with digits_serve(folder / "instance", save_network(folder / "model.npz")) as served:
+        yield served

@@ -91,6 +91,17 @@ ENDPOINTS = [
              takes=frozenset({"id"}), htmx=True, admin=True, ident="1"),
     Endpoint("neuron", "GET", "/neuron/{id}", {}, takes=frozenset({"id"}), htmx=True,
              ident="3"),
+    Endpoint("admin-review", "GET", "/admin/review/", {"page": "1"},
+             takes=frozenset({"page"}), htmx=True, admin=True),
+    Endpoint("admin-review-one", "POST", "/admin/review/{id}", {"action": "accept"},
+             takes=frozenset({"id"}), htmx=True, admin=True, ident="1"),
+    Endpoint("admin-review-page", "POST", "/admin/review/page", {"action": "accept", "ids": "1"},
+             htmx=True, admin=True),
+    Endpoint("admin-review-all", "POST", "/admin/review/all", {"action": "reject",
+                                                               "reason": "burst"},
+             htmx=True, admin=True),
+    Endpoint("admin-import", "POST", "/admin/samples/import", {"image": None, "label": "7"},
+             "file", frozenset({"image", "label"}), htmx=True, admin=True),
 ]
 BY_NAME = {e.name: e for e in ENDPOINTS}
 

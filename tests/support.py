@@ -239,3 +239,42 @@ def sqlite_is_intact(app):
     path = Path(app.instance_path) / "digits.sqlite"
     with sqlite3.connect(path) as connection:
         return connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+# -- classes ---------------------------------------------------------------------------------------
+
+def start_class(teacher, name="4B", minutes="45", **fields):
+    """Start a class as the logged-in ``teacher`` (an ``admin`` client); its join code."""
+    response = teacher.post("/admin/classes/", data={
+        "name": name, "minutes": minutes, "csrf_token": token(teacher, "/admin/classes/"),
+        **fields})
+    assert response.status_code == 302, response.text
+    return response.location.rstrip("/").rsplit("/", 1)[-1]
+
+
+def join_class(app, code, nickname=""):
+    """A new student's browser that joined class ``code``; ``student.hx`` are htmx's headers."""
+    student = browser(app)
+    student.environ_base["HTTP_REFERER"] = HTTPS + f"/class/{code}"
+    csrf = token(student, f"/class/{code}")
+    response = student.post(f"/class/{code}/join", data={"nickname": nickname,
+                                                         "csrf_token": csrf})
+    assert response.status_code == 302, response.text
+    student.hx = {**HX, "X-CSRFToken": csrf}
+    return student
+
+
+def class_draw(student, code, name="7", final=True, seq=1):
+    """POST a drawing to the class's reading, as the canvas sends it at pen-up; the answer
+    read and closed, as a server closes it once sent (the board's write runs then)."""
+    response = student.post(f"/class/{code}/predict", headers=student.hx, data={
+        "image": images.data_url(images.drawing(name)), "seq": str(seq),
+        "final": "1" if final else "0"})
+    response.get_data()
+    response.close()
+    return response
+
+
+def class_correct(student, code, label, name="7"):
+    return student.post(f"/class/{code}/corrections", headers=student.hx, data={
+        "image": images.data_url(images.drawing(name)), "label": str(label)})

@@ -105,6 +105,8 @@ def test_the_probe_tools_work_with_the_keyboard(pad):
 
 
 def test_draw_over_a_dream(pad):
+    expect(pad.get_by_test_id("dream-3")).to_be_hidden()    # folded: nothing fetched yet
+    pad.locator("#dreams summary").click()
     dream = pad.get_by_test_id("dream-3")
     dream.scroll_into_view_if_needed()
     pad.wait_for_function(
@@ -112,9 +114,13 @@ def test_draw_over_a_dream(pad):
     pad.get_by_test_id("draw-over-3").click()
     assert answer(pad) == "3"                              # the dream, drawn on the pad, reads 3
     expect(pad.get_by_test_id("probe-state")).to_contain_text("over the dream of a 3")
+    expect(pad.get_by_test_id("clear")).to_be_enabled()     # the dream shows: it can be cleared
     ink = sent_ink(pad)
     pad.locator("#pad").scroll_into_view_if_needed()
     draw(pad, [[(0.2, 0.5), (0.8, 0.5)]])                  # a bar across it
     answer(pad)
     assert sent_ink(pad) > ink
     assert np.isfinite(probabilities(pad)).all()
+    pad.get_by_test_id("clear").click()
+    assert answer(pad) == ""
+    assert pad.evaluate(INK) == 0                          # the dream went too

@@ -93,31 +93,35 @@ def test_a_filter_shows_only_the_matching_samples(review_app, reviewer):
 
 def test_accept_and_reject_one_then_undo(review_app, reviewer):
     first, second = review_app.sent[6], review_app.sent[0]
-    answer = reviewer.post(f"/admin/review/{first}/accept", headers=reviewer.hx)
+    answer = reviewer.post(f"/admin/review/{first}", data={"action": "accept"},
+                           headers=reviewer.hx)
     assert answer.status_code == 200 and f"Sample {first} accepted." in answer.text
     assert 'hx-swap-oob="true"' in answer.text and 'data-testid="count-accepted">1<' in answer.text
-    reviewer.post(f"/admin/review/{second}/reject", headers=reviewer.hx)
+    reviewer.post(f"/admin/review/{second}", data={"action": "reject"}, headers=reviewer.hx)
     assert states(review_app)[first] == "accepted" and states(review_app)[second] == "rejected"
-    reviewer.post(f"/admin/review/{second}/undo", headers=reviewer.hx)
+    reviewer.post(f"/admin/review/{second}", data={"action": "undo"}, headers=reviewer.hx)
     assert states(review_app)[second] == "new"
-    assert reviewer.post(f"/admin/review/{first}/bless", headers=reviewer.hx).status_code == 404
-    assert reviewer.post("/admin/review/999/accept", headers=reviewer.hx).status_code == 404
+    bless = reviewer.post(f"/admin/review/{first}", data={"action": "bless"}, headers=reviewer.hx)
+    assert bless.status_code == 400 and "accept or reject or undo" in bless.text
+    assert reviewer.post("/admin/review/999", data={"action": "accept"}, headers=reviewer.hx).status_code == 404
 
 
 def test_every_post_needs_the_csrf_token_and_a_login(review_app, reviewer):
     sample = review_app.sent[0]
-    assert reviewer.post(f"/admin/review/{sample}/accept", headers=HX).status_code == 400
+    assert reviewer.post(f"/admin/review/{sample}", data={"action": "accept"},
+                         headers=HX).status_code == 400
     assert reviewer.post("/admin/review/all", data={"action": "accept"},
                          headers=HX).status_code == 400
     stranger = browser(review_app)
     assert stranger.get("/admin/review/").status_code == 302
-    assert stranger.post(f"/admin/review/{sample}/accept", headers=HX).status_code in (400, 401)
+    assert stranger.post(f"/admin/review/{sample}", data={"action": "accept"},
+                         headers=HX).status_code in (400, 401)
     assert set(states(review_app).values()) == {"new"}
 
 
 def test_accept_the_page_and_reject_all_matching(review_app, reviewer):
     vandal = review_app.sent[:3]
-    reviewer.post(f"/admin/review/{vandal[0]}/accept", headers=reviewer.hx)
+    reviewer.post(f"/admin/review/{vandal[0]}", data={"action": "accept"}, headers=reviewer.hx)
     answer = reviewer.post("/admin/review/all", headers=reviewer.hx,
                            data={"action": "reject", "client": client_of(review_app, vandal[0]),
                                  "expected": "2"})
@@ -136,7 +140,8 @@ def test_accept_the_page_and_reject_all_matching(review_app, reviewer):
 
 
 def test_the_dashboard_counts_new_accepted_and_rejected(review_app, reviewer):
-    reviewer.post(f"/admin/review/{review_app.sent[0]}/reject", headers=reviewer.hx)
+    reviewer.post(f"/admin/review/{review_app.sent[0]}", data={"action": "reject"},
+                  headers=reviewer.hx)
     page = reviewer.get("/admin/").text
     assert re.search(r"<strong>7</strong> new, to review</a> ·\s+0 accepted · 1 rejected · "
                      r"1 not a digit", page)

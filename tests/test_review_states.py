@@ -191,15 +191,17 @@ def test_samples_import_takes_folders_and_labels_csv_and_stores_them_accepted(ap
 
 def test_the_operators_uploads_in_the_admin_arrive_accepted(app, admin):
     one = admin.post("/admin/samples/import", headers=admin.hx,
-                     data={"file": (io.BytesIO(images.drawing("7")), "seven.png"), "label": "7"})
+                     data={"image": (io.BytesIO(images.drawing("7")), "seven.png"), "label": "7"})
     assert one.status_code == 200 and "imported, accepted." in one.text
     zipped = labelled_zip({"2/a.png": images.drawing("2"), "none/b.png": images.drawing("dots")})
     many = admin.post("/admin/samples/import", headers=admin.hx,
-                      data={"file": (io.BytesIO(zipped), "drawings.zip")})
+                      data={"image": (io.BytesIO(zipped), "drawings.zip")})
     assert many.status_code == 200 and "Imported 2 drawings." in many.text
-    assert admin.post("/admin/samples/import", headers=admin.hx, data={}).status_code == 400
+    empty = admin.post("/admin/samples/import", headers=admin.hx,
+                       data={"image": (io.BytesIO(b""), "empty.png"), "label": "1"})
+    assert empty.status_code == 400 and "empty" in empty.text
     bad = admin.post("/admin/samples/import", headers=admin.hx,
-                     data={"file": (io.BytesIO(b"GIF89a..."), "x.gif"), "label": "1"})
+                     data={"image": (io.BytesIO(b"GIF89a..."), "x.gif"), "label": "1"})
     assert bad.status_code == 415
     with app.app_context():
         rows = db.session.scalars(select(Sample).order_by(Sample.id)).all()

@@ -11,7 +11,8 @@ it may import:
     core       the database, model versions, collected samples, the served model
     reading    an image in, a reading out: the draw page and the JSON API
     teaching   retrain settings, training runs, the job queue and its worker
-    admin      the dashboard, the review queue, its login, its run panel and charts
+    admin      the dashboard, the review queue, its login (sessions, throttle), run panel, charts
+    classroom  class sessions: joining, the class board, a class teaching its model
     ops        the ``digits`` command, gunicorn, /healthz and the request log
 
 Beside them, leaves every area may use: ``config`` (every setting),
@@ -25,6 +26,8 @@ from flask_compress import Compress
 
 from . import errors, security
 from .admin import auth, dashboard, review
+from .classroom import models as class_models
+from .classroom import student, teacher
 from .config import ROOT, Config
 from .core import db, registry, served
 from .ops import commands, health, model_commands, requestlog
@@ -42,18 +45,24 @@ def create_app(test_config=None):
     instance_path = (test_config or {}).get("INSTANCE_PATH") or Config.value("INSTANCE_PATH")
     app = Flask(__name__, instance_relative_config=True, instance_path=instance_path,
                 static_folder=str(ROOT / "static"), template_folder=str(ROOT / "templates"))
+    security.private_folder(Path(app.instance_path))
     app.config.from_mapping(Config.defaults())
     if test_config is None:
         app.config.from_pyfile("config.py", silent=True)
         app.config.from_mapping(Config.from_environment())
     else:
         app.config.from_mapping(test_config)
+    # Whether the operator named the hosts; if not, `digits serve --host` widens the default.
+    app.config["TRUSTED_HOSTS_SET"] = app.config["TRUSTED_HOSTS"] is not None
+    app.config["TRUSTED_HOSTS"] = security.trusted_hosts(app.config["TRUSTED_HOSTS"],
+                                                         app.config["HOST"])
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = security.instance_secret_key(Path(app.instance_path))
 
     db.init_app(app)
     registry.init_app(app)
     served.init_app(app)
+    class_models.init_app(app)
     queue.init_app(app)
     errors.init_app(app)
     app.before_request(uploads.refuse_cut_body)      # before CSRFProtect parses a cut form
@@ -63,10 +72,14 @@ def create_app(test_config=None):
     app.register_blueprint(api.bp)
     dreams.init_app(app)
     corrections.init_app(app)
+    # Before CSRF is checked: a cookie copied before a logout must fail CSRF as well.
+    app.before_request(auth.forget_ended_session)
     security.init_app(app)
     dashboard.init_app(app)
     review.init_app(app)
     auth.init_app(app)
+    student.init_app(app)
+    teacher.init_app(app)
     model_commands.init_app(app)
     commands.init_app(app)
     Compress(app)

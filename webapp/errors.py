@@ -10,7 +10,7 @@ never a traceback.
 An htmx view whose errors belong somewhere special declares it beside its
 route with ``@errors.htmx_fragment(render)``: ``render(message)`` makes the
 fragment (the draw page's reading, its correction row). This module knows no
-area's views and imports nothing from ``webapp`` but ``htmx``.
+area's views and imports nothing from ``webapp`` but ``htmx`` and ``security``.
 
 A database that cannot answer (down, unreachable past its connect timeout,
 locked past SQLite's busy timeout, or out of disk) is a 503 with a message and
@@ -21,16 +21,20 @@ later is the right thing to do. Predictions need no database and keep working.
 import errno
 
 from flask import current_app, render_template, request
+from flask.globals import request_ctx
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
 
 from .htmx import is_htmx
+from .security import printable
 
 MESSAGES = {
     404: "There is nothing at this address.",
     405: "This address does not accept that method.",
+    "host": "This server does not answer to that host name (the request's Host header). Its "
+            "operator lists the names it answers to in DIGITS_TRUSTED_HOSTS.",
     413: "The request is too large (the limit is {limit} KiB): send a smaller PNG or JPEG, or "
          "shorter form fields.",
 }
@@ -59,7 +63,11 @@ def htmx_fragment(render):
 
 
 def respond(status, message):
-    """The error as JSON, an htmx fragment or a page, whichever the request wants."""
+    """The error as JSON, an htmx fragment or a page, whichever the request wants; plain text
+    when the request could not be routed at all (a Host name the app does not answer to:
+    no URL can be built for a page)."""
+    if request_ctx.url_adapter is None:
+        return current_app.response_class(message + "\n", status, mimetype="text/plain")
     if request.path.startswith("/api/"):
         return {"error": message}, status
     if not is_htmx():
@@ -86,6 +94,8 @@ def handle_http_error(exc):
     if exc.code == 429:         # Flask-Limiter's description is the limit ("3 per 1 minute")
         return respond(429, f"Too many submissions from your address (the limit is "
                             f"{exc.description}): wait a minute, then try again.")
+    if isinstance(exc, SecurityError) and request_ctx.url_adapter is None:
+        return respond(400, MESSAGES["host"])
     custom = exc.description != type(exc).description
     if custom:
         return respond(exc.code, exc.description)
@@ -101,8 +111,8 @@ def handle_storage_error(exc):
                                            and exc.errno not in STORAGE_ERRNOS):
         return handle_unexpected(exc)
     cause = (str(getattr(exc, "orig", None) or exc).strip() or "no detail").splitlines()[0]
-    current_app.logger.error("storage unavailable on %s %s: %s: %s", request.method,
-                             request.path, type(exc).__name__, cause)
+    current_app.logger.error("storage unavailable on %s %s: %s: %s", printable(request.method),
+                             printable(request.path), type(exc).__name__, cause)
     full = (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)) or any(
         sign in cause.lower() for sign in FULL_SIGNS)
     what = ("the server's storage is full" if full
@@ -117,5 +127,6 @@ def handle_storage_error(exc):
 
 
 def handle_unexpected(exc):
-    current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
+    current_app.logger.exception("unhandled error on %s %s", printable(request.method),
+                                 printable(request.path))
     return respond(500, InternalServerError.description)

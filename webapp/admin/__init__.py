@@ -1,1 +1,1 @@
-"""admin: dashboard, login, run panel, charts. Imports teaching, reading, core, model."""
+"""admin: dashboard, login, sessions, throttle, charts. Imports teaching, reading, core, model."""

@@ -1,32 +1,29 @@
-"""Who may use the admin: the password, the login and logout views, and the failed-login throttle.
+"""Who may use the admin: the password, the login and logout views.
 
 The password is stored as a Werkzeug hash, either in the ``settings`` table
 (``digits admin set-password``, in ``ops.commands``) or in ``$DIGITS_ADMIN_PASSWORD_HASH``
 (config ``ADMIN_PASSWORD_HASH``), which wins. A login clears the session and
-marks it with a fingerprint of that hash, so changing the password logs
-every session out.
+starts a server-side session (``sessions``) marked with a fingerprint of that
+hash: logging out ends it everywhere, and a new password ends them all.
 
-Checking a password costs scrypt's ~32 MiB and tens of milliseconds, so
-failed logins are counted per client in the database, shared by every
-process on every host, and the count is checked and raised *before* the
-hash is computed: past ``LOGIN_FAILURE_LIMIT`` failures within
-``LOGIN_FAILURE_WINDOW`` seconds the login answers 429 without hashing.
+Guesses are slowed by ``throttle`` before any password is hashed: a delay per
+address and a global budget, and none for a browser the admin has logged in
+with before, so no one can lock the admin out.
 """
 
 import hashlib
 import math
-from datetime import timedelta
 from functools import wraps
 from urllib.parse import urlsplit
 
 from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request,
-                   session, url_for)
-from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
+                   url_for)
+from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ..core.db import LoginFailure, Setting, as_utc, db, utcnow
+from ..core.db import Setting, db
 from ..htmx import is_htmx
+from . import sessions, throttle
 
 bp = Blueprint("auth", __name__, url_prefix="/admin")
 PASSWORD_KEY = "admin_password_hash"
@@ -52,6 +49,7 @@ def set_password(password):
         db.session.add(Setting(key=PASSWORD_KEY, value=hashed))
     else:
         row.value = hashed
+    sessions.end_all()               # in the same transaction: no session outlives it
     db.session.commit()
 
 
@@ -60,57 +58,19 @@ def fingerprint(hashed):
     return hashlib.sha256(hashed.encode()).hexdigest()[:16]
 
 
-def logged_in():
+def password_fingerprint():
     hashed = password_hash()
-    return bool(hashed) and session.get("admin") == fingerprint(hashed)
+    return fingerprint(hashed) if hashed else None
 
 
-# -- the throttle ---------------------------------------------------------------------------
-
-def client_key():
-    return (request.remote_addr or "unknown")[:64]
-
-
-def minutes_left(failure, window, now):
-    return max(1, math.ceil((as_utc(failure.first) + window - now).total_seconds() / 60))
+def logged_in():
+    """True when this request comes from a live admin session (``sessions.current``)."""
+    return sessions.current(password_fingerprint())
 
 
-def count_attempt(client):
-    """Count one login attempt for ``client`` before its password is hashed.
-
-    Returns None when it may proceed, else the minutes until it may try again.
-    The row is read and written in one transaction (``BEGIN IMMEDIATE`` on
-    SQLite, ``FOR UPDATE`` elsewhere), so concurrent attempts from several
-    processes cannot all slip under the limit.
-    """
-    limit = int(current_app.config["LOGIN_FAILURE_LIMIT"])
-    window = timedelta(seconds=float(current_app.config["LOGIN_FAILURE_WINDOW"]))
-    for _ in range(3):
-        now = utcnow()
-        failure = db.session.get(LoginFailure, client, with_for_update=True,
-                                 populate_existing=True)
-        try:
-            if failure is None:
-                db.session.add(LoginFailure(client=client, failures=1, first=now, last=now))
-            elif as_utc(failure.first) + window <= now:
-                failure.failures, failure.first, failure.last = 1, now, now
-            elif failure.failures >= limit:
-                wait = minutes_left(failure, window, now)
-                db.session.rollback()
-                return wait
-            else:
-                failure.failures += 1
-                failure.last = now
-            db.session.commit()
-            return None
-        except IntegrityError:      # another process inserted this client's row first
-            db.session.rollback()
-    raise RuntimeError("could not count a login attempt")
-
-
-def forget_failures(client):
-    db.session.execute(delete(LoginFailure).where(LoginFailure.client == client))
-    db.session.commit()
+def forget_ended_session():
+    """``before_request`` ahead of CSRF: a cookie whose session has ended is emptied."""
+    sessions.forget_ended(password_fingerprint)
 
 
 # -- guarding the admin ---------------------------------------------------------------------
@@ -159,9 +119,13 @@ def login_required(view):
 
 
 def safe_next(target):
-    """Only a path inside the admin: never another host (an open redirect)."""
-    parts = urlsplit(target or "")
-    if parts.scheme or parts.netloc or not parts.path.startswith("/admin"):
+    """Only a path inside the admin: never another host (an open redirect), and nothing a
+    Location header cannot carry (CR, LF and other control characters) or a browser reads
+    as another host (a backslash: ``/\\evil.example``)."""
+    target = target or ""
+    parts = urlsplit(target)
+    if (parts.scheme or parts.netloc or not parts.path.startswith("/admin")
+            or "\\" in target or not (target.isascii() and target.isprintable())):
         return url_for("admin.dashboard")
     return target
 
@@ -197,28 +161,37 @@ def login():
     if len(request.form.getlist("password")) > 1:
         return render_template("admin/login.html", configured=True, next=target,
                                error="The password came more than once: send it once."), 400
-    client = client_key()
-    wait = count_attempt(client)
-    if wait is not None:
-        message = (f"Too many failed logins: try again in {wait} minute"
-                   f"{'s' if wait != 1 else ''}.")
+    counted = throttle.keys()
+    client = throttle.address_key()
+    held = throttle.count_attempt(counted)
+    if held is not None:
+        seconds, key = held
         return render_template("admin/login.html", configured=True, next=target,
-                               error=message), 429
+                               error=wait_message(seconds, key)), 429, \
+            {"Retry-After": str(seconds)}
     if not check_password_hash(hashed, request.form.get("password", "")):
         current_app.logger.warning("failed admin login from %s", client)
         return render_template("admin/login.html", configured=True, next=target,
                                error="That password is not right."), 401
-    forget_failures(client)
-    session.clear()              # nothing from before the login survives it
-    session["admin"] = fingerprint(hashed)
+    throttle.succeeded(counted)
+    sessions.begin(fingerprint(hashed), client)       # clears the cookie's session first
     current_app.logger.info("admin login from %s", client)
-    return redirect(safe_next(target))
+    return throttle.trust_browser(redirect(safe_next(target)))
+
+
+def wait_message(seconds, key):
+    when = (f"{seconds} second{'s' if seconds != 1 else ''}" if seconds < 120
+            else f"{math.ceil(seconds / 60)} minutes")
+    if key == throttle.GLOBAL:
+        return (f"Too many failed logins on this site just now: try again in {when}. A browser "
+                f"that has logged in here before is not held up.")
+    return f"Too many failed logins: try again in {when}."
 
 
 @bp.post("/logout")
 @login_required
 def logout():
-    session.clear()
+    sessions.end()                   # the row: a copy of this cookie is logged out too
     flash("You are logged out.")
     return redirect(url_for("auth.login"))
 

@@ -26,6 +26,7 @@ from ..core.db import TrainingRun, as_utc, db
 from ..htmx import is_htmx
 from ..reading import pictures
 from ..reading.decode import ImageError
+from ..reading.uploads import image_bytes
 from ..teaching import imports, runs, settings
 from . import auth, run_panel
 
@@ -167,11 +168,8 @@ def delete_sample(sample_id):
 def import_samples():
     """The operator's own drawings: a .zip (as ``digits samples import``) or one picture with
     the label chosen beside it; stored accepted."""
-    upload = request.files.get("file")
-    data = upload.read() if upload else b""
     try:
-        if not data:
-            raise samples.SampleError("Choose a .zip of labelled drawings, or a PNG or JPEG.")
+        data = image_bytes()
         if data.startswith(b"PK"):
             message = imports.import_zip(io.BytesIO(data)).summary()
         else:

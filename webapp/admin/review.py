@@ -1,7 +1,7 @@
 """The review queue, ``/admin/review``: new samples, the suspicious first, accepted or rejected.
 
     GET  /admin/review[?reason=…&client=…&page=N]   the queue (teaching.review ranks it)
-    POST /admin/review/<id>/<accept|reject|undo>    one sample (keys a / r on the page)
+    POST /admin/review/<id>   action=accept|reject|undo   one sample (keys a / r / u)
     POST /admin/review/page                         the samples shown (``ids``; keys A / R)
     POST /admin/review/all                          every new sample matching the filter
 
@@ -20,9 +20,11 @@ from ..htmx import is_htmx
 from ..reading import pictures
 from ..teaching import review
 from . import auth
+from .dashboard import refuse_impossible_ids
 
 bp = Blueprint("review", __name__, url_prefix="/admin/review")
 bp.before_request(auth.require_login)
+bp.url_value_preprocessor(refuse_impossible_ids)
 PER_PAGE = 25
 ACTIONS = {"accept": samples.ACCEPTED, "reject": samples.REJECTED, "undo": samples.NEW}
 DONE = {samples.ACCEPTED: "accepted", samples.REJECTED: "rejected", samples.NEW: "back in the queue"}
@@ -71,52 +73,65 @@ def queue():
     return render_template("admin/review.html", **context)
 
 
-@bp.post("/<int:sample_id>/<action>")
-def decide(sample_id, action):
-    """Accept, reject or put back one sample; answers with its card in the new state."""
-    if action not in ACTIONS:
-        abort(404, f"There is no review action {action!r}: accept, reject or undo.")
+def one(form, name, default=""):
+    """A form field sent at most once (two actions or filters in one post are refused)."""
+    values = form.getlist(name)
+    if len(values) > 1:
+        abort(400, f"The field {name!r} came more than once: send it once.")
+    return values[0] if values else default
+
+
+def action_of(form, allowed=("accept", "reject")):
+    action = one(form, "action")
+    if action not in allowed:
+        abort(400, f"Choose what to do: {' or '.join(allowed)}.")
+    return action, ACTIONS[action]
+
+
+def posted_filters(form):
+    return filters({name: one(form, name) for name in ("reason", "client")})
+
+
+@bp.post("/<int:sample_id>")
+def decide(sample_id):
+    """Accept, reject or put back (``action``) one sample; answers with its card so."""
+    _action, state = action_of(request.form, tuple(ACTIONS))
     try:
         sample = samples.get(sample_id)
     except samples.SampleError as exc:
         abort(404, str(exc))
-    samples.set_state(ACTIONS[action], ids=[sample_id])
+    samples.set_state(state, ids=[sample_id])
     if not is_htmx():
-        return redirect(url_for("review.queue", **filters(request.form)))
+        return redirect(url_for("review.queue", **posted_filters(request.form)))
     decided = review.Flagged(samples.get(sample.id))
     return render_template("admin/partials/_review_item.html", decided=True,
-                           done=DONE[ACTIONS[action]], card=card(decided),
+                           done=DONE[state], card=card(decided),
                            counts=samples.state_counts(), oob_counts=True)
-
-
-def action_of(form):
-    action = form.get("action", "")
-    if action not in ("accept", "reject"):
-        abort(400, "Choose accept or reject.")
-    return action, ACTIONS[action]
 
 
 @bp.post("/page")
 def decide_page():
     """The samples shown on the page (their ids), all accepted or all rejected."""
-    action, state = action_of(request.form)
+    _action, state = action_of(request.form)
     raw = request.form.getlist("ids")
     if not raw or not all(i.isascii() and i.isdigit() and len(i) < 19 for i in raw):
-        abort(400, "Send the ids of the samples on the page.")
+        abort(400, "Send the ids of the samples on the page, each a whole number.")
     changed = samples.set_state(state, ids=[int(i) for i in raw], only_new=True)
-    return answer_queue(filters(request.form), f"{changed} sample{'s' if changed != 1 else ''} "
-                                               f"{DONE[state]}.")
+    return answer_queue(posted_filters(request.form),
+                        f"{changed} sample{'s' if changed != 1 else ''} {DONE[state]}.")
 
 
 @bp.post("/all")
 def decide_all():
     """Every new sample matching the queue's filter (the number shown must still hold)."""
-    action, state = action_of(request.form)
-    chosen = filters(request.form)
+    _action, state = action_of(request.form)
+    chosen = posted_filters(request.form)
+    expected = one(request.form, "expected")
+    if expected and not (expected.isascii() and expected.isdigit() and len(expected) < 10):
+        abort(400, "The field 'expected' must be the number of samples shown as matching.")
     matching = [f.sample.id for f in review.ranked(chosen["reason"] or None,
                                                    chosen["client"] or None)]
-    expected = request.form.get("expected", type=int)
-    if expected is not None and expected != len(matching):
+    if expected and int(expected) != len(matching):
         return answer_queue(chosen, error=f"The queue changed: {len(matching)} samples match "
                                           f"now, not {expected}. Look again, then choose.",
                             status=409)

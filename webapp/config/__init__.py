@@ -95,9 +95,22 @@ REVIEW_BURST          | whole number  | 20        | New samples from one client 
                                                     that the review queue flags as a burst.
 ADMIN_PASSWORD_HASH   | text or unset | unset     | The admin password's Werkzeug hash; wins over
                                                     `digits admin set-password`'s.
-LOGIN_FAILURE_LIMIT   | whole number  | 5         | Failed admin logins per client before the
-                                                    login answers 429.
-LOGIN_FAILURE_WINDOW  | whole number  | 900       | Seconds over which those failures are counted.
+LOGIN_FAILURE_LIMIT   | whole number  | 5         | Free admin login guesses per address (or
+                                                    trusted browser); after them each guess
+                                                    waits.
+LOGIN_FAILURE_WINDOW  | whole number  | 900       | Seconds without a guess after which an
+                                                    address's count is forgotten; the global
+                                                    budget's period.
+LOGIN_DELAY_SECONDS   | whole number  | 10        | The first wait after those guesses; it
+                                                    doubles with each further failure.
+LOGIN_DELAY_MAX_SECONDS | whole number | 600      | The longest wait between two guesses.
+LOGIN_GLOBAL_LIMIT    | whole number  | 100       | Guesses per window from all addresses
+                                                    together before all but trusted browsers
+                                                    wait for the window's end.
+ADMIN_SESSION_IDLE_SECONDS | whole number | 1800 | An admin session unused this long ends
+                                                    (logout and a new password end it at once).
+ADMIN_SESSION_MAX_SECONDS | whole number | 28800 | An admin session ends this long after its
+                                                    login, however busy.
 SESSION_COOKIE_SECURE | true/false    | true      | Send the session cookie over https only
                                                     (browsers allow http on localhost).
 JOB_HEARTBEAT_SECONDS | number        | 2.0       | How often a training run writes its heartbeat.
@@ -117,8 +130,15 @@ WORKERS               | whole number  | unset     | `digits serve`'s web process
                                                     unset: one per core.
 THREADS               | whole number  | 256       | Threads per web process (--threads): how many
                                                     slow connections each outlasts.
+CLASS_MODELS_KEPT     | whole number  | 8         | Classes' own model versions each web process
+                                                    keeps loaded (the least recently used go).
 PROXIES               | whole number  | 0         | Trusted reverse proxies in front (--proxies;
                                                     nginx: 1).
+TRUSTED_HOSTS         | text or unset | unset     | Host names the app answers to, separated by
+                                                    commas (`.example.org` takes its subdomains
+                                                    too; `*`: any); another name gets a 400.
+                                                    Unset: localhost, 127.0.0.1 and HOST (HOST
+                                                    0.0.0.0: this machine's name and addresses).
 """
 # Also read under their conventional names, as hosting platforms set them.
 ALSO = {"DATABASE_URL": "DATABASE_URL", "REDIS_URL": "REDIS_URL"}

@@ -2,7 +2,7 @@
 
 flaskr's ``db.py`` for SQLAlchemy: ``db`` is the Flask-SQLAlchemy handle and
 ``init_app(app)`` binds it. The default is SQLite in the instance folder
-(``instance/digits.sqlite``), opened in WAL mode with a busy timeout and with
+(``instance/digits.sqlite``, created 0600 in a 0700 folder), opened in WAL mode with a busy timeout and with
 every transaction begun ``IMMEDIATE``, so writes from several gunicorn workers
 queue instead of failing with "database is locked". ``DATABASE_URL`` selects
 another database (PostgreSQL: ``postgresql+psycopg://…``).
@@ -21,7 +21,9 @@ from flask_migrate import Migrate, upgrade
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Integer, LargeBinary,
                         String, Text, event, text)
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from ..security import create_private, private_folder, private_opener
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 # How long a request may wait for the database before it is answered 503 (errors.py), well
@@ -78,6 +80,12 @@ class Sample(db.Model):
     held_out: Mapped[bool] = mapped_column(Boolean, default=False)
     state: Mapped[str] = mapped_column(String(8), default="new", index=True)
     client: Mapped[str | None] = mapped_column(String(32), index=True)
+    # A class's corrections carry their class and student (``classroom``): deleting the
+    # class deletes them.
+    classroom_id: Mapped[int | None] = mapped_column(
+        ForeignKey("classrooms.id", ondelete="CASCADE"), index=True)
+    student_id: Mapped[int | None] = mapped_column(
+        ForeignKey("class_students.id", ondelete="CASCADE"))
 
 
 class ModelVersion(db.Model):
@@ -141,6 +149,60 @@ class TrainingRun(db.Model):
     error: Mapped[str | None] = mapped_column(Text)
     results: Mapped[dict | None] = mapped_column(JSON)
     version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
+    classroom_id: Mapped[int | None] = mapped_column(
+        ForeignKey("classrooms.id", ondelete="CASCADE"))    # a class's "Teach it" run
+
+
+class Classroom(db.Model):
+    """A lesson: its join ``code``, when it ends, its language and the model it serves.
+
+    ``model_version_id`` is the class's own model (taught on its corrections) once the
+    teacher has pressed "Teach it our handwriting"; until then the class reads with the
+    promoted model. ``ended`` is set when the teacher ends it; past ``ends_at`` it is over
+    too.
+    """
+
+    __tablename__ = "classrooms"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(8), unique=True)
+    name: Mapped[str] = mapped_column(String(60))
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    language: Mapped[str | None] = mapped_column(String(16))
+    model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
+
+
+class ClassStudent(db.Model):
+    """One browser that joined a class: an optional nickname, and its latest drawing
+    (784 bytes, as ``Sample.pixels``) with what the network read, for the class board."""
+
+    __tablename__ = "class_students"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    classroom_id: Mapped[int] = mapped_column(ForeignKey("classrooms.id", ondelete="CASCADE"),
+                                              index=True)
+    nickname: Mapped[str] = mapped_column(String(20), default="")
+    joined: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    latest_pixels: Mapped[bytes | None] = mapped_column(LargeBinary)
+    latest_digit: Mapped[int | None] = mapped_column(Integer)
+    latest_confidence: Mapped[float | None] = mapped_column(Float)
+    latest_version: Mapped[int | None] = mapped_column(Integer)
+    latest_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SharedDrawing(db.Model):
+    """A class's drawing shared by link (``token``): its reading, model version; seen only
+    by the class unless the teacher ``published`` it."""
+
+    __tablename__ = "shared_drawings"
+    token: Mapped[str] = mapped_column(String(32), primary_key=True)
+    classroom_id: Mapped[int] = mapped_column(ForeignKey("classrooms.id", ondelete="CASCADE"),
+                                              index=True)
+    sample_id: Mapped[int] = mapped_column(ForeignKey("samples.id", ondelete="CASCADE"))
+    model_version: Mapped[int] = mapped_column(Integer)
+    published: Mapped[bool] = mapped_column(Boolean, default=False)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sample: Mapped[Sample] = relationship()
 
 
 class LoginFailure(db.Model):
@@ -151,6 +213,29 @@ class LoginFailure(db.Model):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     first: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AdminSession(db.Model):
+    """A logged-in admin: the cookie holds a random token, this table only its SHA-256, so a
+    copy of the database opens no session. Logout deletes the row; a new password deletes
+    them all; a row idle or old past its limits is refused (``admin.sessions``)."""
+
+    __tablename__ = "admin_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)     # sha256 of the token
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    password: Mapped[str] = mapped_column(String(16))        # the password's fingerprint
+    client: Mapped[str] = mapped_column(String(64))          # the address it logged in from
+
+
+class TrainingWorker(db.Model):
+    """A training worker that is alive: it writes ``seen`` every few seconds while it runs
+    and deletes its row when it stops, so /healthz can tell a queued run nobody will take."""
+
+    __tablename__ = "training_workers"
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)   # "host:pid"
+    started: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class Setting(db.Model):
@@ -174,7 +259,9 @@ def database_url(app):
 
 def init_app(app):
     """Bind ``db`` to ``app`` and bring the schema up to date (once, under a lock)."""
-    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    private_folder(Path(app.instance_path))
+    if not app.config["DATABASE_URL"]:
+        create_private(Path(app.instance_path) / "digits.sqlite")
     app.config["SQLALCHEMY_DATABASE_URI"] = database_url(app)
     options = {"pool_pre_ping": True}
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
@@ -244,7 +331,7 @@ def schema_lock(app):
                 connection.execute(text("SELECT pg_advisory_unlock(5318008)"))
                 connection.commit()
         return
-    with open(Path(app.instance_path) / "schema.lock", "w") as lock:
+    with open(Path(app.instance_path) / "schema.lock", "w", opener=private_opener) as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield

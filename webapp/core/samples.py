@@ -80,16 +80,18 @@ def client_key(address):
 
 
 def store(upload, upload_type, image, label, predicted, model_version, source, state=NEW,
-          client=None):
+          client=None, **tags):
     """Store one labelled drawing: the ``upload`` as sent, its 28×28 ``image`` in [0, 1],
     what the model serving ``model_version`` read (``predicted``), its review ``state``
-    and sender's ``client_key``; held out at random."""
+    and sender's ``client_key``; held out at random. ``tags`` are a class's drawing's
+    ``classroom_id`` and ``student_id``."""
     if state not in STATES:
         raise ValueError(f"state must be one of {STATES}, not {state!r}")
     sample = Sample(label=label, predicted=predicted, model_version=model_version,
                     source=source, upload=upload, upload_type=upload_type,
                     pixels=to_pixels(image), state=state, client=client,
-                    held_out=secrets.randbelow(100) < current_app.config["HOLD_OUT_PERCENT"])
+                    held_out=secrets.randbelow(100) < current_app.config["HOLD_OUT_PERCENT"],
+                    **tags)
     db.session.add(sample)
     db.session.commit()
     return sample
@@ -105,24 +107,29 @@ def image(sample):
     return np.frombuffer(sample.pixels, dtype=np.uint8).reshape(28, 28)
 
 
-def _set(held_out, states):
+def _set(held_out, states, classroom_id=None):
+    """Digits in or out of the held-out set, in ``states``: the public's (no class's), or
+    with ``classroom_id`` that class's alone (a class's drawings teach its own model)."""
+    in_class = Sample.classroom_id.is_(None) if classroom_id is None else \
+        Sample.classroom_id == classroom_id
     rows = db.session.execute(select(Sample.pixels, Sample.label)
                               .where(Sample.held_out == held_out, Sample.state.in_(states),
-                                     Sample.label != NOT_A_DIGIT)
+                                     Sample.label != NOT_A_DIGIT, in_class)
                               .order_by(Sample.id)).all()
     images = np.frombuffer(b"".join(r.pixels for r in rows), dtype=np.uint8).reshape(-1, 28, 28)
     return images, np.array([r.label for r in rows], dtype=np.int64)
 
 
-def training_set(include_new=False):
+def training_set(include_new=False, *, classroom_id=None):
     """The digits that may be trained on: accepted (and with ``include_new`` the new ones
-    too), never rejected, held out or not-a-digit. ``(images uint8 (n, 28, 28), labels (n,))``."""
-    return _set(False, (ACCEPTED, NEW) if include_new else (ACCEPTED,))
+    too), never rejected, held out or not-a-digit; the public's, or one class's.
+    ``(images uint8 (n, 28, 28), labels (n,))``."""
+    return _set(False, (ACCEPTED, NEW) if include_new else (ACCEPTED,), classroom_id)
 
 
-def held_out_set():
+def held_out_set(*, classroom_id=None):
     """The accepted held-out digits, never trained on: ``(images uint8 (n, 28, 28), labels (n,))``."""
-    return _set(True, (ACCEPTED,))
+    return _set(True, (ACCEPTED,), classroom_id)
 
 
 def counts():

@@ -79,6 +79,12 @@ class Loaded:
     def hidden_sizes(self):
         return self.net.sizes[1:-1]
 
+    @functools.cached_property
+    def exact(self):
+        """The network in float64, made once per loaded version: explanations' sums then check
+        to many digits (``model.explain``), without a copy of the weights per request."""
+        return self.net.astype(np.float64)
+
     def read(self, image):
         """Run the network on an MNIST-style image (28, 28) in [0, 1] → ``Reading``."""
         inputs = model.inputs(self.net, image[None])
@@ -187,6 +193,11 @@ def switch_seconds(app):
 def get_model():
     """The current ``Loaded`` model of the running app."""
     return current_app.extensions["digits_model"].current()
+
+
+def turns():
+    """The lock CPU-bound reading takes in this process (see ``takes_turns``)."""
+    return current_app.extensions["digits_model"].turns
 
 
 def takes_turns(view):

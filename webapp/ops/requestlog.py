@@ -2,7 +2,9 @@
 
 gunicorn's own log and errors stay on standard error; here each request gets
 its method, path, status and milliseconds. Static files and healthy health
-checks are left out: they would drown the lines that matter.
+checks are left out: they would drown the lines that matter. The method and
+path are the client's words: their control characters are escaped
+(``security.printable``), so a ``%0A`` in a path cannot forge a line.
 ``LOG_REQUESTS=False`` (``DIGITS_LOG_REQUESTS=false``) turns it off.
 """
 

@@ -12,6 +12,7 @@ port and the option that picks another. This is an entry point: it calls
 """
 
 import errno
+import logging
 import os
 import socket
 
@@ -22,6 +23,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .. import create_app
 from ..config import Config
+from ..security import trusted_hosts
 from ..teaching import worker
 
 
@@ -79,9 +81,10 @@ def gunicorn_args(host, port, workers, app="webapp:create_app()", threads=THREAD
 class Server(BaseApplication):
     """gunicorn with ``options`` (gunicorn setting names) serving ``create_app()``."""
 
-    def __init__(self, options, proxies=0):
+    def __init__(self, options, proxies=0, host=None):
         self.options = options
         self.proxies = proxies
+        self.host = host
         super().__init__()
 
     def load_config(self):
@@ -90,6 +93,9 @@ class Server(BaseApplication):
 
     def load(self):
         app = create_app()
+        if self.host is not None and not app.config["TRUSTED_HOSTS_SET"]:
+            # Unset TRUSTED_HOSTS means the names of the address served: --host's, not HOST's.
+            app.config["TRUSTED_HOSTS"] = trusted_hosts(None, self.host)
         if self.proxies:
             app.wsgi_app = ProxyFix(app.wsgi_app, x_for=self.proxies, x_proto=self.proxies,
                                     x_host=self.proxies)
@@ -116,19 +122,23 @@ class Server(BaseApplication):
                                                  "elsewhere).")
 @with_appcontext
 def serve_command(host, port, workers, threads, proxies, no_worker):
-    """Run the web app under gunicorn, and one training worker beside it.
+    """Run the web app under gunicorn, and one training worker beside it (started again if
+    it dies).
 
     SIGTERM stops it gracefully: the web workers finish the requests in
     flight (up to 20 s), then the training worker is stopped (a run in
     flight is marked failed) and waited for.
     """
     refuse_taken_port(host, port)
-    consumer = None if no_worker else worker.start_consumer_process()
+    supervisor = None
+    if not no_worker:
+        supervisor = worker.Supervisor(logging.getLogger("gunicorn.error"))
+        supervisor.start()
     try:
-        Server(gunicorn_options(host, port, workers, threads), proxies=proxies).run()
+        Server(gunicorn_options(host, port, workers, threads), proxies=proxies, host=host).run()
     finally:
-        if consumer is not None:
-            worker.stop_consumer_process(consumer)
+        if supervisor is not None:
+            supervisor.stop()
 
 
 def refuse_taken_port(host, port):

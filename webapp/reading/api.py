@@ -1,4 +1,4 @@
-"""The JSON API, all of ``/api/v1``: ``POST /api/v1/predict`` and ``POST /api/v1/samples``.
+"""The JSON API, all of ``/api/v1``: predict, explain, dream, models and samples.
 
 Send a PNG or JPEG as the multipart field ``image`` or as a raw
 ``image/png`` / ``image/jpeg`` body (at most ``decode.MAX_BYTES``)::
@@ -11,6 +11,12 @@ own deskewing), "model": {"version", "sizes", "deskew"}}``. A blank or
 near-blank image gives ``"digit": null`` and a ``"reason"``. Errors are
 ``{"error": "..."}`` with 400 (unreadable), 413 (too large) or 415 (wrong type);
 ``errors`` renders them.
+
+``POST /api/v1/explain`` answers what predict answers and why (``explanation``:
+each pixel's share of the score, one hidden unit's arithmetic, on the exact
+input vector); ``GET /api/v1/dream/<digit>`` is the served model's dream of a
+digit (``dreams``, cached per version); ``GET /api/v1/models/<version>`` is a
+version's ``.npz`` as stored. ``docs/api.md`` documents every field.
 
 ``POST /api/v1/samples`` takes the image the same way and a ``label`` (a form
 field or a query parameter: a digit, or ``none`` for "not a digit"), stores it
@@ -123,7 +129,7 @@ def dream(digit):
 
 @bp.get("/models/<int:version>")
 def model_file(version):
-    """Model version ``version`` as the ``.npz`` it is stored as (``model/pretrained.npz``'s format)."""
+    """Model version ``version``'s ``.npz`` as stored (``model/pretrained.npz``'s format)."""
     try:
         stored = registry.get(version)
     except registry.RegistryError as exc:

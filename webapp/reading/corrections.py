@@ -23,29 +23,35 @@ from .uploads import image_bytes
 bp = Blueprint("samples", __name__)
 
 
-def add(upload, label, source, state=samples.NEW, client=None):
+def add(upload, label, source, state=samples.NEW, client=None, loaded=None, **tags):
     """Read ``upload`` (PNG/JPEG bytes) as the page would, and store it labelled ``label``
     in review ``state``, from ``client`` (a ``samples.client_key``).
 
-    Raises ``decode.ImageError`` for an unreadable image and ``samples.SampleError``
-    for a blank one; nothing is stored then.
+    ``loaded`` is the model that read it (default: the served one); ``tags`` go to
+    ``samples.store``. Raises ``decode.ImageError`` for an unreadable image and
+    ``samples.SampleError`` for a blank one; nothing is stored then.
     """
     digit = read_digit(upload)
     if digit.image is None:
         raise samples.SampleError(f"{digit.blank} Draw the digit before saving it.")
-    loaded = get_model()
+    loaded = loaded or get_model()
     reading = loaded.read(digit.image)
     upload_type = next(f"image/{kind.lower()}" for sig, kind in SIGNATURES.items()
                        if upload.startswith(sig))
     return samples.store(upload, upload_type, digit.image, label, predicted=reading.digit,
                          model_version=loaded.version, source=source, state=state,
-                         client=client)
+                         client=client, **tags)
 
 
-def count_submission():
-    """Count this request against the client's limit; raises a 429 once it is used up."""
+def count_submission(key=None):
+    """Count this request against the client's limit; raises a 429 once it is used up.
+
+    ``key`` counts for someone other than the address: a class's student (a whole class
+    behind one school address must not share one person's limit).
+    """
     limiter = current_app.extensions["digits_limiter"]
-    with limiter.limit(lambda: current_app.config["SAMPLES_RATE_LIMIT"]):
+    with limiter.limit(lambda: current_app.config["SAMPLES_RATE_LIMIT"],
+                       key_func=(lambda: key) if key else None):
         pass
 
 

@@ -52,7 +52,7 @@ class Explanation:
         return float(self.attribution.attribution.sum())
 
     def terms(self, k=TOP_TERMS):
-        """The unit's ``k`` largest contributions: (pixel, row, column, w, x, w·x) each, largest first."""
+        """The unit's ``k`` largest contributions, largest first: (i, row, column, w, x, w·x)."""
         products = self.unit.contributions
         return [(int(i), int(i) // 28, int(i) % 28, float(self.weights[i]), float(self.x[i]),
                  float(products[i])) for i in self.unit.largest(k)]
@@ -62,13 +62,9 @@ def digit_choice(value):
     """A request's ``digit``: None (absent, empty or "reading": explain the reading) or 0-9."""
     if value is None or value in ("", "reading"):
         return None
-    try:
-        digit = int(value)
-    except (TypeError, ValueError):
+    if value not in tuple("0123456789"):
         abort(400, f"digit must be a whole number from 0 to 9 (or 'reading'), not {value!r}.")
-    if not 0 <= digit <= 9 or str(value).strip() not in (str(digit), f"+{digit}"):
-        abort(400, f"digit must be a whole number from 0 to 9 (or 'reading'), not {value!r}.")
-    return digit
+    return int(value)
 
 
 def unit_choice(value, net):
@@ -76,24 +72,20 @@ def unit_choice(value, net):
     if value is None or value == "":
         return None
     last = net.sizes[1] - 1
-    try:
-        unit = int(value)
-    except (TypeError, ValueError):
+    if not (value.isascii() and value.isdigit() and int(value) <= last):
         abort(400, f"unit must be a hidden unit's number from 0 to {last}, not {value!r}.")
-    if not 0 <= unit <= last or str(value).strip() != str(unit):
-        abort(400, f"unit must be a hidden unit's number from 0 to {last}, not {value!r}.")
-    return unit
+    return int(value)
 
 
 def explain_reading(loaded, reading, digit=None, unit=None):
     """``Explanation`` of a ``Reading`` by ``loaded``'s network; digit/unit None = the defaults."""
-    net = loaded.net
+    net = loaded.exact
     if len(net.sizes) < 3:
         abort(400, "This model has no hidden layer, so there is no unit to explain.")
     x = reading.seen.reshape(-1)
     explained = reading.digit if digit is None else digit
-    if unit is None:
-        unit = explain.strongest_unit(net, x)
+    if unit is None:            # explain.strongest_unit's choice, from the reading's own a_1
+        unit = int(np.argmax(reading.hidden[0]))
     return Explanation(reading=reading.digit, explained=explained, x=x,
                        attribution=explain.attribution(net, x, explained),
                        unit=explain.unit_arithmetic(net, x, unit), weights=net.weights[0][:, unit])

@@ -34,7 +34,7 @@ from io import BytesIO
 from flask_compress import flask_compress
 
 from ..core import served
-from ..security import SECURITY_HEADERS, add_security_headers
+from ..security import SECURITY_HEADERS, add_security_headers, printable
 from . import api
 from .decode import ImageError
 from .normalise import read_digit
@@ -88,7 +88,8 @@ def log_line(logger, method, path, status, started):
     its look up the call stack for the caller's file and line (a third of its cost, and
     never shown)."""
     record = logger.makeRecord(logger.name, logging.INFO, __file__, 0, "%s %s %d %.1f ms",
-                               (method, path, status, (time.perf_counter() - started) * 1000),
+                               (printable(method), printable(path), status,
+                                (time.perf_counter() - started) * 1000),
                                None)
     logger.handle(record)
 

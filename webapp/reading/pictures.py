@@ -7,10 +7,12 @@ allows ``img-src data:`` for exactly this.
 """
 
 import base64
-import io
+import struct
+import zlib
 
 import numpy as np
-from PIL import Image
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 # Diverging colour ramp for signed weights: blue (inhibits) ← white (0) → red (excites).
 NEGATIVE = np.array([33, 102, 172], dtype=np.float32)
@@ -19,10 +21,24 @@ POSITIVE = np.array([178, 24, 43], dtype=np.float32)
 
 
 def png_bytes(pixels):
-    """uint8 pixels (h, w) or (h, w, 3) → PNG file bytes."""
-    buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(pixels)).save(buffer, "PNG", optimize=False)
-    return buffer.getvalue()
+    """uint8 pixels (h, w) grey or (h, w, 3) RGB → PNG file bytes.
+
+    Written here rather than by Pillow: for pictures this small (784 pixels)
+    Pillow's encoder set-up costs more than the pixels (about 0.1 ms a
+    picture against 0.02 ms), and a reading with its why panels makes three.
+    """
+    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+    height, width = pixels.shape[:2]
+    rows = np.zeros((height, 1 + pixels[0].size), dtype=np.uint8)   # filter byte 0 per row
+    rows[:, 1:] = pixels.reshape(height, -1)
+    header = struct.pack(">IIBBBBB", width, height, 8, 0 if pixels.ndim == 2 else 2, 0, 0, 0)
+    return (PNG_SIGNATURE + _chunk(b"IHDR", header)
+            + _chunk(b"IDAT", zlib.compress(rows.tobytes(), 6)) + _chunk(b"IEND", b""))
+
+
+def _chunk(kind, body):
+    return (struct.pack(">I", len(body)) + kind + body
+            + struct.pack(">I", zlib.crc32(body, zlib.crc32(kind))))
 
 
 def png_data_url(pixels):

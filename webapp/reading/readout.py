@@ -170,14 +170,15 @@ def failed(message, seq=0):
     return quiet(get_model(), "error", message, seq)
 
 
-def render_fragment(readout):
+def render_fragment(readout, **context):
     """The partial alone, its verdict marked for htmx's out-of-band swap into the live region.
 
     When the page already holds unit grids of this layout, they are kept
-    (``hx-preserve``) and only their numbers are sent.
+    (``hx-preserve``) and only their numbers are sent. ``context`` goes to the template
+    (a class's page passes its ``class_code``).
     """
     return render_template("partials/_prediction.html", r=readout, fragment=True,
-                           bars_only=held_grid() == readout.grid)
+                           bars_only=held_grid() == readout.grid, **context)
 
 
 def held_grid():

@@ -17,6 +17,8 @@ import redis
 from flask import current_app
 from huey import RedisHuey, SqliteHuey
 
+from ..security import create_private
+
 TASK = "retrain"
 
 
@@ -32,6 +34,7 @@ class Queue:
                                                  socket_connect_timeout=5, socket_timeout=10)
             self.huey = RedisHuey(name, connection_pool=pool, results=False)
         else:
+            create_private(Path(app.instance_path) / "huey.sqlite")     # 0600 from the start
             self.huey = SqliteHuey(name, filename=str(Path(app.instance_path) / "huey.sqlite"),
                                    results=False, timeout=30)
         self.running = None      # the run id this process is executing, if any

@@ -20,7 +20,7 @@ from model import mnist, styles, train
 
 from ..core import registry, samples
 from ..core.db import db
-from . import runs
+from . import class_tuning, runs
 from .settings import RetrainSettings
 
 UNITS_SHOWN = 6          # hidden units whose incoming weights the dashboard shows
@@ -31,8 +31,11 @@ WORST_SHOWN = 12         # test images read wrongly with the highest confidence
 def retrain(run_id, heartbeat, data_dir, report):
     """The run itself: data, network, epochs, evaluation, registration. Returns
     ``(version_id, results)``; ``heartbeat.check()`` raises ``worker.Stopped`` to end it."""
+    run = runs.get(run_id)
+    if run.classroom_id is not None:
+        return class_tuning.teach(run, heartbeat, data_dir, report)
     began = time.perf_counter()
-    settings = RetrainSettings(**runs.get(run_id).settings)
+    settings = RetrainSettings(**run.settings)
     data = mnist.load(data_dir or current_app.config["DATA_DIR"], download=True)
     extra = None
     if settings.include_samples:

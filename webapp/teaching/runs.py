@@ -97,12 +97,14 @@ def reap_stale():
     return reaped
 
 
-def start(settings, enqueue=True):
+def start(settings, enqueue=True, classroom_id=None):
     """Queue a run with ``settings`` (``enqueue=False``: the caller executes it itself);
-    ``RunRefused`` when one is already queued or running."""
+    ``RunRefused`` when one is already queued or running. With ``classroom_id`` it is that
+    class's "Teach it our handwriting" (``settings`` a ``TeachSettings``)."""
     reap_stale()
     run = TrainingRun(status="queued", slot=1, settings=asdict(settings),
-                      epochs=settings.epochs, phase="waiting for a worker")
+                      epochs=settings.epochs, phase="waiting for a worker",
+                      classroom_id=classroom_id)
     db.session.add(run)
     try:
         db.session.commit()

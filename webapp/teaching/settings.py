@@ -133,3 +133,22 @@ def as_form(settings, start):
             if value is not None and name not in CHECKBOXES}
     form.update({name: "on" for name in CHECKBOXES if settings.get(name)}, start=start)
     return form
+
+
+@dataclass(frozen=True)
+class TeachSettings:
+    """A class's "Teach it our handwriting": fine-tune the serving model on the class's
+    accepted corrections (each seen ``sample_weight`` times an epoch) with ``replay`` MNIST
+    training digits shuffled in so it does not forget, ``epochs`` passes at ``eta``. Sized
+    to finish within 30 s on 2 busy cores (bench/teach.py measures it)."""
+
+    epochs: int = 4
+    eta: float = 0.05
+    batch_size: int = _TRAIN.batch_size
+    replay: int = 6000
+    validation: int = 1000
+    sample_weight: int = 20
+    augment: bool = True
+
+
+CLASS_TEACH = TeachSettings()

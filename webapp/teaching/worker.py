@@ -6,25 +6,35 @@ installs ``execute`` as what the queue's task performs. ``execute`` claims the
 run's row, keeps its heartbeat beating in a thread of its own, has
 ``retraining`` compute it and records the outcome; ``digits retrain`` calls it
 in-process. Only worker processes import this module.
+
+A consumer also keeps a ``Presence``: every ``JOB_HEARTBEAT_SECONDS`` it writes its
+row in ``training_workers`` (so /healthz can tell a queued run that no one will
+take) and reaps runs whose heartbeat stopped (a worker killed mid-run, here or on
+another host), so a dead run is marked failed without anyone loading a page.
+``Supervisor`` is what ``digits serve`` runs beside gunicorn: it starts the
+consumer process and starts another whenever it exits.
 """
 
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
 import traceback
+from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 import model
 from model import mnist
 
-from ..core.db import TrainingRun, db, utcnow
+from ..core.db import TrainingRun, TrainingWorker, db, utcnow
 from . import retraining, runs
 from .queue import get_queue
 
@@ -176,17 +186,69 @@ def run_consumer(app):
         huey_log.addHandler(handler)
         huey_log.setLevel(logging.INFO)
     app.logger.setLevel(logging.INFO)
-    with app.app_context():
-        for run_id in runs.reap_stale():
-            app.logger.warning("training run %d was left running by a dead worker", run_id)
+    presence = Presence(app)
+    presence.beat()                   # reaps what a dead worker left before taking new work
+    presence.start()
     consumer = queue.huey.create_consumer(workers=1, worker_type="thread", periodic=False)
     app.logger.info("training worker %d consuming queue %r", os.getpid(), queue.huey.name)
-    consumer.run()
+    try:
+        consumer.run()
+    finally:
+        presence.stop()
     if queue.running is not None:
         # The worker thread dies with the process: say so now rather than after a timeout.
         with app.app_context():
             runs.finish(queue.running, "failed", phase="failed",
                         error="The training worker was stopped during the run.")
+
+
+class Presence(threading.Thread):
+    """In a consumer: say every ``JOB_HEARTBEAT_SECONDS`` that this worker is alive, and reap
+    runs whose heartbeat has stopped (``runs.reap_stale``). Its row goes when it stops."""
+
+    def __init__(self, app):
+        super().__init__(name="training-worker-presence", daemon=True)
+        self.app = app
+        self.name_in_table = f"{socket.gethostname()}:{os.getpid()}"[:128]
+        self.interval = float(app.config["JOB_HEARTBEAT_SECONDS"])
+        self.done = threading.Event()
+
+    def beat(self):
+        stale = timedelta(seconds=float(self.app.config["JOB_STALE_SECONDS"]))
+        with self.app.app_context():
+            now = utcnow()
+            row = db.session.get(TrainingWorker, self.name_in_table)
+            if row is None:
+                db.session.add(TrainingWorker(name=self.name_in_table, started=now, seen=now))
+            else:
+                row.seen = now
+            # Rows of workers long dead (kill -9 leaves its row behind).
+            db.session.execute(delete(TrainingWorker).where(TrainingWorker.seen < now - stale * 10))
+            db.session.commit()
+            for run_id in runs.reap_stale():
+                self.app.logger.warning("training run %d was left running by a dead worker",
+                                        run_id)
+            db.session.remove()
+
+    def run(self):
+        while not self.done.wait(self.interval):
+            try:
+                self.beat()
+            except SQLAlchemyError as exc:     # the next beat tries again
+                self.app.logger.warning("training worker presence failed: %s", exc)
+
+    def stop(self):
+        self.done.set()
+        if self.is_alive():
+            self.join(timeout=10)
+        try:
+            with self.app.app_context():
+                db.session.execute(delete(TrainingWorker)
+                                   .where(TrainingWorker.name == self.name_in_table))
+                db.session.commit()
+                db.session.remove()
+        except SQLAlchemyError as exc:
+            self.app.logger.warning("could not remove this worker's row: %s", exc)
 
 
 def start_consumer_process(env=None):
@@ -208,3 +270,43 @@ def stop_consumer_process(process, timeout=10):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+class Supervisor(threading.Thread):
+    """``digits serve``'s training worker: a consumer process started now and started again
+    whenever it exits (killed, crashed, out of memory), after a pause that doubles, up to a
+    minute, while it keeps dying within a minute of its start. Logs each restart."""
+
+    def __init__(self, logger, env=None, check_seconds=0.5):
+        super().__init__(name="training-worker-supervisor", daemon=True)
+        self.logger, self.env, self.check_seconds = logger, env, check_seconds
+        self.stopping = threading.Event()
+        self.process = start_consumer_process(env)
+        self.started_at = time.monotonic()
+        self.restarts = 0
+
+    def run(self):
+        pause = 1.0
+        while not self.stopping.wait(self.check_seconds):
+            # gunicorn's arbiter reaps every child (waitpid(-1)): then poll() says 0, not
+            # the real status, but it still says the process is gone.
+            code = self.process.poll()
+            if code is None:
+                continue
+            lived = time.monotonic() - self.started_at
+            pause = 1.0 if lived > 60 else min(pause * 2, 60.0)
+            self.logger.warning("training worker %d exited (status %s) after %.0f s; starting "
+                                "another in %.0f s", self.process.pid, code, lived, pause)
+            if self.stopping.wait(pause):
+                break
+            self.process = start_consumer_process(self.env)
+            self.started_at = time.monotonic()
+            self.restarts += 1
+            self.logger.info("training worker %d started", self.process.pid)
+
+    def stop(self, timeout=10):
+        """Stop supervising, then stop the consumer (a run in flight is marked failed)."""
+        self.stopping.set()
+        if self.is_alive():
+            self.join(timeout)
+        stop_consumer_process(self.process, timeout)
