@@ -6,16 +6,18 @@ URL matching, a dozen hooks (CSRF, the limiter's, the request timer), the
 response object and its headers, each for a request whose answer needs none
 of them. ``FastPath`` wraps ``app.wsgi_app`` and answers the common request
 itself: a raw ``image/png`` or ``image/jpeg`` body with a ``Content-Length``
-within the limit. Everything it does is what the Flask view does, with the
+within the limit and no cookie. Everything it does is what the Flask view does, with the
 same functions (``api.answer_for``, ``served.ServedModel``, ``decode``,
 ``normalise``), so the JSON is the same bytes; the headers are the ones
-Flask's hooks add (``security.SECURITY_HEADERS``, ``Vary: Accept-Encoding``,
-compression by Flask-Compress's own choice and compressor), the request log
+Flask sent with its own first answer (the security headers, ``Vary``, whatever
+a hook adds), with the length and compression made per answer by
+Flask-Compress's own choice and compressor, the request log
 gets its line, the served model follows promotions as before (it is the
 same ``ServedModel``), and the reading takes its turn on the same lock.
 
 Anything else goes to Flask untouched: another route or method, a form or
-multipart upload, a chunked or oversized body, and every error. An image
+multipart upload, a chunked or oversized body, a request with cookies (the
+API takes none, but Flask's hooks look at them), and every error. An image
 that does not read (``ImageError``) or anything unexpected is handed to Flask
 with the body it came with, so errors are Flask's own: JSON 4xx, the same
 messages, the 500 logged. A request is never half answered here.
@@ -34,14 +36,13 @@ from io import BytesIO
 from flask_compress import flask_compress
 
 from ..core import served
-from ..security import SECURITY_HEADERS, add_security_headers, printable
+from ..security import add_security_headers, printable
 from . import api
 from .decode import ImageError
 from .normalise import read_digit
 from .uploads import RAW_TYPES, refuse_cut_body
 
 PREDICT = "/api/v1/predict"
-HEADERS = tuple(SECURITY_HEADERS.items())
 
 
 def hook_name(function):
@@ -54,6 +55,7 @@ KNOWN_BEFORE = {
     refuse_cut_body.__qualname__,            # chunked bodies go to Flask
     "start_timer",                           # the request log: timed here
     "CSRFProtect.init_app.<locals>.csrf_protect",   # the API is exempt
+    "forget_ended_session",                  # acts on a session cookie: those go to Flask
 }
 KNOWN_AFTER = {
     "log_request",                           # written here
@@ -108,6 +110,8 @@ class FastPath:
         self.algorithms = compress[0].enabled_algorithms if compress else ()
         self.compressible = "application/json" in app.config["COMPRESS_MIMETYPES"]
         self.log = app.extensions.get("digits_request_log")
+        self.headers, self.encoding_at = None, 0     # learnt from Flask's first answer
+        self.answered = 0                            # answers given here (for the tests)
 
     @property
     def on(self):
@@ -121,26 +125,46 @@ class FastPath:
         body = self.body(environ)
         if body is None:                       # not the common request: Flask reads it
             return self.flask(environ, start_response)
+        if self.headers is None:               # the first answer is Flask's, and its headers
+            environ["wsgi.input"] = BytesIO(body)  # are the ones every later answer gets
+            return self.flask(environ, self.learning(start_response))
         payload = self.read(body)
         if payload is None:                    # an error: Flask answers it, from the same body
             environ["wsgi.input"] = BytesIO(body)
             return self.flask(environ, start_response)
-        headers = [("Content-Type", "application/json"), ("Vary", "Accept-Encoding")]
+        headers = list(self.headers)
         algorithm = flask_compress._choose_algorithm(
             self.algorithms, environ.get("HTTP_ACCEPT_ENCODING", ""))
         if algorithm and self.compressible and len(payload) >= self.app.config["COMPRESS_MIN_SIZE"]:
             payload = flask_compress._compress_data(self.app, payload, algorithm)
-            headers.append(("Content-Encoding", algorithm))
-        headers.insert(1, ("Content-Length", str(len(payload))))
+            headers.insert(self.encoding_at, ("Content-Encoding", algorithm))
+        headers[1] = ("Content-Length", str(len(payload)))
         if self.log is not None:
             log_line(self.log, "POST", PREDICT, 200, started)
-        start_response("200 OK", headers + list(HEADERS))
+        self.answered += 1
+        start_response("200 OK", headers)
         return [payload]
+
+    def learning(self, start_response):
+        """``start_response`` that keeps the headers of Flask's first plain 200 answer.
+
+        They are the same for every answer (security headers, ``Vary``, whatever a
+        hook adds), except its length and the compression, which are made per answer.
+        """
+        def learn(status, headers, exc_info=None):
+            names = [name for name, _ in headers]
+            if (status.startswith("200") and "Content-Encoding" not in names
+                    and names[:2] == ["Content-Type", "Content-Length"] and "Vary" in names):
+                self.encoding_at = names.index("Vary") + 1
+                self.headers = list(headers)
+            return start_response(status, headers, exc_info)
+        return learn
 
     def body(self, environ):
         """The raw image body, or None when Flask should read the request itself."""
         mimetype = environ.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
-        if mimetype not in RAW_TYPES or "HTTP_TRANSFER_ENCODING" in environ:
+        if (mimetype not in RAW_TYPES or "HTTP_TRANSFER_ENCODING" in environ
+                or "HTTP_COOKIE" in environ):       # the API takes none; Flask sees to them
             return None
         try:
             length = int(environ.get("CONTENT_LENGTH") or "")
