@@ -20,6 +20,8 @@
 #   make bench-slow  200 connections dripping a byte a second: are others still answered?
 #   make bench-handwriting  pen handwriting by 100 writers training never saw, per digit
 #                     (MODEL= another model; needs DIGITS_DATA_DIR)
+#   make bench-reading  ms per reading: canvas, photo, hostile images; a worker's memory under
+#                       40 concurrent uploads of the costliest image still read
 #   make bench-forms  the world's digit forms: before/after per form and digit, calibration
 #                     (BEFORE= a copy of the previous model; needs DIGITS_DATA_DIR)
 
@@ -27,7 +29,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench bench-web bench-explain bench-overlay bench-retrain bench-corrections bench-vandals bench-forms bench-teach bench-handwriting loadtest bench-slow setup setup-test browser clean
+.PHONY: run test bench bench-web bench-explain bench-overlay bench-retrain bench-corrections bench-vandals bench-forms bench-teach bench-handwriting loadtest bench-slow bench-reading setup setup-test browser clean translations
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -92,6 +94,9 @@ MODEL ?= model/pretrained.npz
 bench-handwriting: setup
 	$(BIN)/python -m bench.handwriting report --model $(MODEL) $(if $(BEFORE_HW),--before $(BEFORE_HW))
 
+bench-reading: setup
+	$(BIN)/python -m bench.reading_cost
+
 BEFORE ?= /tmp/pretrained-before.npz
 bench-forms: setup
 	$(BIN)/python -m bench.forms report --before $(BEFORE) --svg docs/reliability.svg
@@ -99,3 +104,13 @@ bench-forms: setup
 
 clean:
 	rm -rf $(VENV) node_modules digits.egg-info
+
+# After changing a user-visible string: extract every string, merge them into each catalogue
+# (webapp/translations/<code>/LC_MESSAGES/messages.po), translate the new ones, then compile
+# the .mo files the app reads (committed, so a clone runs without this step).
+translations: setup
+	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext -k _l --no-location \
+	  --add-comments=Translators: -o webapp/translations/messages.pot .
+	$(BIN)/pybabel update -i webapp/translations/messages.pot -d webapp/translations \
+	  --ignore-obsolete --no-wrap --no-fuzzy-matching
+	$(BIN)/pybabel compile --statistics -d webapp/translations

@@ -175,12 +175,12 @@ def main(argv=None):
         raise SystemExit("bench: the retrain scenario needs $DIGITS_DATA_DIR (MNIST); "
                          "or run --only plain")
     sys.path.insert(0, str(ROOT))
-    from bench.slow_clients import digits_serve
+    from bench.slow_clients import UNBUDGETED, digits_serve
 
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="digits-load-"))
     workdir.mkdir(parents=True, exist_ok=True)
     report = {"load_average_before": os.getloadavg(), "cpus": os.cpu_count()}
-    with digits_serve(log_dir=workdir) as (port, env, server):
+    with digits_serve(log_dir=workdir, env=UNBUDGETED) as (port, env, server):
         url = f"http://127.0.0.1:{port}"
         if args.only != "retrain":
             server_cpu = cpu_seconds(server.pid)

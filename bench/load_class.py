@@ -13,7 +13,7 @@ loopback port, a class started in its database, and locust headless against it:
    ``static/draw.js`` sends: a picture every 150 ms while the pen moves, one
    at pen-up marked ``final`` (that one goes to the board), one request at a
    time; after four digits in ten it says which digit it meant (a
-   correction). Beside them the board: the projector's page polls the wall
+   correction); every 5 s its page asks whether the class has ended. Beside them the board: the projector's page polls the wall
    every second and the teacher's page the corrections every two
    (``GET …/wall?since=…``, answered 204 while nothing changed). Targets: 0
    failed requests, p95 ≤ 50 ms for the students' readings and for the
@@ -45,6 +45,7 @@ CLASS_CODE, ANSWERS, PASSWORD = ("DIGITS_CLASS_CODE", "DIGITS_CLASS_LOAD_ANSWERS
                                   "DIGITS_CLASS_PASSWORD")
 READ, CORRECT, WALL, REVIEW = ("POST /class/predict", "POST /class/corrections",
                                "GET board wall", "GET teacher corrections")
+STATUS = "GET class status"
 BOARD_PASSWORD = "a password for the load test"
 
 
@@ -308,8 +309,17 @@ else:       # loaded by locust: the students and the board
             found = GRID.search(page)
             self.grid = found.group(1).decode() if found else ""
             self.seq = 0
+            self.polled = time.monotonic()
+
+        def status_poll(self):
+            """The page's "has the class ended?" poll, every 5 s (204 while it runs)."""
+            if time.monotonic() - self.polled >= 5.0:
+                self.polled = time.monotonic()
+                timed(self.client, "GET", f"/class/{CODE}/status", STATUS, ok=(204,),
+                      headers={"HX-Request": "true"})
 
         def send(self, data_url, final):
+            self.status_poll()
             self.seq += 1
             started = time.monotonic()
             timed(self.client, "POST", f"/class/{CODE}/predict", READ,

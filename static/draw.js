@@ -16,6 +16,9 @@
   var INK = "#16181d";
   var PAPER = "#ffffff";
 
+  // The page's own sentences in its language: base.html puts them on <body data-text-*>.
+  function pageText(name) { return document.body.dataset["text" + name[0].toUpperCase() + name.slice(1)] || ""; }
+
   var pad = document.getElementById("pad");
   var form = document.getElementById("reader");
   if (!pad || !form) return;
@@ -203,7 +206,7 @@
     var grid = unit.closest("svg");
     var c = caption(grid);
     if (!c.dataset.text) c.dataset.text = c.textContent;
-    c.textContent = unit.getAttribute("aria-label") + ". Select it to see its weights.";
+    c.textContent = pageText("selectUnit").replace("{unit}", unit.getAttribute("aria-label"));
   }
 
   function undescribe(unit) {
@@ -299,9 +302,10 @@
     var columns = Number(grid.dataset.columns);
     var floor = Number(grid.dataset.floor);
     var units = grid.children;
+    var unitLabel = pageText("unit");
     for (var i = 0; i < units.length && i < values.length; i++) {
       var unit = units[i];
-      var label = "Unit " + i + ": " + values[i];
+      var label = unitLabel.replace("{unit}", i).replace("{value}", values[i]);
       if (unit.getAttribute("aria-label") !== label) unit.setAttribute("aria-label", label);
       unit.classList.toggle("is-strong", strong[i] === true);
       var bar = unit.lastElementChild;
@@ -338,10 +342,10 @@
     if (verdict) verdict.textContent = text;
   }
   document.body.addEventListener("htmx:sendError", function () {
-    showProblem("The server cannot be reached. Check that it is running, then draw again.");
+    showProblem(pageText("unreachable"));
   });
   document.body.addEventListener("htmx:responseError", function (e) {
-    if (e.detail.xhr.status >= 500) showProblem("The server failed to read it. Draw again.");
+    if (e.detail.xhr.status >= 500) showProblem(pageText("failed"));
   });
 
   // For the page's other scripts (static/explain.js, static/probe.js): send the

@@ -66,20 +66,32 @@
       }[where];
     }
 
+    // The sentence in the page's language: templates/partials/_probe.html puts each piece
+    // on #probe-state as data-text-<name>, with {n} (and {digit}, {moves}) to fill in.
+    function say(name, n, more) {
+      var text = stateText.dataset["text" + name] || "";
+      text = text.replace("{n}", n);
+      for (var key in more || {}) text = text.replace("{" + key + "}", more[key]);
+      return text;
+    }
+    function counted(name, n) { return say(name + (n === 1 ? "One" : "Many"), n); }
+
     function describe() {
       var parts = [];
-      if (probe.dream !== null) parts.push("over the dream of a " + probe.dream);
+      if (probe.dream !== null) parts.push(say("Dream", "", { digit: probe.dream }));
       if (probe.dx || probe.dy) {
-        parts.push("shifted " + [
-          probe.dx ? Math.round(Math.abs(probe.dx) / SHIFT) + (probe.dx > 0 ? " right" : " left") : "",
-          probe.dy ? Math.round(Math.abs(probe.dy) / SHIFT) + (probe.dy > 0 ? " down" : " up") : ""
-        ].filter(Boolean).join(" and "));
+        var x = Math.round(Math.abs(probe.dx) / SHIFT), y = Math.round(Math.abs(probe.dy) / SHIFT);
+        parts.push(say("Shifted", "", { moves: [
+          probe.dx ? say(probe.dx > 0 ? "Right" : "Left", x) : "",
+          probe.dy ? say(probe.dy > 0 ? "Down" : "Up", y) : ""
+        ].filter(Boolean).join(say("And", "")) }));
       }
-      if (probe.turn) parts.push("rotated " + Math.abs(probe.turn) + "° " + (probe.turn > 0 ? "right" : "left"));
-      if (probe.width) parts.push(Math.abs(probe.width) + (probe.width > 0 ? " step thicker" : " step thinner") + (Math.abs(probe.width) > 1 ? "s" : ""));
-      if (probe.specks.length) parts.push(probe.specks.length + " specks of noise");
-      if (probe.erased.length) parts.push(probe.erased.length + (probe.erased.length > 1 ? " parts" : " part") + " rubbed out");
-      stateText.textContent = parts.length ? "Changed: " + parts.join(", ") + "." : "Your drawing as you drew it.";
+      if (probe.turn) parts.push(say(probe.turn > 0 ? "RotatedRight" : "RotatedLeft", Math.abs(probe.turn)));
+      if (probe.width) parts.push(counted(probe.width > 0 ? "Thicker" : "Thinner", Math.abs(probe.width)));
+      if (probe.specks.length) parts.push(counted("Specks", probe.specks.length));
+      if (probe.erased.length) parts.push(counted("Erased", probe.erased.length));
+      stateText.textContent = parts.length
+        ? say("Changed", "", { parts: parts.join(say("Comma", "")) }) : say("Unchanged", "");
       reset.disabled = !changed();
     }
 

@@ -4,6 +4,7 @@ No test module imports another: what two of them need lives here, once. Image
 bytes are made in ``tests/images.py``, browser steps in ``tests/chromium.py``.
 """
 
+import base64
 import hashlib
 import json
 import multiprocessing
@@ -30,6 +31,7 @@ from webapp.admin import auth
 from webapp.config import Config
 from webapp.core import registry
 from webapp.core.db import ModelVersion, db
+from webapp.reading import corrections
 from webapp.teaching import runs
 from webapp.teaching.settings import FINE_TUNE
 
@@ -66,8 +68,10 @@ def save_network(path, sizes=(784, 16, 10), seed=1, output_bias=None, zero_weigh
 
 def app_config(instance, **settings):
     """An app's settings for tests: its own instance folder (database, queue) in ``instance``."""
+    # Tests read hundreds of drawings from one address: the readings' budget is off unless
+    # a test turns it on (tests/test_reading_cost.py).
     return {"TESTING": True, "SECRET_KEY": "test", "INSTANCE_PATH": str(instance),
-            "MODEL_CHECK_SECONDS": 0, **settings}
+            "MODEL_CHECK_SECONDS": 0, "PREDICT_RATE_LIMIT": 0, **settings}
 
 
 # -- a browser's session: https, the CSRF token, the admin login ------------------------------
@@ -278,3 +282,41 @@ def class_draw(student, code, name="7", final=True, seq=1):
 def class_correct(student, code, label, name="7"):
     return student.post(f"/class/{code}/corrections", headers=student.hx, data={
         "image": images.data_url(images.drawing(name)), "label": str(label)})
+
+# -- a site with something to show (the pages' browser tests) ---------------------------------
+
+def finished_run(app, version_id):
+    """A run that ended with results, written as the worker writes them."""
+    rng = np.random.default_rng(0)
+    history = [{"epoch": e, "loss": 0.2 / e, "val_loss": 0.15 / e, "train_accuracy": 0.97,
+                "val_accuracy": 0.98 + e / 1000, "seconds": 2.0} for e in range(1, 3)]
+    units = [{"epoch": e, "units": [3, 8], "weights": rng.normal(size=(2, 784)).tolist()}
+             for e in range(3)]
+    pixels = base64.b64encode(np.zeros(784, np.uint8).tobytes()).decode()
+    results = {"test_accuracy": 0.991, "val_accuracy": 0.984, "per_class": [0.99] * 10,
+               "confusion": (np.eye(10, dtype=int) * 99 + 1).tolist(),
+               "worst": [{"pixels": pixels, "label": 4, "predicted": 9, "confidence": 0.97}],
+               "held_out": {"n": 5, "accuracy": 0.8}, "styles": {"crossed_7": 0.95},
+               "seconds": 75.0, "settings": {"epochs": 2}}
+    with app.app_context():
+        run = runs.start(FINE_TUNE, enqueue=False)
+        runs.write(run.id, only_if=None, status="succeeded", slot=None, epoch=2, epochs=2,
+                   progress=1.0, history=history, units=units, results=results,
+                   version_id=version_id, phase="done")
+        return run.id
+
+
+def furnished(app, drawings=30):
+    """Samples enough for two gallery pages, a second model version and a finished run."""
+    app.config["HOLD_OUT_PERCENT"] = 0
+    with app.test_request_context():
+        for i in range(drawings):
+            name = ("7", "1", "4", "3")[i % 4]
+            corrections.add(images.drawing(name), int(name), source="api")
+        net, meta = registry.load_version(registry.get(1))
+        version = registry.register(net, meta, {"test_accuracy": 0.5, "val_accuracy": 0.5},
+                                    "run 1").id
+    finished_run(app, version)
+    return app
+
+

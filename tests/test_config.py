@@ -72,7 +72,7 @@ def test_create_app_overlays_test_config_on_the_defaults(model_path, tmp_path):
     assert app.config["PROMOTE_MARGIN"] == 0.5 and app.config["MODEL_CHECK_SECONDS"] == 0
     for name, default in Config.defaults().items():
         if name not in ("PROMOTE_MARGIN", "MODEL_CHECK_SECONDS", "MODEL", "INSTANCE_PATH",
-                        "SECRET_KEY", "TRUSTED_HOSTS"):
+                        "SECRET_KEY", "TRUSTED_HOSTS", "PREDICT_RATE_LIMIT"):
             assert app.config[name] == default, name
     # Unset, TRUSTED_HOSTS becomes Flask's list: the loopback names and HOST (127.0.0.1).
     assert app.config["TRUSTED_HOSTS"] == ["localhost", "127.0.0.1"]

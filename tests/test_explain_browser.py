@@ -152,3 +152,32 @@ def test_the_explain_controls_work_with_the_keyboard_alone(pad, shipped_net):
     explained(pad, 8, unit + 2)
     expect(pad.get_by_test_id("unit-title")).to_have_text(
         f"One unit's arithmetic: hidden unit {unit + 2}")
+
+
+@pytest.fixture
+def phone(browser, live_server):
+    """A 390×844 touch screen, as in the issue."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=3,
+                                  has_touch=True, is_mobile=True)
+    page = context.new_page()
+    problems = open_pad(page, live_server)
+    yield page
+    assert problems == []
+    context.close()
+
+
+def test_on_a_phone_a_tapped_unit_shows_its_sums_and_nothing_scrolls_sideways(phone):
+    draw(phone, BASE["3"][1])
+    assert answer(phone) == "3"
+    explained(phone, 3)
+    unit = phone.locator('[data-testid=hidden-bars] > a.unit[data-unit="40"]')
+    unit.scroll_into_view_if_needed()
+    unit.tap()
+    explained(phone, 3, 40)
+    phone.locator("#unit-sum").scroll_into_view_if_needed()
+    expect(phone.get_by_test_id("unit-title")).to_have_text("One unit's arithmetic: hidden unit 40")
+    phone.get_by_role("button", name="Unit 41 →").tap()
+    explained(phone, 3, 41)
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+    for name in ("Unit 42 →", "← Unit 40"):
+        assert phone.get_by_role("button", name=name).bounding_box()["height"] >= 44

@@ -19,7 +19,7 @@ def both(app, client, *args, **kwargs):
     """The same request answered by the fast path and by Flask alone."""
     path = app.wsgi_app
     assert path.on
-    if path.headers is None:              # Flask answers first; the fast path learns its headers
+    if "http" not in path.learnt:         # Flask answers first; the fast path learns its headers
         client.post(URL, data=images.drawing("1"), content_type="image/png")
     answered = path.answered
     fast = client.post(*args, **kwargs)
@@ -100,4 +100,17 @@ def test_an_unknown_hook_or_decorator_turns_it_off(model_path, tmp_path):
                                      "<locals>.<lambda>"]
     app.view_functions["api.predict"] = lambda: None
     assert "api.predict is decorated differently" in fastpath.unknown(app)
-    assert api.predict.__code__ is fastpath.TAKES_TURNS
+    assert api.predict.__code__ is fastpath.BUDGETED
+    assert api.predict.__wrapped__.__code__ is fastpath.TAKES_TURNS
+
+
+def test_budget_and_cross_site_refusals_are_flasks(app, client):
+    png = images.drawing("7")
+    fast, slow = both(app, client, URL, data=png, content_type="image/png",
+                      headers={"Origin": "https://elsewhere.example", "Sec-Fetch-Site": "cross-site"})
+    assert fast.status_code == slow.status_code == 403 and not fast.by_fast_path
+    assert fast.data == slow.data
+    app.config.update(PREDICT_RATE_LIMIT=1, PREDICT_BURST=1, RATELIMIT_ENABLED=True)
+    statuses = [client.post(URL, data=png, content_type="image/png") for _ in range(3)]
+    assert [r.status_code for r in statuses][-1] == 429 and statuses[-1].json["error"]
+    assert statuses[-1].headers.get("Retry-After")

@@ -255,6 +255,9 @@ def test_sigterm_lets_a_request_in_flight_finish_and_stops_the_training_worker(t
         while len(helpers := children(process.pid)) < 3:   # two web workers, the trainer
             assert time.monotonic() < deadline, (helpers, log.read_text())
             time.sleep(0.05)
+        while "consuming queue" not in log.read_text():    # the trainer is up, not starting
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
         upload = socket.create_connection(("127.0.0.1", port), timeout=30)
         # A first request on the connection: once answered, a worker surely holds it.
         upload.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")

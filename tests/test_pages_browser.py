@@ -13,24 +13,18 @@ page, error pages, the login, the dashboard with a finished run, its gallery
 logout, listening for ``securitypolicyviolation`` events and console errors.
 """
 
-import base64
 import re
 
-import numpy as np
 import pytest
 from playwright.sync_api import expect
 
 import model
-from tests import images
 from tests.chromium import ANSWERED, WATCH_CSP, draw
 from tests.drawings import BASE
 from tests.support import (
-    CHECK_AS_SHIPPED, PASSWORD, PASSWORD_HASH, app_config, browser, serving, token)
+    CHECK_AS_SHIPPED, PASSWORD, PASSWORD_HASH, app_config, browser, furnished, serving, token)
 from webapp import create_app
-from webapp.core import registry
-from webapp.reading import corrections
 from webapp.security import CONTENT_SECURITY_POLICY
-from webapp.teaching import runs, settings as retrain
 
 HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
@@ -41,41 +35,6 @@ HEADERS = {
 }
 POLICY = ["default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:",
           "frame-ancestors 'none'", "base-uri 'none'", "form-action 'self'"]
-
-
-def finished_run(app, version_id):
-    """A run that ended with results, written as the worker writes them."""
-    rng = np.random.default_rng(0)
-    history = [{"epoch": e, "loss": 0.2 / e, "val_loss": 0.15 / e, "train_accuracy": 0.97,
-                "val_accuracy": 0.98 + e / 1000, "seconds": 2.0} for e in range(1, 3)]
-    units = [{"epoch": e, "units": [3, 8], "weights": rng.normal(size=(2, 784)).tolist()}
-             for e in range(3)]
-    pixels = base64.b64encode(np.zeros(784, np.uint8).tobytes()).decode()
-    results = {"test_accuracy": 0.991, "val_accuracy": 0.984, "per_class": [0.99] * 10,
-               "confusion": (np.eye(10, dtype=int) * 99 + 1).tolist(),
-               "worst": [{"pixels": pixels, "label": 4, "predicted": 9, "confidence": 0.97}],
-               "held_out": {"n": 5, "accuracy": 0.8}, "styles": {"crossed_7": 0.95},
-               "seconds": 75.0, "settings": {"epochs": 2}}
-    with app.app_context():
-        run = runs.start(retrain.FINE_TUNE, enqueue=False)
-        runs.write(run.id, only_if=None, status="succeeded", slot=None, epoch=2, epochs=2,
-                   progress=1.0, history=history, units=units, results=results,
-                   version_id=version_id, phase="done")
-        return run.id
-
-
-def furnished(app, drawings=30):
-    """Samples enough for two gallery pages, a second model version and a finished run."""
-    app.config["HOLD_OUT_PERCENT"] = 0
-    with app.test_request_context():
-        for i in range(drawings):
-            name = ("7", "1", "4", "3")[i % 4]
-            corrections.add(images.drawing(name), int(name), source="api")
-        net, meta = registry.load_version(registry.get(1))
-        version = registry.register(net, meta, {"test_accuracy": 0.5, "val_accuracy": 0.5},
-                                    "run 1").id
-    finished_run(app, version)
-    return app
 
 
 # -- headers over the whole url_map ----------------------------------------------------------

@@ -3,6 +3,7 @@ rejecting one, a page or all matching; in Chromium, from the keyboard alone."""
 
 import re
 
+import numpy as np
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
@@ -189,3 +190,15 @@ def test_the_queue_works_from_the_keyboard(review_server, review_app, page):
         assert samples.state_counts() | {"not_a_digit": 0} == {
             "new": 0, "accepted": 7, "rejected": 1, "not_a_digit": 0}
     assert problems == [] and page.evaluate("window.cspViolations") == []
+
+
+def test_marks_and_holes_count_pieces_of_ink_and_of_enclosed_background():
+    from webapp.reading.normalise import read_digit
+    from webapp.teaching import review
+
+    drawn = np.array([(np.clip(read_digit(images.drawing(name)).image, 0, 1) * 255)
+                      .round().astype(np.uint8) for name in ("8", "0", "1", "dots")])
+    grid = np.zeros((1, 28, 28), dtype=np.uint8)
+    grid[0, 4:25:5, 4:25] = grid[0, 4:25, 4:25:5] = 255        # a 5 × 5 lattice: 16 cells
+    assert review.holes(drawn).tolist() == [2, 1, 0, 0] and review.holes(grid).tolist() == [16]
+    assert review.marks(drawn).tolist() == [1, 1, 1, 5]

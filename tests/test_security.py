@@ -11,6 +11,7 @@ import stat
 
 import pytest
 
+from tests import images
 from tests.support import PASSWORD, app_config, browser, log_in, set_password, token
 from webapp import create_app, security
 
@@ -76,6 +77,20 @@ def test_hsts_is_sent_on_https_only(client):
     assert client.get("/", base_url="https://localhost").headers[
         "Strict-Transport-Security"] == "max-age=31536000"
     assert "Strict-Transport-Security" not in client.get("/").headers
+
+
+def test_the_readings_fast_path_keeps_both_rules(app, client):
+    """POST /api/v1/predict is answered in front of Flask: it refuses a foreign Host and sends
+    HSTS on https all the same."""
+    assert app.wsgi_app.on, app.wsgi_app.missing
+    png = images.drawing("7")
+    secure = client.post("/api/v1/predict", data=png, content_type="image/png",
+                         base_url="https://localhost")
+    assert secure.status_code == 200
+    assert secure.headers["Strict-Transport-Security"] == "max-age=31536000"
+    foreign = client.post("/api/v1/predict", data=png, content_type="image/png",
+                          headers={"Host": "evil.example"})
+    assert foreign.status_code == 400 and "DIGITS_TRUSTED_HOSTS" in foreign.text
 
 
 # -- the log ------------------------------------------------------------------------------------

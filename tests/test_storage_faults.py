@@ -90,7 +90,6 @@ def test_a_full_disk_during_the_model_save_fails_the_run_and_keeps_the_old_model
 
 def test_a_full_disk_during_sample_uploads_answers_503_and_stores_nothing(app, client):
     app.config["RATELIMIT_ENABLED"] = False
-    app.extensions["digits_limiter"].enabled = False
     with app.app_context():
         db.engine.dispose()
         event.listen(db.engine, "connect", lambda connection, _: full_from_now_on(connection))
@@ -122,7 +121,7 @@ def test_a_full_disk_during_sample_uploads_answers_503_and_stores_nothing(app, c
 
 def test_an_os_level_storage_error_is_a_503_too(app, client):
     """A write refused by the operating system (ENOSPC) on the way to storing a sample."""
-    app.extensions["digits_limiter"].enabled = False
+    app.config["RATELIMIT_ENABLED"] = False
 
     def no_space(*_args, **_kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -262,7 +261,7 @@ def test_postgresql_down_or_silent_answers_503_and_drawings_are_still_read(datab
 def test_a_locked_sqlite_database_answers_503_in_bounded_time_and_drawings_are_read(app,
                                                                                    client):
     """Another process holds SQLite's write lock (a long transaction, a backup)."""
-    app.extensions["digits_limiter"].enabled = False
+    app.config["RATELIMIT_ENABLED"] = False
     holder = sqlite3.connect(Path(app.instance_path) / "digits.sqlite", isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
     try:

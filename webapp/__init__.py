@@ -16,7 +16,8 @@ it may import:
     ops        the ``digits`` command, gunicorn, /healthz and the request log
 
 Beside them, leaves every area may use: ``config`` (every setting),
-``security`` (headers, secret key, CSRF), ``htmx`` and ``errors``.
+``security`` (headers, secret key, CSRF), ``i18n`` (the pages' language),
+``htmx`` and ``errors``.
 """
 
 from pathlib import Path
@@ -24,7 +25,7 @@ from pathlib import Path
 from flask import Flask
 from flask_compress import Compress
 
-from . import errors, security
+from . import errors, i18n, security
 from .admin import auth, dashboard, review
 from .classroom import models as class_models
 from .classroom import student, teacher
@@ -65,6 +66,7 @@ def create_app(test_config=None):
     class_models.init_app(app)
     queue.init_app(app)
     errors.init_app(app)
+    i18n.init_app(app)
     app.before_request(uploads.refuse_cut_body)      # before CSRFProtect parses a cut form
     health.init_app(app)
     requestlog.init_app(app)

@@ -22,6 +22,8 @@ import errno
 
 from flask import current_app, render_template, request
 from flask.globals import request_ctx
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -31,12 +33,12 @@ from .htmx import is_htmx
 from .security import printable
 
 MESSAGES = {
-    404: "There is nothing at this address.",
-    405: "This address does not accept that method.",
-    "host": "This server does not answer to that host name (the request's Host header). Its "
-            "operator lists the names it answers to in DIGITS_TRUSTED_HOSTS.",
-    413: "The request is too large (the limit is {limit} KiB): send a smaller PNG or JPEG, or "
-         "shorter form fields.",
+    404: _l("There is nothing at this address."),
+    405: _l("This address does not accept that method."),
+    "host": _l("This server does not answer to that host name (the request's Host header). Its "
+               "operator lists the names it answers to in DIGITS_TRUSTED_HOSTS."),
+    413: _l("The request is too large (the limit is %(limit)s KiB): send a smaller PNG or JPEG, "
+            "or shorter form fields."),
 }
 RETRY_AFTER_SECONDS = 10
 # What a full disk looks like: SQLite's SQLITE_FULL, PostgreSQL's SQLSTATE 53100, the OS's errno.
@@ -80,8 +82,8 @@ def respond(status, message):
 
 
 def handle_csrf_error(exc):
-    return respond(400, "This form was not sent from a page of this site, or the page is too "
-                        "old: reload the page and try again.")
+    return respond(400, gettext("This form was not sent from a page of this site, or the page "
+                                "is too old: reload the page and try again."))
 
 
 def handle_with_status(exc):
@@ -91,18 +93,23 @@ def handle_with_status(exc):
 
 def handle_http_error(exc):
     """A view's own ``abort(code, message)`` wins; else a plain sentence for the code."""
-    if exc.code == 429:         # Flask-Limiter's description is the limit ("3 per 1 minute")
-        return respond(429, f"Too many submissions from your address (the limit is "
-                            f"{exc.description}): wait a minute, then try again.")
     if isinstance(exc, SecurityError) and request_ctx.url_adapter is None:
-        return respond(400, MESSAGES["host"])
+        return respond(400, str(MESSAGES["host"]))
     custom = exc.description != type(exc).description
     if custom:
-        return respond(exc.code, exc.description)
-    message = MESSAGES.get(exc.code, exc.description)
+        return with_retry_after(exc, respond(exc.code, exc.description))
+    message = str(MESSAGES.get(exc.code, exc.description))
     if exc.code == 413:
-        message = message.format(limit=(current_app.config["MAX_CONTENT_LENGTH"] or 0) // 1024)
+        message = message % {"limit": (current_app.config["MAX_CONTENT_LENGTH"] or 0) // 1024}
     return respond(exc.code, message)
+
+
+def with_retry_after(exc, answer):
+    """A 429's or 503's ``Retry-After`` (werkzeug's ``retry_after``) kept on the answer."""
+    response = current_app.make_response(answer)
+    if getattr(exc, "retry_after", None) is not None:
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def handle_storage_error(exc):
@@ -115,12 +122,17 @@ def handle_storage_error(exc):
                              printable(request.path), type(exc).__name__, cause)
     full = (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)) or any(
         sign in cause.lower() for sign in FULL_SIGNS)
-    what = ("the server's storage is full" if full
-            else "the database is not available right now")
-    if request.method in ("GET", "HEAD"):
-        message = f"This page could not be shown: {what}. Try again in a moment."
+    shown = request.method in ("GET", "HEAD")
+    if full:
+        message = (gettext("This page could not be shown: the server's storage is full. Try "
+                           "again in a moment.") if shown else
+                   gettext("Nothing was saved: the server's storage is full. Try again in a "
+                           "moment."))
     else:
-        message = f"Nothing was saved: {what}. Try again in a moment."
+        message = (gettext("This page could not be shown: the database is not available "
+                           "right now. Try again in a moment.") if shown else
+                   gettext("Nothing was saved: the database is not available right now. Try "
+                           "again in a moment."))
     response = current_app.make_response(respond(503, message))
     response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
@@ -129,4 +141,6 @@ def handle_storage_error(exc):
 def handle_unexpected(exc):
     current_app.logger.exception("unhandled error on %s %s", printable(request.method),
                                  printable(request.path))
-    return respond(500, InternalServerError.description)
+    return respond(500, gettext("The server met an unexpected error and could not answer. "
+                                "It has been logged; try again in a moment.")
+                   if not request.path.startswith("/api/") else InternalServerError.description)

@@ -14,6 +14,7 @@ secret key. This module imports nothing from ``webapp``.
 import os
 import secrets
 import socket
+from urllib.parse import urlsplit
 
 from flask import request
 from flask_wtf.csrf import CSRFProtect
@@ -44,6 +45,27 @@ csrf = CSRFProtect()
 def init_app(app):
     csrf.init_app(app)
     app.after_request(add_security_headers)
+
+
+def cross_site_refusal(headers, host):
+    """Why a browser's request from another site is refused, or None when it is not one.
+
+    Browsers say where a request comes from: ``Sec-Fetch-Site`` (every current
+    browser) and ``Origin`` (on every POST). A request sent by a page of another
+    site is refused; one with neither header (curl, scripts, servers) is not a
+    browser's and goes through, as does the site's own page. Only the host is
+    compared (a proxy may end https before the app).
+    """
+    site = headers.get("Sec-Fetch-Site", "").lower()
+    origin = headers.get("Origin")
+    if site in ("cross-site", "same-site"):
+        where = f"from {origin}" if origin else "from a page of another site"
+    elif origin is not None and urlsplit(origin).netloc.lower() != (host or "").lower():
+        where = f"from {origin}"
+    else:
+        return None
+    return (f"This request came {where}: a browser on another site may not change anything "
+            f"here. Send it from a script or server (no Origin header), or from this site.")
 
 
 def add_security_headers(response):

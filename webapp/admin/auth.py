@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request,
                    url_for)
+from flask_babel import gettext, ngettext
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -79,7 +80,7 @@ def refuse_cross_site():
     """Browsers say where a request came from; a state change from another site is refused."""
     if (request.method not in SAFE_METHODS
             and request.headers.get("Sec-Fetch-Site") == "cross-site"):
-        abort(403, "Changes to the admin must come from the admin's own pages.")
+        abort(403, gettext("Changes to the admin must come from the admin's own pages."))
 
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -95,9 +96,10 @@ def refuse_non_form_body():
         return
     if request.mimetype or request.content_length or "chunked" in request.headers.get(
             "Transfer-Encoding", "").lower():
-        abort(415, f"This form takes application/x-www-form-urlencoded or multipart/form-data, "
-                   f"not {request.mimetype or 'a body without a Content-Type'}: send it from "
-                   f"the admin's own pages.")
+        abort(415, gettext("This form takes application/x-www-form-urlencoded or "
+                           "multipart/form-data, not %(type)s: send it from the admin's own "
+                           "pages.", type=request.mimetype or gettext("a body without a "
+                                                                       "Content-Type")))
 
 
 def require_login():
@@ -107,7 +109,8 @@ def require_login():
     if logged_in():
         return None
     if is_htmx() or request.method not in SAFE_METHODS:
-        abort(401, "You are not logged in (or your session ended): reload the page to log in.")
+        abort(401, gettext("You are not logged in (or your session ended): reload the page to "
+                           "log in."))
     return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
 
 
@@ -160,7 +163,7 @@ def login():
         return render_template("admin/login.html", configured=False, next=target), 403
     if len(request.form.getlist("password")) > 1:
         return render_template("admin/login.html", configured=True, next=target,
-                               error="The password came more than once: send it once."), 400
+                               error=gettext("The password came more than once: send it once.")), 400
     counted = throttle.keys()
     client = throttle.address_key()
     held = throttle.count_attempt(counted)
@@ -172,7 +175,7 @@ def login():
     if not check_password_hash(hashed, request.form.get("password", "")):
         current_app.logger.warning("failed admin login from %s", client)
         return render_template("admin/login.html", configured=True, next=target,
-                               error="That password is not right."), 401
+                               error=gettext("That password is not right.")), 401
     throttle.succeeded(counted)
     sessions.begin(fingerprint(hashed), client)       # clears the cookie's session first
     current_app.logger.info("admin login from %s", client)
@@ -180,19 +183,19 @@ def login():
 
 
 def wait_message(seconds, key):
-    when = (f"{seconds} second{'s' if seconds != 1 else ''}" if seconds < 120
-            else f"{math.ceil(seconds / 60)} minutes")
+    when = (ngettext("%(num)s second", "%(num)s seconds", seconds) if seconds < 120
+            else ngettext("%(num)s minute", "%(num)s minutes", math.ceil(seconds / 60)))
     if key == throttle.GLOBAL:
-        return (f"Too many failed logins on this site just now: try again in {when}. A browser "
-                f"that has logged in here before is not held up.")
-    return f"Too many failed logins: try again in {when}."
+        return gettext("Too many failed logins on this site just now: try again in %(when)s. A "
+                       "browser that has logged in here before is not held up.", when=when)
+    return gettext("Too many failed logins: try again in %(when)s.", when=when)
 
 
 @bp.post("/logout")
 @login_required
 def logout():
     sessions.end()                   # the row: a copy of this cookie is logged out too
-    flash("You are logged out.")
+    flash(gettext("You are logged out."))
     return redirect(url_for("auth.login"))
 
 

@@ -7,6 +7,10 @@ colours them, so the page keeps its strict CSP (no inline style anywhere).
 
 import math
 
+from flask_babel import gettext
+
+from ..i18n import number, percent2
+
 # The line charts' viewBox and plot area, in SVG units.
 WIDTH, HEIGHT = 320, 172
 LEFT, RIGHT, TOP, BOTTOM = 46, 308, 12, 140
@@ -70,9 +74,9 @@ def loss_chart(history, epochs):
     values = [h[k] for h in history for k in ("loss", "val_loss") if h.get(k) is not None]
     hi = nice_ceiling(max(values)) if values and max(values) > 0 else 1.0
     digits = decimals(value_ticks(0.0, hi)[1])
-    return line_chart(history, epochs, (("loss", "training", "is-train"),
-                                         ("val_loss", "validation", "is-val")),
-                      0.0, hi, lambda v: f"{v:.{digits}f}", value=lambda v: f"{v:.4f}")
+    return line_chart(history, epochs, (("loss", gettext("training"), "is-train"),
+                                         ("val_loss", gettext("validation"), "is-val")),
+                      0.0, hi, lambda v: number(v, digits), value=lambda v: number(v, 4))
 
 
 def accuracy_chart(history, epochs, reference=None):
@@ -83,10 +87,10 @@ def accuracy_chart(history, epochs, reference=None):
     lowest = min(values) if values else 0.0
     span = min(1.0, nice_ceiling(max(1.0 - lowest, 0.002) * 1.15))
     digits = decimals(value_ticks(1.0 - span, 1.0)[1] * 100)
-    return line_chart(history, epochs, (("train_accuracy", "training", "is-train"),
-                                        ("val_accuracy", "validation", "is-val")),
-                      1.0 - span, 1.0, lambda v: f"{v * 100:.{digits}f}%", reference,
-                      value=lambda v: f"{v * 100:.2f}%")
+    return line_chart(history, epochs, (("train_accuracy", gettext("training"), "is-train"),
+                                        ("val_accuracy", gettext("validation"), "is-val")),
+                      1.0 - span, 1.0, lambda v: percent2(v, digits), reference,
+                      value=lambda v: percent2(v))
 
 
 def decimals(step):

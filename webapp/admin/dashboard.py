@@ -16,6 +16,8 @@ import math
 import numpy as np
 from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request,
                    url_for)
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import load_only
 
@@ -28,14 +30,16 @@ from ..reading import pictures
 from ..reading.decode import ImageError
 from ..reading.uploads import image_bytes
 from ..teaching import imports, runs, settings
-from . import auth, run_panel
+from . import auth, names, run_panel
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.before_request(auth.require_login)
 PER_PAGE = 24
 MAX_PAGE = 2**31                   # any page past the last shows the last; SQL's OFFSET stays small
 MAX_ID = 2**63 - 1                 # the largest row id SQLite and PostgreSQL can hold
-ROWS = {"sample_id": "sample", "run_id": "training run", "version_id": "model version"}
+ROWS = {"sample_id": _l("There is no sample %(id)s."),
+        "run_id": _l("There is no training run %(id)s."),
+        "version_id": _l("There is no model version %(id)s.")}
 
 
 @bp.url_value_preprocessor
@@ -43,7 +47,7 @@ def refuse_impossible_ids(endpoint, values):
     """An id past 64 bits names no row: 404, before the database is asked (it cannot bind it)."""
     for name, value in (values or {}).items():
         if isinstance(value, int) and value > MAX_ID:
-            abort(404, f"There is no {ROWS.get(name, 'row')} {value}.")
+            abort(404, str(ROWS.get(name, _l("There is no row %(id)s."))) % {"id": value})
 
 
 def answer(template, status=200, section="", **context):
@@ -104,7 +108,7 @@ def mnist_counts():
 
 def counts_context():
     return {"mnist": mnist_counts(), "collected": samples.counts(),
-            "review_counts": samples.state_counts()}
+            "review_counts": samples.state_counts(), "storage": samples.usage()}
 
 
 def gallery_context(number):
@@ -146,9 +150,11 @@ def relabel(sample_id):
         return answer("admin/partials/_sample.html", exc.status, "gallery", error=str(exc),
                       card_error=str(exc), card=sample_card(samples.get(sample_id)))
     return answer("admin/partials/_sample.html", 200, "gallery", oob=True,
-                  message=f"Drawing {sample.id} is now labelled "
-                          f"{'not a digit' if sample.label == samples.NOT_A_DIGIT else sample.label}"
-                          f". It is accepted: retrains learn it.",
+                  message=(gettext("Drawing %(id)s is now labelled not a digit. It is accepted: "
+                                   "retrains learn it.", id=sample.id)
+                           if sample.label == samples.NOT_A_DIGIT else
+                           gettext("Drawing %(id)s is now labelled %(label)s. It is accepted: "
+                                   "retrains learn it.", id=sample.id, label=sample.label)),
                   card=sample_card(sample), **counts_context())
 
 
@@ -161,7 +167,7 @@ def delete_sample(sample_id):
         return answer("admin/partials/_gallery.html", exc.status, "gallery", error=str(exc),
                       gallery_error=str(exc), **data_context(number))
     return answer("admin/partials/_gallery.html", 200, "gallery", oob=True,
-                  message=f"Drawing {sample_id} deleted.", **data_context(number))
+                  message=gettext("Drawing %(id)s deleted.", id=sample_id), **data_context(number))
 
 
 @bp.post("/samples/import")
@@ -196,8 +202,8 @@ def start_run():
     if not any(name in request.form for name in settings.FIELDS):
         # Blank fields take the defaults, but a post with none of them is not the Train form.
         return train_refused(400, **train_context(refused=(
-            "The request carried none of the training settings: start the run from the "
-            "Train form on the dashboard.")))
+            gettext("The request carried none of the training settings: start the run from "
+                    "the Train form on the dashboard."))))
     chosen, errors = settings.validate(request.form)
     if errors:
         return train_refused(400, **train_context(request.form, errors))
@@ -206,13 +212,13 @@ def start_run():
     except runs.RunRefused as exc:
         return train_refused(409, **train_context(request.form, refused=str(exc)))
     return answer("admin/partials/_train.html", 202, "train", started=True,
-                  message=f"Run {run.id} queued.", **train_context(run=run))
+                  message=gettext("Run %(id)s queued.", id=run.id), **train_context(run=run))
 
 
 def get_run(run_id):
     run = runs.get(run_id)
     if run is None:
-        abort(404, f"There is no training run {run_id}.")
+        abort(404, gettext("There is no training run %(id)s.", id=run_id))
     return run
 
 
@@ -262,7 +268,7 @@ def cancel_run(run_id):
         return answer("admin/partials/_run.html", 409, "run", error=str(exc),
                       run=run_panel.view(get_run(run_id)), run_error=str(exc))
     return answer("admin/partials/_run.html", 200, "run",
-                  message=f"Run {run_id}: cancel requested.", run=run_panel.view(get_run(run_id)))
+                  message=gettext("Run %(id)s: cancel requested.", id=run_id), run=run_panel.view(get_run(run_id)))
 
 
 # -- models -----------------------------------------------------------------------------------
@@ -276,7 +282,7 @@ def models_context(message=None, error=None):
 
 def change_model(version_id, action):
     if run_panel.summary(version_id) is None:
-        abort(404, f"There is no model version {version_id}.")
+        abort(404, gettext("There is no model version %(id)s.", id=version_id))
     try:
         if action == "promote":
             version = registry.promote(version_id, force="force" in request.form)
@@ -285,8 +291,10 @@ def change_model(version_id, action):
     except registry.RegistryError as exc:
         return answer("admin/partials/_models.html", 409, "models", error=str(exc),
                       **models_context(error=str(exc)))
-    message = (f"{'Promoted' if action == 'promote' else 'Rolled back to'} version "
-               f"{version.id}: every server reads with it within a second.")
+    message = (gettext("Promoted version %(id)s: every server reads with it within a second.",
+                       id=version.id) if action == "promote" else
+               gettext("Rolled back to version %(id)s: every server reads with it within a "
+                       "second.", id=version.id))
     context = models_context(message=message)
     shown_run = request.form.get("run", type=int)     # the run panel the button was in
     if shown_run and runs.get(shown_run):
@@ -312,4 +320,5 @@ def rollback(version_id):
 
 
 def init_app(app):
+    names.init_app(app)
     app.register_blueprint(bp)

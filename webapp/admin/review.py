@@ -14,6 +14,8 @@ needs the admin's login, and every POST its CSRF token.
 import math
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask_babel import gettext, ngettext
+from flask_babel import lazy_gettext as _l
 
 from ..core import samples
 from ..htmx import is_htmx
@@ -27,7 +29,8 @@ bp.before_request(auth.require_login)
 bp.url_value_preprocessor(refuse_impossible_ids)
 PER_PAGE = 25
 ACTIONS = {"accept": samples.ACCEPTED, "reject": samples.REJECTED, "undo": samples.NEW}
-DONE = {samples.ACCEPTED: "accepted", samples.REJECTED: "rejected", samples.NEW: "back in the queue"}
+DONE = {samples.ACCEPTED: _l("accepted"), samples.REJECTED: _l("rejected"),
+        samples.NEW: _l("back in the queue")}
 
 
 def filters(source):
@@ -43,7 +46,7 @@ def filters(source):
 def card(flagged):
     sample = flagged.sample
     return {"flagged": flagged, "sample": sample,
-            "label": "not a digit" if sample.label == samples.NOT_A_DIGIT else sample.label,
+            "label": gettext("not a digit") if sample.label == samples.NOT_A_DIGIT else sample.label,
             "image_url": pictures.ink_data_url(samples.image(sample) / 255)}
 
 
@@ -77,14 +80,16 @@ def one(form, name, default=""):
     """A form field sent at most once (two actions or filters in one post are refused)."""
     values = form.getlist(name)
     if len(values) > 1:
-        abort(400, f"The field {name!r} came more than once: send it once.")
+        abort(400, gettext("The field %(field)s came more than once: send it once.",
+                           field=repr(name)))
     return values[0] if values else default
 
 
 def action_of(form, allowed=("accept", "reject")):
     action = one(form, "action")
     if action not in allowed:
-        abort(400, f"Choose what to do: {' or '.join(allowed)}.")
+        abort(400, gettext("Choose what to do: %(actions)s.",
+                           actions=gettext(" or ").join(allowed)))
     return action, ACTIONS[action]
 
 
@@ -115,10 +120,9 @@ def decide_page():
     _action, state = action_of(request.form)
     raw = request.form.getlist("ids")
     if not raw or not all(i.isascii() and i.isdigit() and len(i) < 19 for i in raw):
-        abort(400, "Send the ids of the samples on the page, each a whole number.")
+        abort(400, gettext("Send the ids of the samples on the page, each a whole number."))
     changed = samples.set_state(state, ids=[int(i) for i in raw], only_new=True)
-    return answer_queue(posted_filters(request.form),
-                        f"{changed} sample{'s' if changed != 1 else ''} {DONE[state]}.")
+    return answer_queue(posted_filters(request.form), changed_message(state, changed))
 
 
 @bp.post("/all")
@@ -128,15 +132,23 @@ def decide_all():
     chosen = posted_filters(request.form)
     expected = one(request.form, "expected")
     if expected and not (expected.isascii() and expected.isdigit() and len(expected) < 10):
-        abort(400, "The field 'expected' must be the number of samples shown as matching.")
+        abort(400, gettext("The field 'expected' must be the number of samples shown as "
+                           "matching."))
     matching = [f.sample.id for f in review.ranked(chosen["reason"] or None,
                                                    chosen["client"] or None)]
     if expected and int(expected) != len(matching):
-        return answer_queue(chosen, error=f"The queue changed: {len(matching)} samples match "
-                                          f"now, not {expected}. Look again, then choose.",
-                            status=409)
+        return answer_queue(chosen, error=gettext(
+            "The queue changed: %(now)s samples match now, not %(expected)s. Look again, then "
+            "choose.", now=len(matching), expected=expected), status=409)
     changed = samples.set_state(state, ids=matching, only_new=True)
-    return answer_queue(chosen, f"{changed} sample{'s' if changed != 1 else ''} {DONE[state]}.")
+    return answer_queue(chosen, changed_message(state, changed))
+
+
+def changed_message(state, changed):
+    """ "3 samples accepted." in the page's language."""
+    if state == samples.ACCEPTED:
+        return ngettext("%(num)s sample accepted.", "%(num)s samples accepted.", changed)
+    return ngettext("%(num)s sample rejected.", "%(num)s samples rejected.", changed)
 
 
 def init_app(app):

@@ -9,6 +9,7 @@ URLs (``pictures``), and the comparison with the serving model.
 import base64
 
 import numpy as np
+from flask_babel import gettext
 from sqlalchemy.orm import defer
 
 from model import mnist
@@ -17,7 +18,7 @@ from ..core import registry
 from ..core.db import ModelVersion, TrainingRun, db
 from ..reading import pictures
 from ..teaching import runs
-from . import charts
+from . import charts, names
 
 
 def summary(version_id):
@@ -33,6 +34,7 @@ def view(run: TrainingRun):
     eta = (sum(seconds) / len(seconds)) * max(run.epochs - run.epoch, 0) if seconds else None
     serving = summary(registry.serving_id())
     return {"row": run, "active": active, "history": history,
+            "phase": names.run_phase(run.phase, run.epoch or 0, run.epochs),
             "progress": min(max(float(run.progress or 0), 0.0), 1.0),
             "eta": duration(eta) if active and eta is not None else None,
             "loss_chart": charts.loss_chart(history, run.epochs) if history else None,
@@ -48,9 +50,9 @@ def accuracy_reference(run, serving):
     """The validation accuracy to beat: the version the run fine-tuned, else the serving one."""
     start = (run.results or {}).get("start_version")
     if start:
-        version, name = summary(start), f"start (v{start})"
+        version, name = summary(start), gettext("start (v%(version)s)", version=start)
     elif serving.id != run.version_id:
-        version, name = serving, f"serving (v{serving.id})"
+        version, name = serving, gettext("serving (v%(version)s)", version=serving.id)
     else:
         return None
     value = ((version.metrics or {}) if version else {}).get("val_accuracy")
@@ -60,8 +62,9 @@ def accuracy_reference(run, serving):
 def duration(seconds):
     seconds = int(round(seconds))
     if seconds < 60:
-        return f"{seconds} s"
-    return f"{seconds // 60} min {seconds % 60:02d} s"
+        return gettext("%(seconds)s s", seconds=seconds)
+    return gettext("%(minutes)s min %(seconds)s s", minutes=seconds // 60,
+                   seconds=format(seconds % 60, "02d"))
 
 
 def unit_pictures(units, columns=6):

@@ -96,9 +96,11 @@ def forget_ended(password_fingerprint):
     """``before_request``, ahead of CSRF: a cookie naming a session that has ended is emptied,
     so a copy kept from before a logout passes neither the login check nor CSRF. Asked on the
     admin's pages and on every state change; the draw page's readings skip the lookup."""
-    if KEY not in session:
-        return
+    if current_app.config["SESSION_COOKIE_NAME"] not in request.cookies:
+        return                       # no cookie: not even a look (it would add Vary: Cookie)
     if request.method in SAFE_METHODS and not request.path.startswith("/admin"):
+        return
+    if KEY not in session:
         return
     if not current(password_fingerprint()):
         current_app.logger.info("admin session ended or unknown: cookie emptied")

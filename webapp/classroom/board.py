@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+from flask_babel import gettext
 from sqlalchemy import select
 
 from ..core import samples
@@ -43,7 +44,7 @@ def wall(students):
     """Tiles for the students who drew, newest drawing first."""
     drawn = [s for s in students if s.latest_pixels is not None]
     drawn.sort(key=lambda s: s.latest_at, reverse=True)
-    return [Tile(student_id=s.id, nickname=s.nickname or f"Student {s.id}",
+    return [Tile(student_id=s.id, nickname=s.nickname or gettext("Student %(id)s", id=s.id),
                  picture=ink(s.latest_pixels), digit=s.latest_digit,
                  confidence=s.latest_confidence or 0.0, version=s.latest_version)
             for s in drawn]

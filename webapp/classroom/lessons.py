@@ -13,6 +13,7 @@ import re
 import secrets
 from datetime import timedelta
 
+from flask_babel import gettext
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import func, select, update
 
@@ -42,17 +43,18 @@ class ClassError(ValueError):
 def parse_minutes(value):
     text = str(value if value is not None else LESSON_MINUTES).strip()
     if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= MAX_MINUTES:
-        raise ClassError(f"The length of the lesson must be a whole number of minutes from 1 "
-                         f"to {MAX_MINUTES}; got {text[:12]!r}.")
+        raise ClassError(gettext("The length of the lesson must be a whole number of minutes "
+                                 "from 1 to %(max)s; got %(value)s.", max=MAX_MINUTES,
+                                 value=repr(text[:12])))
     return int(text)
 
 
 def parse_name(value):
     name = " ".join(str(value or "").split())
     if len(name) > NAME_MAX or NOT_IN_A_NAME.search(name):
-        raise ClassError(f"The class's name must be at most {NAME_MAX} characters, without "
-                         "< > & quotes or slashes.")
-    return name or "A class"
+        raise ClassError(gettext("The class's name must be at most %(max)s characters, without "
+                                 "< > & quotes or slashes.", max=NAME_MAX))
+    return name or gettext("A class")
 
 
 def start(name="", minutes=LESSON_MINUTES, language=None):
@@ -79,8 +81,8 @@ def by_code(code):
     classroom = db.session.scalar(select(Classroom).where(Classroom.code == code)) \
         if code else None
     if classroom is None:
-        raise ClassError(f"There is no class with the code {code!r}: check the code on the "
-                         "board.", 404)
+        raise ClassError(gettext("There is no class with the code %(code)s: check the code on "
+                                 "the board.", code=repr(code)), 404)
     return classroom
 
 
@@ -90,8 +92,8 @@ def is_over(classroom, now=None):
 
 def require_open(classroom):
     if is_over(classroom):
-        raise ClassError("This class has ended: thank you for drawing. Ask your teacher for "
-                         "the next one.", 410)
+        raise ClassError(gettext("This class has ended: thank you for drawing. Ask your "
+                                 "teacher for the next one."), 410)
 
 
 def end(classroom):
@@ -112,15 +114,15 @@ def parse_nickname(value):
     """A nickname as typed → the one stored ("" for none); refused if too long or markup."""
     if isinstance(value, (list, tuple)):
         if len(value) > 1:
-            raise ClassError("The nickname came more than once: send one.")
+            raise ClassError(gettext("The nickname came more than once: send one."))
         value = value[0] if value else ""
     nickname = " ".join(str(value or "").split())
     if NOT_IN_A_NAME.search(nickname):
-        raise ClassError("A nickname is letters, digits and spaces: leave out < > & quotes, "
-                         "slashes and = signs.")
+        raise ClassError(gettext("A nickname is letters, digits and spaces: leave out < > & "
+                                 "quotes, slashes and = signs."))
     if len(nickname) > NICKNAME_MAX:
-        raise ClassError(f"A nickname has at most {NICKNAME_MAX} characters; this one has "
-                         f"{len(nickname)}.")
+        raise ClassError(gettext("A nickname has at most %(max)s characters; this one has "
+                                 "%(num)s.", max=NICKNAME_MAX, num=len(nickname)))
     return nickname
 
 
@@ -165,14 +167,14 @@ def corrections(classroom_id, limit=None):
 def class_sample(classroom_id, sample_id):
     sample = db.session.get(Sample, sample_id)
     if sample is None or sample.classroom_id != classroom_id:
-        raise ClassError(f"There is no drawing {sample_id} in this class.", 404)
+        raise ClassError(gettext("There is no drawing %(id)s in this class.", id=sample_id), 404)
     return sample
 
 
 def review(classroom_id, sample_id, state):
     """Reject a class's correction (it trains nothing), or accept it again."""
     if state not in ("accepted", "rejected"):
-        raise ClassError("A correction is accepted or rejected.")
+        raise ClassError(gettext("A correction is accepted or rejected."))
     sample = class_sample(classroom_id, sample_id)
     sample.state = state
     db.session.commit()

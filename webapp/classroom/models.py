@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from ..core import registry
 from ..core.db import Classroom, ModelVersion, as_utc, db, utcnow
 from ..core.served import Loaded, get_model
+from ..i18n import prefer
 
 CLASSES_KEPT = 256      # class states remembered per process (a few bytes each)
 
@@ -112,6 +113,15 @@ def read_state(code):
 def init_app(app):
     app.extensions["digits_class_models"] = ClassModels(app.config["MODEL_CHECK_SECONDS"],
                                                         app.config["CLASS_MODELS_KEPT"])
+
+
+def speak_the_class_language():
+    """``before_request`` of the class's blueprints: its pages, the students' and the
+    teacher's, speak the language its teacher set, over the browser's; a visitor's own
+    choice on the switch still wins (webapp.i18n)."""
+    language = language_for_request()
+    if language:
+        prefer(language)
 
 
 def class_models():

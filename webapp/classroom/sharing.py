@@ -11,6 +11,7 @@ import secrets
 
 import numpy as np
 from flask import current_app
+from flask_babel import gettext
 from sqlalchemy import select
 
 from ..admin.auth import logged_in
@@ -63,8 +64,8 @@ def share(sample):
 def get(classroom_id, token):
     shared = db.session.get(SharedDrawing, str(token)[:32])
     if shared is None or shared.classroom_id != classroom_id:
-        raise ClassError("There is no shared drawing at this address: it may have been "
-                         "deleted with its class.", 404)
+        raise ClassError(gettext("There is no shared drawing at this address: it may have been "
+                                 "deleted with its class."), 404)
     return shared
 
 

@@ -20,6 +20,7 @@ token like every form of the site.
 """
 
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from flask_babel import gettext
 
 from .. import errors
 from ..core import samples
@@ -32,9 +33,10 @@ from ..reading.normalise import read_digit
 from ..reading.uploads import image_bytes
 from . import lessons, sharing
 from .lessons import ClassError
-from .models import class_models, model_for
+from .models import class_models, model_for, speak_the_class_language
 
 bp = Blueprint("classroom", __name__)
+bp.before_request(speak_the_class_language)
 bp.after_request(vary_on_htmx)
 
 
@@ -42,8 +44,8 @@ def open_class(code):
     """The class ``code``'s state (from memory, a second old at most); 404 if none."""
     state = class_models().state(lessons.normalise_code(code))
     if state is None:
-        raise ClassError(f"There is no class with the code {code[:16]!r}: check the code on "
-                         "the board.", 404)
+        raise ClassError(gettext("There is no class with the code %(code)s: check the code on "
+                                 "the board.", code=repr(code[:16])), 404)
     return state
 
 
@@ -52,11 +54,11 @@ def member(code, open_only=True):
     state = open_class(code)
     joined = session.get("student") or {}
     if joined.get("class") != state.code or not isinstance(joined.get("id"), int):
-        raise ClassError("This page is for the students of another class: join this one with "
-                         "its code first.", 403)
+        raise ClassError(gettext("This page is for the students of another class: join this "
+                                 "one with its code first."), 403)
     if open_only and state.over:
-        raise ClassError("This class has ended: thank you for drawing. Your teacher may start "
-                         "another.", 410)
+        raise ClassError(gettext("This class has ended: thank you for drawing. Your teacher may "
+                                 "start another."), 410)
     return state, joined["id"]
 
 
@@ -68,8 +70,8 @@ def find():
     state = class_models().state(lessons.normalise_code(code))
     if state is None:
         return render_template("classroom/find.html", code=code[:16],
-                               problem="There is no class with that code: check it on the "
-                                       "board."), 404
+                               problem=gettext("There is no class with that code: check it "
+                                               "on the board.")), 404
     return redirect(url_for("classroom.join_page", code=state.code))
 
 
@@ -174,10 +176,10 @@ def teach_row(problem):
 @errors.htmx_fragment(teach_row)
 def correct(code):
     state, student_id = member(code)
-    corrections.count_submission(key=f"class {state.id} student {student_id}")
     try:
         label = samples.parse_label(request.form.getlist("label"))
         sample = corrections.add(image_bytes(), label, source="class", loaded=model_for(state),
+                                 budget_key=f"class {state.id} student {student_id}",
                                  classroom_id=state.id, student_id=student_id,
                                  state="accepted")
     except samples.SampleError as exc:
@@ -200,7 +202,7 @@ def share(code, sample_id):
     state, student_id = member(code)
     sample = lessons.class_sample(state.id, sample_id)
     if sample.student_id != student_id:
-        raise ClassError("You can share your own drawings only.", 403)
+        raise ClassError(gettext("You can share your own drawings only."), 403)
     shared = sharing.share(sample)
     return render_template("classroom/partials/_share_link.html", shared=shared,
                            state=state)
@@ -213,8 +215,8 @@ def shared(code, token):
     joined = session.get("student") or {}
     if not (drawing.published or joined.get("class") == state.code
             or sharing.teacher_logged_in()):
-        raise ClassError("This drawing is shared with its class only: join the class to see "
-                         "it.", 403)
+        raise ClassError(gettext("This drawing is shared with its class only: join the class "
+                                 "to see it."), 403)
     return render_template("classroom/shared.html", state=state, drawing=drawing,
                            view=sharing.view(drawing))
 

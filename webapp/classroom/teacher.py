@@ -23,6 +23,7 @@ changes; CSRFProtect checks every POST's token).
 import re
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
+from flask_babel import gettext
 from sqlalchemy import select
 
 from ..admin import auth
@@ -33,10 +34,11 @@ from ..teaching import runs
 from ..teaching.settings import CLASS_TEACH
 from . import board, export, lessons, sharing
 from .lessons import ClassError
-from .models import class_models, model_for, read_state
+from .models import class_models, model_for, read_state, speak_the_class_language
 
 bp = Blueprint("classes", __name__, url_prefix="/admin/classes")
 bp.before_request(auth.require_login)
+bp.before_request(speak_the_class_language)
 LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})?")
 
 
@@ -77,7 +79,8 @@ def parse_language(value):
     if not value:
         return None
     if not LANGUAGE_TAG.fullmatch(value):
-        raise ClassError("A class's language is a language tag such as en, es or zh_Hans.")
+        raise ClassError(gettext("A class's language is a language tag such as en, es or "
+                                 "zh_Hans."))
     return value
 
 
@@ -112,7 +115,7 @@ def wall_context(classroom):
 def review_context(classroom):
     return {"classroom": classroom, "stamp": lessons.stamp(classroom.id),
             "corrections": lessons.corrections(classroom.id, limit=60),
-            "names": {s.id: s.nickname or f"Student {s.id}"
+            "names": {s.id: s.nickname or gettext("Student %(id)s", id=s.id)
                       for s in lessons.students(classroom.id)}}
 
 
@@ -142,9 +145,9 @@ def student_close_up(code, student_id):
     classroom = get_class(code)
     student = lessons.student_of(classroom.id, student_id)
     if student is None or student.latest_pixels is None:
-        raise ClassError("That student has not drawn anything yet.", 404)
+        raise ClassError(gettext("That student has not drawn anything yet."), 404)
     return render_close_up(classroom, student.latest_pixels, student.latest_version,
-                           title=student.nickname or f"Student {student.id}")
+                           title=student.nickname or gettext("Student %(id)s", id=student.id))
 
 
 @bp.get("/<code>/samples/<int:sample_id>")
@@ -195,7 +198,7 @@ def teach(code):
         runs.reap_stale()
         return teach_panel(classroom)
     if not lessons.teachable(classroom.id):
-        return teach_panel(classroom, status=409, problem=(
+        return teach_panel(classroom, status=409, problem=gettext(
             "There is nothing to learn from yet: the students' accepted corrections (those "
             "not kept back to measure it) teach it. Have them draw and say which digit they "
             "meant, then press it again."))
@@ -219,7 +222,8 @@ def end(code):
 def delete(code):
     classroom = get_class(code)
     if lessons.normalise_code(request.form.get("confirm")) != classroom.code:
-        raise ClassError(f"To delete the class, type its code {classroom.code} to confirm.")
+        raise ClassError(gettext("To delete the class, type its code %(code)s to confirm.",
+                                 code=classroom.code))
     lessons.delete(classroom)
     changed(classroom)
     return redirect(url_for("classes.index"))
@@ -252,8 +256,8 @@ def drawings(code):
 def model_file(code):
     classroom = get_class(code)
     if classroom.model_version_id is None:
-        abort(404, "The class has no model of its own yet: press \"Teach it our handwriting\" "
-                   "first.")
+        abort(404, gettext("The class has no model of its own yet: press “Teach it our "
+                           "handwriting” first."))
     version = registry.get(classroom.model_version_id)
     return Response(version.weights, mimetype="application/octet-stream", headers={
         "Content-Disposition": f'attachment; filename="class-{classroom.code}-model-'

@@ -76,9 +76,9 @@ UNSURE_BELOW          | number        | 0.6       | Confidence under which the p
 DATABASE_URL          | text or unset | unset     | SQLAlchemy URL of the database (PostgreSQL for
                                                     several hosts); unset: SQLite in the instance
                                                     folder.
-REDIS_URL             | text or unset | unset     | Redis for the job queue and the rate limits
-                                                    (several hosts); unset: SQLite queue, limits
-                                                    in memory.
+REDIS_URL             | text or unset | unset     | Redis for the job queue and the per-client
+                                                    budgets (several hosts); unset: SQLite queue,
+                                                    budgets in the database.
 DATA_DIR              | path or unset | unset     | MNIST's four idx .gz files for retraining;
                                                     unset: ~/.cache/digits/mnist (downloaded when
                                                     missing).
@@ -86,9 +86,23 @@ PROMOTE_MARGIN        | number        | 0.005     | A promotion may cost at most
                                                     test accuracy (unless forced).
 HOLD_OUT_PERCENT      | whole number  | 20        | Of new samples, the share kept back to measure
                                                     retrains, never trained on.
-SAMPLES_RATE_LIMIT    | text          | 60 per minute;600 per hour | Per client: corrections and
-                                                    labelled uploads (Flask-Limiter's notation).
-RATELIMIT_ENABLED     | true/false    | true      | Whether that limit is counted at all.
+SAMPLES_RATE_LIMIT    | text          | 60 per minute;600 per hour | Per client, in any such
+                                                    span, across every process and host: samples
+                                                    stored (corrections and API uploads together).
+CLIENT_STORAGE_KB     | whole number  | 4096      | Per client, in any 24 hours: KiB of samples
+                                                    stored (a canvas drawing is under 1 KiB, a
+                                                    photo 5–14 KiB).
+SAMPLES_STORAGE_MB    | whole number  | 1024      | All samples together; when they fill it, new
+                                                    ones are refused (507) until an admin deletes
+                                                    some. /healthz and the admin show how full.
+PREDICT_RATE_LIMIT    | number        | 10        | Per client and web process: readings a second
+                                                    (the page sends ~7 while someone draws); 0: no
+                                                    limit.
+PREDICT_BURST         | whole number  | 30        | Readings a client may make at once before
+                                                    PREDICT_RATE_LIMIT applies.
+RATELIMIT_ENABLED     | true/false    | true      | Whether those budgets are counted at all.
+IDEMPOTENCY_HOURS     | number        | 24        | How long POST /api/v1/samples remembers an
+                                                    Idempotency-Key's first answer.
 REVIEW_CONFIDENT      | number        | 0.9       | The review queue flags a label that differs
                                                     from a reading at least this sure.
 REVIEW_BURST          | whole number  | 20        | New samples from one client within an hour
@@ -178,9 +192,8 @@ class Config:
         # someone draws; zstd shrinks it tenfold for ~0.1 ms (gzip 1 for older browsers).
         "COMPRESS_ALGORITHM": ["zstd", "gzip"],
         "COMPRESS_LEVEL": 1,
-        # Redis down must not turn every submission into a 500: count in memory meanwhile.
-        "RATELIMIT_SWALLOW_ERRORS": True,
-        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        # The budgets' keys in Redis start with this (several apps may share one Redis).
+        "RATELIMIT_KEY_PREFIX": "digits-budget",
     }
 
     @classmethod

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from flask_migrate import Migrate, upgrade
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Integer, LargeBinary,
-                        String, Text, event, text)
+from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer,
+                        LargeBinary, String, Text, event, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from ..security import create_private, private_folder, private_opener
@@ -213,6 +213,37 @@ class LoginFailure(db.Model):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     first: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class BudgetEntry(db.Model):
+    """One spend from a client's budget (``core.budgets``): a sample stored, its bytes.
+
+    ``client`` is a keyed hash of the address; ``at`` seconds since the epoch. Entries
+    older than the longest window (a day) are deleted as others are added.
+    """
+
+    __tablename__ = "budget_entries"
+    __table_args__ = (Index("ix_budget_entries_lookup", "bucket", "client", "at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bucket: Mapped[str] = mapped_column(String(16))          # "samples", "storage"
+    client: Mapped[str] = mapped_column(String(32))
+    at: Mapped[float] = mapped_column(Float)
+    cost: Mapped[int] = mapped_column(Integer)
+
+
+class IdempotencyKey(db.Model):
+    """The first answer to a ``POST /api/v1/samples`` sent with an ``Idempotency-Key``.
+
+    ``fingerprint`` (SHA-256 of the image and label) tells a retry from another request
+    under the same key; ``at`` is seconds since the epoch, kept ``IDEMPOTENCY_HOURS``.
+    """
+
+    __tablename__ = "idempotency_keys"
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    at: Mapped[float] = mapped_column(Float, index=True)
+    status: Mapped[int] = mapped_column(Integer)
+    answer: Mapped[dict] = mapped_column(JSON)
 
 
 class AdminSession(db.Model):

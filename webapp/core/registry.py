@@ -10,6 +10,7 @@ import hashlib
 from pathlib import Path
 
 from flask import current_app
+from flask_babel import gettext
 from sqlalchemy import select, update
 from sqlalchemy.orm import defer
 
@@ -102,7 +103,7 @@ def versions():
 def get(version_id):
     version = db.session.get(ModelVersion, version_id)
     if version is None:
-        raise RegistryError(f"There is no model version {version_id}.")
+        raise RegistryError(gettext("There is no model version %(id)s.", id=version_id))
     return version
 
 
@@ -127,15 +128,17 @@ def promote(version_id, force=False):
     version = get(version_id)
     current = get(serving_id())
     if version.id == current.id:
-        raise RegistryError(f"Model version {version.id} is already being served.")
+        raise RegistryError(gettext("Model version %(id)s is already being served.",
+                                    id=version.id))
     margin = float(current_app.config["PROMOTE_MARGIN"])
     new, old = (version.metrics or {}).get("test_accuracy"), (current.metrics or {}).get(
         "test_accuracy")
     if not force and new is not None and old is not None and new < old - margin:
-        raise RegistryError(
-            f"Model version {version.id} reads {new:.2%} of the MNIST test set, more than "
-            f"{margin:.1%} below version {current.id}'s {old:.2%}; promote it with force "
-            "if you are sure.")
+        raise RegistryError(gettext(
+            "Model version %(id)s reads %(new)s of the MNIST test set, more than %(margin)s "
+            "below version %(current)s's %(old)s; promote it with force if you are sure.",
+            id=version.id, new=format(new, ".2%"), margin=format(margin, ".1%"),
+            current=current.id, old=format(old, ".2%")))
     return activate(version, "promote", forced=force)
 
 
@@ -145,11 +148,12 @@ def rollback(version_id=None):
     if version_id is None:
         earlier = [a.version_id for a in history() if a.version_id != current]
         if not earlier:
-            raise RegistryError("There is no earlier version to roll back to.")
+            raise RegistryError(gettext("There is no earlier version to roll back to."))
         version_id = earlier[-1]
     version = get(version_id)
     if version.id == current:
-        raise RegistryError(f"Model version {version.id} is already being served.")
+        raise RegistryError(gettext("Model version %(id)s is already being served.",
+                                    id=version.id))
     return activate(version, "rollback")
 
 

@@ -2,13 +2,15 @@
 
 ``reading.corrections`` stores what the page and the API send (``store``);
 the admin lists, relabels and deletes them, and a retrain reads the training
-and held-out sets. Each row holds the upload as sent (so a later
-preprocessing can derive the 28×28 image again), the 28×28 image, the label,
-the serving model's guess and version, the time, and a keyed hash of the
-sender's address (``client_key``: bursts from one client show in the review
-queue; the address itself is never stored). About one sample in five is held
-out: never trained on, it measures whether a retrain learnt the style or
-only the samples.
+and held-out sets. Each row holds the upload re-encoded (``upload``: the
+drawing's luminance as decoded, a lean greyscale PNG, under 1 KiB for a canvas, from which
+a later preprocessing can derive the 28×28 image again), the 28×28 image, the
+label, the serving model's guess and version, the time, and a keyed hash of
+the sender's address (``client_key``: bursts from one client show in the
+review queue; the address itself is never stored). ``usage()`` says how full
+the store is (``SAMPLES_STORAGE_MB``). About one sample in five is held out:
+never trained on, it measures whether a retrain learnt the style or only the
+samples.
 
 Every sample has a review state: ``NEW`` (public corrections arrive so),
 ``ACCEPTED`` (the operator's own, imported ones, and what review accepts) or
@@ -20,13 +22,15 @@ or ``NOT_A_DIGIT`` (sent as "none"), which is never trained on as a digit.
 import hashlib
 import hmac
 import secrets
+import time
 
 import numpy as np
 from flask import current_app
+from flask_babel import gettext
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import func, select, update
 
-from .db import Sample, db
+from .db import IdempotencyKey, Sample, db
 
 DIGITS = tuple(str(d) for d in range(10))
 NOT_A_DIGIT = 10          # the stored label of "not a digit"; sent and answered as "none"
@@ -51,16 +55,16 @@ def parse_label(value):
     """
     if isinstance(value, (list, tuple)):
         if len(value) > 1:
-            raise SampleError(f"The label came {len(value)} times: send one digit from 0 to 9, "
-                              f"or none.")
+            raise SampleError(gettext("The label came %(num)s times: send one digit from 0 to 9, "
+                                      "or none.", num=len(value)))
         value = value[0] if value else None
     value = "" if value is None else str(value)
     if value == NONE_WORD:
         return NOT_A_DIGIT
     if value not in DIGITS:
-        shown = f"{value[:12]!r}{'…' if len(value) > 12 else ''}" if value else "nothing"
-        raise SampleError(f"The label must be one digit from 0 to 9, or none (not a digit); "
-                          f"got {shown}.")
+        shown = f"{value[:12]!r}{'…' if len(value) > 12 else ''}" if value else gettext("nothing")
+        raise SampleError(gettext("The label must be one digit from 0 to 9, or none (not a "
+                                  "digit); got %(value)s.", value=shown))
     return int(value)
 
 
@@ -79,12 +83,19 @@ def client_key(address):
     return hmac.new(key, address.encode(), hashlib.sha256).hexdigest()[:16]
 
 
+USAGE_SECONDS = 10        # how long a process trusts its last sum of the stored bytes
+
+
 def store(upload, upload_type, image, label, predicted, model_version, source, state=NEW,
-          client=None, **tags):
-    """Store one labelled drawing: the ``upload`` as sent, its 28×28 ``image`` in [0, 1],
-    what the model serving ``model_version`` read (``predicted``), its review ``state``
-    and sender's ``client_key``; held out at random. ``tags`` are a class's drawing's
-    ``classroom_id`` and ``student_id``."""
+          client=None, remember=None, **tags):
+    """Store one labelled drawing: the ``upload`` (its canonical PNG), its 28×28 ``image`` in
+    [0, 1], what the model serving ``model_version`` read (``predicted``), its review
+    ``state`` and sender's ``client_key``; held out at random. ``tags`` are a class's
+    drawing's ``classroom_id`` and ``student_id``.
+
+    ``remember(sample)``, if given, returns rows committed with the sample (an idempotency
+    key's answer), so both are stored or neither.
+    """
     if state not in STATES:
         raise ValueError(f"state must be one of {STATES}, not {state!r}")
     sample = Sample(label=label, predicted=predicted, model_version=model_version,
@@ -93,8 +104,61 @@ def store(upload, upload_type, image, label, predicted, model_version, source, s
                     held_out=secrets.randbelow(100) < current_app.config["HOLD_OUT_PERCENT"],
                     **tags)
     db.session.add(sample)
-    db.session.commit()
+    if remember is not None:
+        db.session.flush()
+        db.session.add_all(remember(sample))
+    try:
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    usage_cache()["bytes"] += len(upload) + len(sample.pixels)
     return sample
+
+
+def usage_cache():
+    return current_app.extensions.setdefault("digits_samples_usage", {"at": -USAGE_SECONDS,
+                                                                      "bytes": 0, "count": 0})
+
+
+def usage():
+    """How full the sample store is: ``{"samples", "bytes", "limit_bytes", "percent",
+    "full"}``, the sum read afresh at most every ``USAGE_SECONDS`` per process."""
+    cached = usage_cache()
+    if time.monotonic() - cached["at"] > USAGE_SECONDS:
+        count, size = db.session.execute(select(
+            func.count(), func.coalesce(func.sum(func.length(Sample.upload)
+                                                 + func.length(Sample.pixels)), 0))).one()
+        db.session.commit()
+        cached.update(at=time.monotonic(), bytes=int(size), count=int(count))
+    limit = current_app.config["SAMPLES_STORAGE_MB"] * 2**20
+    return {"samples": cached["count"], "bytes": cached["bytes"], "limit_bytes": limit,
+            "percent": round(100 * cached["bytes"] / limit, 1) if limit else None,
+            "full": cached["bytes"] >= limit}
+
+
+def answer_for(key, fingerprint):
+    """The stored first answer under Idempotency-Key ``key``, if still kept:
+    ``(status, answer)``; a different request under the same key is a 422."""
+    row = db.session.get(IdempotencyKey, key)
+    row = row and (row.at, row.fingerprint, row.status, row.answer)
+    db.session.commit()           # read before: a commit expires the row, and reading it again
+    hours = current_app.config["IDEMPOTENCY_HOURS"]   # would begin a transaction that waits
+    if row is None or row[0] < time.time() - hours * 3600:
+        return None
+    at, stored_fingerprint, status, answer = row
+    if stored_fingerprint != fingerprint:
+        raise SampleError(f"The Idempotency-Key {key!r} was used for a different sample in the "
+                          f"last {hours:g} hours: use a new key for a new sample.", 422)
+    return status, answer
+
+
+def remembered(key, fingerprint, status, answer):
+    """The row that keeps ``answer`` under ``key`` (replacing an expired one)."""
+    db.session.execute(sql_delete(IdempotencyKey).where(
+        IdempotencyKey.at < time.time() - current_app.config["IDEMPOTENCY_HOURS"] * 3600))
+    return IdempotencyKey(key=key, fingerprint=fingerprint, at=time.time(), status=status,
+                          answer=answer)
 
 
 def to_pixels(image):
@@ -176,7 +240,8 @@ def page(number, per_page=24):
 def get(sample_id):
     sample = db.session.get(Sample, sample_id)
     if sample is None:
-        raise SampleError(f"There is no sample {sample_id}: it may have been deleted.", 404)
+        raise SampleError(gettext("There is no sample %(id)s: it may have been deleted.",
+                                  id=sample_id), 404)
     return sample
 
 

@@ -1,10 +1,11 @@
 """``GET /healthz`` for load balancers and monitors: does every part the app needs answer?
 
 ``/healthz`` asks each part the app needs whether it answers: the database (a
-trivial query), the model this process serves (its version), and the job
+trivial query), the model this process serves (its version), the job
 queue (huey's storage counts its pending tasks; Redis is pinged when
-``REDIS_URL`` is set). It answers 200 with every part's state as JSON, or 503
-naming the parts that are down, so a balancer takes a broken host out.
+``REDIS_URL`` is set), and the sample store (how full it is). It answers 200
+with every part's state as JSON, or 503 naming the parts that are down, so a
+balancer takes a broken host out.
 
 It also says whether a training worker is alive (each writes a row every few
 seconds): a queued run with none is "no training worker", and the status
@@ -21,8 +22,10 @@ from datetime import timedelta
 from flask import Blueprint, current_app
 from huey.storage import RedisStorage
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
 
 from ..admin.auth import logged_in
+from ..core import samples
 from ..core.db import TrainingRun, TrainingWorker, db, utcnow
 from ..core.served import get_model
 from ..teaching.queue import get_queue
@@ -71,8 +74,21 @@ def check_training():
     return {"workers": alive, "queued": queued is not None}
 
 
+def check_storage():
+    """How full the sample store is (``SAMPLES_STORAGE_MB``). A full store refuses new
+    samples (507) but reads on, so it is reported, never "down". The figures are the
+    admin's; anyone else learns only whether it is full. It is read from the database,
+    so while that is down it is unknown, not down too."""
+    try:
+        usage = samples.usage()
+    except DBAPIError:
+        db.session.rollback()
+        return {"ok": None, "error": "unknown while the database is down"}
+    return usage if admin_asks() else {"full": usage["full"]}
+
+
 CHECKS = {"database": check_database, "model": check_model, "queue": check_queue,
-          "training": check_training}
+          "training": check_training, "storage": check_storage}
 # What the web needs to answer: any of these down is a 503, and a balancer takes the host out.
 # Training alone down leaves readings and pages working: "degraded", still 200, so monitors
 # that read the status see it while the balancer keeps serving (docs/operating.md).

@@ -21,25 +21,48 @@ version's ``.npz`` as stored. ``docs/api.md`` documents every field.
 ``POST /api/v1/samples`` takes the image the same way and a ``label`` (a form
 field or a query parameter: a digit, or ``none`` for "not a digit"), stores it
 as the page's corrections are stored (``corrections.add``: state "new", for the
-operator's review) and answers 201 with ``{"id", "label", "predicted",
-"model_version", "held_out", "state"}``. The API takes no cookies, so no CSRF
-token.
+operator's review, after spending the client's budgets) and answers 201 with
+``{"id", "label", "predicted", "model_version", "held_out", "state"}``. With an
+``Idempotency-Key`` header, a retry under the same key gets that first answer
+again and stores nothing (``IDEMPOTENCY_HOURS``). Readings are budgeted per
+client (``limits.budgeted_reading``; 429 with ``Retry-After``).
+
+The API takes no cookies, so no CSRF token; instead a browser on another site
+may not change anything through it (``security.cross_site_refusal``): a POST
+with ``Sec-Fetch-Site: cross-site`` or a foreign ``Origin`` is a 403. Scripts
+and servers send neither header and are unaffected.
 """
+
+import hashlib
 
 import numpy as np
 import orjson
 from flask import Blueprint, abort, current_app, request
+from flask_babel import gettext
+from sqlalchemy.exc import IntegrityError
 
 from ..core import registry, samples
 from ..core.served import get_model, takes_turns
-from ..security import csrf
+from ..security import cross_site_refusal, csrf
 from . import dreams, explanation
-from .corrections import add, count_submission
+from .corrections import add
+from .limits import budgeted_reading
 from .normalise import read_digit
 from .uploads import FORM_TYPES, image_bytes
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 255
+
+
+@bp.before_request
+def refuse_cross_site():
+    """A browser on another site may read nothing and change nothing here."""
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        refusal = cross_site_refusal(request.headers, request.host)
+        if refusal:
+            abort(403, refusal)
 
 
 def rounded(array, decimals):
@@ -81,6 +104,7 @@ def answer_for(loaded, digit):
 
 
 @bp.post("/predict")
+@budgeted_reading
 @takes_turns
 def predict():
     return json_response(read_upload(get_model())[0])
@@ -92,11 +116,13 @@ def one_field(name):
     if request.mimetype in FORM_TYPES:
         values += request.form.getlist(name)
     if len(values) > 1:
-        abort(400, f"The field {name!r} came more than once: send it once.")
+        abort(400, gettext("The field %(field)s came more than once: send it once.",
+                           field=repr(name)))
     return values[0] if values else None
 
 
 @bp.post("/explain")
+@budgeted_reading
 @takes_turns
 def explain():
     """predict's answer, plus why: ``explained``, ``attribution``, ``score`` and ``unit``.
@@ -140,16 +166,47 @@ def model_file(version):
     return response
 
 
+def idempotency_key():
+    """The request's ``Idempotency-Key``, or None; a malformed one is a 400."""
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return None
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isascii() or not key.isprintable():
+        raise samples.SampleError(f"The {IDEMPOTENCY_HEADER} header must be 1 to "
+                                  f"{MAX_KEY_LENGTH} printable ASCII characters (a UUID will "
+                                  f"do).")
+    return key
+
+
 @bp.post("/samples")
 def create_sample():
     """A labelled drawing: ``image`` as for predict, ``label`` as a form field or query parameter."""
-    count_submission()
     try:
+        key = idempotency_key()
         label = samples.parse_label(request.form.getlist("label") or request.args.getlist("label"))
-        sample = add(image_bytes(), label, source="api",
-                     client=samples.client_key(request.remote_addr))
+        upload = image_bytes()
+        client = samples.client_key(request.remote_addr)
+        if key is None:
+            sample = add(upload, label, source="api", client=client)
+            return answer_of(sample), 201
+        fingerprint = hashlib.sha256(upload + b"label=%d" % label).hexdigest()
+        first = samples.answer_for(key, fingerprint)
+        if first is not None:
+            return first[1], first[0], {"Idempotent-Replayed": "true"}
+        try:
+            sample = add(upload, label, source="api", client=client, remember=lambda sample: [
+                samples.remembered(key, fingerprint, 201, answer_of(sample))])
+        except IntegrityError:          # the same key, sent at the same moment, won the race
+            first = samples.answer_for(key, fingerprint)
+            if first is None:
+                raise
+            return first[1], first[0], {"Idempotent-Replayed": "true"}
+        return answer_of(sample), 201
     except samples.SampleError as exc:
         return {"error": str(exc)}, exc.status
+
+
+def answer_of(sample):
     return {"id": sample.id, "label": samples.label_value(sample.label),
             "predicted": sample.predicted, "model_version": sample.model_version,
-            "held_out": sample.held_out, "state": sample.state}, 201
+            "held_out": sample.held_out, "state": sample.state}

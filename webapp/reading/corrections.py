@@ -1,58 +1,85 @@
-"""A labelled drawing, as the page and the API send it: read, guessed, stored, rate-limited.
+"""A labelled drawing, as the page and the API send it: read, guessed, budgeted, stored.
 
     POST /corrections      the page's "Right" / "It was a N" form (htmx, CSRF-protected)
 
 ``add`` reads the upload exactly as for a prediction, records the serving
-model's guess and version with it, and stores it (``core.samples``);
-``POST /api/v1/samples`` (``api``) calls it too. Anonymous submissions are
-rate-limited per client by ``count_submission`` (Flask-Limiter; in memory, or
-Redis when ``REDIS_URL`` is set).
+model's guess and version with it, and stores it (``core.samples``) as a
+canonical re-encoding: the luminance the decoder made of it, as an 8-bit
+greyscale PNG (a canvas's is under 1 KiB, a photo's 5–14 KiB, whatever was
+sent). Reading that PNG gives the same luminance again (to a grey level), so a
+later preprocessing can derive the 28×28 image anew. ``POST /api/v1/samples``
+(``api``) and a class's corrections call ``add`` too, and so must any route
+that stores a sample: ``add`` spends the sender's budgets (``limits``) for
+every sample but the operator's own, and refuses any sample when the store is
+full.
 """
 
-from flask import Blueprint, current_app, render_template, request
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
+import io
+
+import numpy as np
+from flask import Blueprint, render_template, request
+from flask_babel import gettext
+from PIL import Image
 
 from .. import errors
 from ..core import samples
 from ..core.served import get_model
-from .decode import SIGNATURES
-from .normalise import read_digit
+from . import limits
+from .decode import decode
+from .normalise import normalise
 from .uploads import image_bytes
 
 bp = Blueprint("samples", __name__)
+# The longest side a stored drawing keeps. The decoder already shrank anything larger
+# than a canvas to a shorter side under 280 px; this bounds a long thin strip too.
+MAX_STORED_SIDE = 560
+STORED_TYPE = "image/png"
+OPERATOR_SOURCES = ("admin", "import")       # the dashboard's and the CLI's: never budgeted
 
 
-def add(upload, label, source, state=samples.NEW, client=None, loaded=None, **tags):
+def canonical_png(lum):
+    """Luminance (h, w) float32 in [0, 255] → the greyscale PNG stored for it."""
+    grey = Image.fromarray(np.clip(lum + 0.5, 0, 255).astype(np.uint8), "L")
+    factor = -(-max(grey.size) // MAX_STORED_SIDE)
+    if factor > 1:
+        grey = grey.reduce(factor)
+    buffer = io.BytesIO()
+    grey.save(buffer, "PNG", compress_level=9)
+    return buffer.getvalue()
+
+
+def add(upload, label, source, state=samples.NEW, client=None, loaded=None, remember=None,
+        budget_key=None, **tags):
     """Read ``upload`` (PNG/JPEG bytes) as the page would, and store it labelled ``label``
     in review ``state``, from ``client`` (a ``samples.client_key``).
 
-    ``loaded`` is the model that read it (default: the served one); ``tags`` go to
-    ``samples.store``. Raises ``decode.ImageError`` for an unreadable image and
-    ``samples.SampleError`` for a blank one; nothing is stored then.
+    ``loaded`` is the model that read it (default: the served one); ``remember`` and
+    ``tags`` go to ``samples.store``. Unless the operator sent it (``OPERATOR_SOURCES``),
+    it spends from the budgets of ``budget_key`` (default: the request's address; a
+    class's student has one of their own, so a class behind one school address does not
+    share one person's budget). Raises ``decode.ImageError`` for an unreadable image,
+    ``samples.SampleError`` for a blank one or a full store, and a 429 for a client over
+    budget; nothing is stored then.
     """
-    digit = read_digit(upload)
+    public = source not in OPERATOR_SOURCES
+    if public:
+        limits.spend_sample(budget_key)
+    lum = decode(upload)
+    digit = normalise(lum)
     if digit.image is None:
-        raise samples.SampleError(f"{digit.blank} Draw the digit before saving it.")
+        raise samples.SampleError(gettext("%(why)s Draw the digit before saving it.",
+                                          why=digit.blank))
+    stored = canonical_png(lum)
+    if samples.usage()["full"]:
+        raise samples.SampleError(gettext("The sample store is full: nothing was saved. An admin "
+                                          "must delete samples or raise SAMPLES_STORAGE_MB."), 507)
+    if public:
+        limits.spend_storage(len(stored), budget_key)
     loaded = loaded or get_model()
     reading = loaded.read(digit.image)
-    upload_type = next(f"image/{kind.lower()}" for sig, kind in SIGNATURES.items()
-                       if upload.startswith(sig))
-    return samples.store(upload, upload_type, digit.image, label, predicted=reading.digit,
+    return samples.store(stored, STORED_TYPE, digit.image, label, predicted=reading.digit,
                          model_version=loaded.version, source=source, state=state,
-                         client=client, **tags)
-
-
-def count_submission(key=None):
-    """Count this request against the client's limit; raises a 429 once it is used up.
-
-    ``key`` counts for someone other than the address: a class's student (a whole class
-    behind one school address must not share one person's limit).
-    """
-    limiter = current_app.extensions["digits_limiter"]
-    with limiter.limit(lambda: current_app.config["SAMPLES_RATE_LIMIT"],
-                       key_func=(lambda: key) if key else None):
-        pass
+                         client=client, remember=remember, **tags)
 
 
 def teach_row(problem):
@@ -63,7 +90,6 @@ def teach_row(problem):
 @errors.htmx_fragment(teach_row)
 def correct():
     """The page's answer to "Was it right?": stores the canvas with the label the visitor gave."""
-    count_submission()
     try:
         label = samples.parse_label(request.form.getlist("label"))
         sample = add(image_bytes(), label, source="page",
@@ -74,13 +100,5 @@ def correct():
 
 
 def init_app(app):
-    """Register the view, with a limiter of this app's own (memory, or Redis at ``REDIS_URL``)."""
-    app.config["RATELIMIT_STORAGE_URI"] = app.config["REDIS_URL"] or "memory://"
-    limiter = app.extensions["digits_limiter"] = Limiter(get_remote_address, app=app)
-    # Limits are counted only where a view asks (``count_submission``). Flask-Limiter
-    # also looks at every request before its view, finding no limit for any: drop
-    # that hook (there is none when limits are off), which cost predictions 0.07 ms.
-    hooks = app.before_request_funcs[None]
-    if limiter._check_request_limit in hooks:
-        hooks.remove(limiter._check_request_limit)
+    limits.init_app(app)
     app.register_blueprint(bp)

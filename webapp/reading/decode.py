@@ -19,12 +19,19 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyspng
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from PIL import Image
 
 from ..config import MAX_UPLOAD_BYTES
 
 MAX_BYTES = MAX_UPLOAD_BYTES      # the request limit too (config.MAX_CONTENT_LENGTH)
 MAX_PIXELS = 2048 * 2048          # decoded size limit, checked before any pixel is decoded
+# What decoding may produce, in bytes (width × height × channels × bytes per sample), so no
+# image costs much more to read than a phone's photo (a 1600×1200 JPEG decodes to 5.5 MiB
+# and reads in ~10 ms). A larger PNG is refused from its header; a larger JPEG is decoded
+# at a half, quarter or eighth of its size by libjpeg's own scaling (Pillow's ``draft``).
+MAX_DECODED_BYTES = 8 * 2**20
 MIN_SIDE = 16                     # smaller images cannot hold a legible digit
 WORK_SIDE = 140                   # larger images are box-averaged to about this before analysis
 
@@ -40,8 +47,8 @@ SIGNATURES = {PNG_SIGNATURE: "PNG", b"\xff\xd8\xff": "JPEG"}
 OTHER_FORMATS = {b"GIF87a": "GIF", b"GIF89a": "GIF", b"BM": "BMP", b"II*\x00": "TIFF",
                  b"MM\x00*": "TIFF", b"\x00\x00\x01\x00": "ICO", b"<svg": "SVG", b"<?xml": "SVG",
                  b"\x00\x00\x00\x0cjP": "JPEG 2000", b"\x97JB2": "JBIG2"}
-CORRUPT = ("The image could not be decoded: it is truncated or corrupt. "
-           "Send a complete PNG or JPEG.")
+CORRUPT = _l("The image could not be decoded: it is truncated or corrupt. "
+             "Send a complete PNG or JPEG.")
 
 # Pillow's convert("L") weights (ITU-R 601-2 luma in 16-bit fixed point), so both
 # decoders give the same grey for the same colour.
@@ -68,16 +75,18 @@ def decode(data):
     Large images come back box-averaged to about ``WORK_SIDE`` px (see ``_luminance``).
     """
     if not data:
-        raise ImageError("The image is empty: send the PNG or JPEG file's bytes.")
+        raise ImageError(gettext("The image is empty: send the PNG or JPEG file's bytes."))
     if len(data) > MAX_BYTES:
-        raise ImageTooLarge(f"The image is {len(data) // 1024} KiB; the limit is "
-                            f"{MAX_BYTES // 1024} KiB. Send a smaller PNG or JPEG.")
+        raise ImageTooLarge(gettext("The image is %(size)s KiB; the limit is %(limit)s KiB. "
+                                    "Send a smaller PNG or JPEG.", size=len(data) // 1024,
+                                    limit=MAX_BYTES // 1024))
     if not any(data.startswith(sig) for sig in SIGNATURES):
         other = next((name for sig, name in OTHER_FORMATS.items()
                       if data.lstrip()[:len(sig)] == sig), None)
         if other:
-            raise UnsupportedImage(f"{other} images are not accepted: send a PNG or JPEG.")
-        raise ImageError("This is not a PNG or JPEG image.")
+            raise UnsupportedImage(gettext("%(format)s images are not accepted: send a PNG or "
+                                           "JPEG.", format=other))
+        raise ImageError(gettext("This is not a PNG or JPEG image."))
     if data.startswith(PNG_SIGNATURE):
         lum = _decode_png(data)
         if lum is not None:
@@ -85,27 +94,61 @@ def decode(data):
     try:
         with Image.open(io.BytesIO(data), formats=["PNG", "JPEG"]) as im:
             _check_geometry(*im.size, getattr(im, "n_frames", 1))
+            _check_cost(im)
             im.load()
             return _luminance(im)
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"The image's dimensions are too large; the limit is "
-                         f"{MAX_PIXELS // 1_000_000} megapixels.") from None
+        raise ImageError(gettext("The image's dimensions are too large; the limit is "
+                                 "%(limit)s megapixels.", limit=MAX_PIXELS // 1_000_000)) \
+            from None
     except Exception:  # noqa: BLE001 - a hostile file can make a decoder raise anything
-        raise ImageError(CORRUPT) from None
+        raise ImageError(str(CORRUPT)) from None
 
 
 def _check_geometry(width, height, frames=1):
     """Refuse sizes and animations before any pixels are allocated."""
     if width * height > MAX_PIXELS:
-        raise ImageError(f"The image is {width}×{height} pixels; the limit is "
-                         f"{MAX_PIXELS // 1_000_000} megapixels. Send a smaller one.")
+        raise ImageError(gettext("The image is %(width)s×%(height)s pixels; the limit is "
+                                 "%(limit)s megapixels. Send a smaller one.", width=width,
+                                 height=height, limit=MAX_PIXELS // 1_000_000))
     if min(width, height) < MIN_SIDE:
-        raise ImageError(f"The image is {width}×{height} pixels; a digit needs at least "
-                         f"{MIN_SIDE}×{MIN_SIDE}.")
+        raise ImageError(gettext("The image is %(width)s×%(height)s pixels; a digit needs at "
+                                 "least %(side)s×%(side)s.", width=width, height=height,
+                                 side=MIN_SIDE))
     if frames > 1:
-        raise UnsupportedImage("Animated images are not accepted: send a single-frame PNG.")
+        raise UnsupportedImage(gettext("Animated images are not accepted: send a single-frame "
+                                       "PNG."))
+
+
+# Bytes per pixel of each Pillow mode a PNG or JPEG opens in (decoded, before conversion).
+MODE_BYTES = {"1": 1, "L": 1, "P": 1, "LA": 2, "La": 2, "PA": 2, "RGB": 3, "YCbCr": 3,
+              "RGBA": 4, "CMYK": 4, "I;16": 2, "I;16B": 2, "I": 4}
+# A PNG's channels by IHDR colour type (grey, RGB, palette, grey + alpha, RGBA).
+PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+
+
+def too_costly(width, height, bytes_per_pixel, what):
+    megabytes = width * height * bytes_per_pixel / 2**20
+    return ImageError(f"The image is {width}×{height} pixels of {what}: {megabytes:.0f} MiB "
+                      f"once decoded; the limit is {MAX_DECODED_BYTES // 2**20} MiB. Send it "
+                      f"smaller, or as 8-bit greyscale or RGB.")
+
+
+def _check_cost(im):
+    """Keep what Pillow decodes under ``MAX_DECODED_BYTES``: a JPEG by decoding it smaller
+    (libjpeg scales by 1/2, 1/4 or 1/8 as it decodes), anything else by refusing it."""
+    per_pixel = MODE_BYTES.get(im.mode, 4)
+    if im.width * im.height * per_pixel <= MAX_DECODED_BYTES:
+        return
+    if im.format == "JPEG":
+        scale = 2
+        while im.width * im.height * per_pixel > MAX_DECODED_BYTES * scale * scale and scale < 8:
+            scale *= 2
+        im.draft(im.mode, (im.width // scale, im.height // scale))
+        return
+    raise too_costly(im.width, im.height, per_pixel, im.mode)
 
 
 @dataclass(frozen=True)
@@ -180,6 +223,12 @@ def _decode_png(data):
     if b"acTL" in header.chunks:
         frames = int.from_bytes(header.chunks[b"acTL"][:4], "big")
     _check_geometry(header.width, header.height, frames)
+    depth = max(header.bit_depth, 8) // 8
+    per_pixel = PNG_CHANNELS.get(header.colour_type, 4) * depth
+    if header.width * header.height * per_pixel > MAX_DECODED_BYTES:
+        kind = {0: "greyscale", 2: "RGB", 3: "palette colour", 4: "greyscale with alpha",
+                6: "RGBA"}.get(header.colour_type, "colour")
+        raise too_costly(header.width, header.height, per_pixel, f"{8 * depth}-bit {kind}")
     if header.kinds & PILLOW_CHUNKS or header.colour_type not in SPNG_FORMATS:
         return None
     fmt = SPNG_FORMATS[header.colour_type]
@@ -216,13 +265,15 @@ def pixel_luminance(pixels):
     elif pixels[..., 3].min() == 255:        # a canvas filled edge to edge (the draw page's)
         weights = np.append(LUMA, 0)[:, None]
     else:
-        alpha = pixels[..., 3] * np.float32(1 / 255)
-        lum = pixels[..., :3] @ LUMA
-        # Pillow averages alpha images premultiplied; so does this.
-        premultiplied, alpha = np.moveaxis(box_average(
-            np.stack([lum * alpha, alpha], axis=-1), factor, np.eye(2, dtype=np.float32)), -1, 0)
-        lum = np.divide(premultiplied, alpha, out=np.zeros_like(alpha), where=alpha > 0)
-        return flatten_alpha(lum, alpha)
+        if factor > 1:
+            # Pillow's reduce averages RGBA premultiplied, as ``_luminance``'s does, in C and
+            # in integers: no float touches the full-size image (4× faster than NumPy's
+            # premultiplying here, which made a large transparent PNG the costliest image).
+            height, width = pixels.shape[:2]
+            pixels = np.asarray(Image.frombuffer("RGBA", (width, height),
+                                                 np.ascontiguousarray(pixels), "raw", "RGBA",
+                                                 0, 1).reduce(factor))
+        return flatten_alpha(pixels[..., :3] @ LUMA, pixels[..., 3] * np.float32(1 / 255))
     return box_average(pixels, factor, weights)[..., 0]
 
 
@@ -240,13 +291,16 @@ def box_average(pixels, factor, weights):
         return pixels @ weights
     height, width, channels = pixels.shape
     rows, columns = -(-height // factor), -(-width // factor)
-    cut = (rows * factor - height, columns * factor - width)
-    if any(cut):
-        pixels = np.pad(pixels, ((0, cut[0]), (0, cut[1]), (0, 0)))
-    # Bytes sum exactly in 16 bits (factor ≤ 14 here), and cheaper than floats.
-    total = pixels[0::factor].astype(np.uint16 if pixels.dtype == np.uint8 else np.float32)
+    # Bytes sum exactly in 16 bits (factor ≤ 14 here), 16-bit values in 32, cheaper than floats.
+    total = pixels[0::factor].astype({np.dtype(np.uint8): np.uint16,
+                                      np.dtype(np.uint16): np.uint32}.get(pixels.dtype,
+                                                                           np.float32))
     for offset in range(1, factor):
-        total += pixels[offset::factor]
+        part = pixels[offset::factor]
+        total[:len(part)] += part          # the last block row may be cut short
+    cut = (rows * factor - height, columns * factor - width)
+    if cut[1]:                             # padded once summed: a factor's fewer pixels
+        total = np.pad(total, ((0, 0), (0, cut[1]), (0, 0)))
     mean = total.reshape(rows, columns, factor * channels).astype(np.float32) @ (
         np.tile(weights, (factor, 1)) / np.float32(factor * factor))
     if any(cut):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 from flask import Blueprint, abort, current_app, render_template, request, send_from_directory
+from flask_babel import gettext
 
 from .. import errors
 from ..core.served import get_model, takes_turns
@@ -20,21 +21,12 @@ from ..htmx import is_htmx, vary_on_htmx
 from ..security import csrf
 from . import pictures, readout, why
 from .decode import ImageError
+from .limits import budgeted_reading
 from .normalise import read_digit
 from .uploads import image_bytes
 
 bp = Blueprint("draw", __name__)
 bp.after_request(vary_on_htmx)
-
-
-@bp.app_template_filter("percent")
-def percent(p):
-    """0.9731 → "97%"; the extremes read "<1%" and ">99%" (nothing here is ever certain)."""
-    if p < 0.005:
-        return "<1%"
-    if p >= 0.995:
-        return ">99%"
-    return f"{p:.0%}"
 
 
 @bp.get("/")
@@ -45,6 +37,7 @@ def index():
 @bp.post("/predict")
 @csrf.exempt                  # reading a drawing changes nothing: no token
 @errors.htmx_fragment(lambda message: readout.render_fragment(readout.failed(message)))
+@budgeted_reading
 @takes_turns
 def predict():
     seq = sequence_number()
@@ -77,8 +70,8 @@ def neuron(unit):
     try:
         weights = loaded.unit_weights(unit)
     except IndexError:
-        abort(404, f"There is no hidden unit {unit}: the first hidden layer has units "
-                   f"0 to {loaded.net.sizes[1] - 1}.")
+        abort(404, gettext("There is no hidden unit %(unit)s: the first hidden layer has "
+                           "units 0 to %(last)s.", unit=unit, last=loaded.net.sizes[1] - 1))
     template = "partials/_neuron.html" if is_htmx() else "neuron.html"
     return render_template(template, unit=unit, units=loaded.net.sizes[1],
                            weights_url=pictures.weights_data_url(weights),

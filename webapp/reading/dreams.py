@@ -12,6 +12,7 @@ import threading
 from dataclasses import dataclass, field
 
 from flask import abort, current_app
+from flask_babel import gettext
 
 from model import dream
 
@@ -49,7 +50,8 @@ class DreamCache:
 def digit_of(value):
     """A URL's digit ("0" to "9") as an int; anything else is a 404 that names the range."""
     if value not in tuple("0123456789"):
-        abort(404, f"There is no digit {value!r}: the network dreams of the digits 0 to 9.")
+        abort(404, gettext("There is no digit %(value)s: the network dreams of the digits 0 "
+                           "to 9.", value=repr(value)))
     return int(value)
 
 

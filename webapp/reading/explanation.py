@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from flask import abort
+from flask_babel import gettext
 
 from model import explain
 
@@ -63,7 +64,7 @@ def digit_choice(value):
     if value is None or value in ("", "reading"):
         return None
     if value not in tuple("0123456789"):
-        abort(400, f"digit must be a whole number from 0 to 9 (or 'reading'), not {value!r}.")
+        abort(400, wrong_digit(value))
     return int(value)
 
 
@@ -73,15 +74,25 @@ def unit_choice(value, net):
         return None
     last = net.sizes[1] - 1
     if not (value.isascii() and value.isdigit() and int(value) <= last):
-        abort(400, f"unit must be a hidden unit's number from 0 to {last}, not {value!r}.")
+        abort(400, wrong_unit(value, last))
     return int(value)
+
+
+def wrong_digit(value):
+    return gettext("digit must be a whole number from 0 to 9 (or 'reading'), not %(value)s.",
+                   value=repr(value))
+
+
+def wrong_unit(value, last):
+    return gettext("unit must be a hidden unit's number from 0 to %(last)s, not %(value)s.",
+                   last=last, value=repr(value))
 
 
 def explain_reading(loaded, reading, digit=None, unit=None):
     """``Explanation`` of a ``Reading`` by ``loaded``'s network; digit/unit None = the defaults."""
     net = loaded.exact
     if len(net.sizes) < 3:
-        abort(400, "This model has no hidden layer, so there is no unit to explain.")
+        abort(400, gettext("This model has no hidden layer, so there is no unit to explain."))
     x = reading.seen.reshape(-1)
     explained = reading.digit if digit is None else digit
     if unit is None:            # explain.strongest_unit's choice, from the reading's own a_1

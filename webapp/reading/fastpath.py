@@ -17,7 +17,9 @@ same ``ServedModel``), and the reading takes its turn on the same lock.
 
 Anything else goes to Flask untouched: another route or method, a form or
 multipart upload, a chunked or oversized body, a request with cookies (the
-API takes none, but Flask's hooks look at them), and every error. An image
+API takes none, but Flask's hooks look at them), a browser's request (``Origin``
+or ``Sec-Fetch-Site``: Flask decides whether it comes from another site), an
+untrusted ``Host``, a client over its reading budget, and every error. An image
 that does not read (``ImageError``) or anything unexpected is handed to Flask
 with the body it came with, so errors are Flask's own: JSON 4xx, the same
 messages, the 500 logged. A request is never half answered here.
@@ -34,10 +36,11 @@ import time
 from io import BytesIO
 
 from flask_compress import flask_compress
+from werkzeug.sansio.utils import host_is_trusted
 
 from ..core import served
 from ..security import add_security_headers, printable
-from . import api
+from . import api, limits
 from .decode import ImageError
 from .normalise import read_digit
 from .uploads import RAW_TYPES, refuse_cut_body
@@ -56,22 +59,27 @@ KNOWN_BEFORE = {
     "start_timer",                           # the request log: timed here
     "CSRFProtect.init_app.<locals>.csrf_protect",   # the API is exempt
     "forget_ended_session",                  # acts on a session cookie: those go to Flask
+    "refuse_cross_site",                     # (the API's) browsers' requests go to Flask
 }
 KNOWN_AFTER = {
     "log_request",                           # written here
     "Limiter.__inject_headers",              # no limit on predictions: adds nothing
     add_security_headers.__qualname__,       # added here
     "Compress.after_request",                # done here, by Flask-Compress's functions
+    "vary_on_language",                      # HTML pages only; the API speaks English
 }
 KNOWN_TEARDOWN = {"Limiter.__release_context"}
 TAKES_TURNS = served.takes_turns(lambda: None).__code__
+BUDGETED = limits.budgeted_reading(lambda: None).__code__
 
 
 def unknown(app):
     """What on the API's way through Flask the fast path does not reproduce (empty: none)."""
     found = []
     view = app.view_functions.get("api.predict")
-    if view is not api.predict or view.__code__ is not TAKES_TURNS:
+    inner = getattr(view, "__wrapped__", None)
+    if (view is not api.predict or view.__code__ is not BUDGETED
+            or getattr(inner, "__code__", None) is not TAKES_TURNS):
         found.append("api.predict is decorated differently")
     for table, known in ((app.before_request_funcs, KNOWN_BEFORE),
                          (app.after_request_funcs, KNOWN_AFTER),
@@ -110,7 +118,7 @@ class FastPath:
         self.algorithms = compress[0].enabled_algorithms if compress else ()
         self.compressible = "application/json" in app.config["COMPRESS_MIMETYPES"]
         self.log = app.extensions.get("digits_request_log")
-        self.headers, self.encoding_at = None, 0     # learnt from Flask's first answer
+        self.learnt = {}       # URL scheme → (headers, where Content-Encoding goes), from Flask
         self.answered = 0                            # answers given here (for the tests)
 
     @property
@@ -119,25 +127,30 @@ class FastPath:
 
     def __call__(self, environ, start_response):
         if (environ.get("PATH_INFO") != PREDICT or environ.get("REQUEST_METHOD") != "POST"
-                or self.missing):
-            return self.flask(environ, start_response)
+                or self.missing or not self.trusted(environ)
+                or "HTTP_ORIGIN" in environ or "HTTP_SEC_FETCH_SITE" in environ):
+            return self.flask(environ, start_response)   # browsers: Flask checks the site
         started = time.perf_counter()
         body = self.body(environ)
         if body is None:                       # not the common request: Flask reads it
             return self.flask(environ, start_response)
-        if self.headers is None:               # the first answer is Flask's, and its headers
-            environ["wsgi.input"] = BytesIO(body)  # are the ones every later answer gets
-            return self.flask(environ, self.learning(start_response))
+        scheme = environ.get("wsgi.url_scheme")
+        if scheme not in self.learnt or not self.budget(environ):
+            # The first answer per scheme is Flask's, and its headers are every later
+            # answer's; a client over its reading budget gets Flask's 429.
+            environ["wsgi.input"] = BytesIO(body)
+            return self.flask(environ, self.learning(start_response, scheme))
         payload = self.read(body)
         if payload is None:                    # an error: Flask answers it, from the same body
             environ["wsgi.input"] = BytesIO(body)
             return self.flask(environ, start_response)
-        headers = list(self.headers)
+        headers, encoding_at = self.learnt[scheme]
+        headers = list(headers)
         algorithm = flask_compress._choose_algorithm(
             self.algorithms, environ.get("HTTP_ACCEPT_ENCODING", ""))
         if algorithm and self.compressible and len(payload) >= self.app.config["COMPRESS_MIN_SIZE"]:
             payload = flask_compress._compress_data(self.app, payload, algorithm)
-            headers.insert(self.encoding_at, ("Content-Encoding", algorithm))
+            headers.insert(encoding_at, ("Content-Encoding", algorithm))
         headers[1] = ("Content-Length", str(len(payload)))
         if self.log is not None:
             log_line(self.log, "POST", PREDICT, 200, started)
@@ -145,20 +158,36 @@ class FastPath:
         start_response("200 OK", headers)
         return [payload]
 
-    def learning(self, start_response):
+    def learning(self, start_response, scheme):
         """``start_response`` that keeps the headers of Flask's first plain 200 answer.
 
-        They are the same for every answer (security headers, ``Vary``, whatever a
-        hook adds), except its length and the compression, which are made per answer.
+        They are the same for every answer on that URL scheme (security headers,
+        HSTS on https, ``Vary``, whatever a hook adds), except the length and the
+        compression, which are made per answer.
         """
         def learn(status, headers, exc_info=None):
             names = [name for name, _ in headers]
             if (status.startswith("200") and "Content-Encoding" not in names
-                    and names[:2] == ["Content-Type", "Content-Length"] and "Vary" in names):
-                self.encoding_at = names.index("Vary") + 1
-                self.headers = list(headers)
+                    and names[:2] == ["Content-Type", "Content-Length"] and "Vary" in names
+                    and "Set-Cookie" not in names):
+                self.learnt[scheme] = (list(headers), names.index("Vary") + 1)
             return start_response(status, headers, exc_info)
         return learn
+
+    def budget(self, environ):
+        """A reading from the client's budget (``limits.budgeted_reading``, the same bucket);
+        False when it is spent (Flask then refuses it, in its words and with Retry-After)."""
+        config = self.app.config
+        rate = config["PREDICT_RATE_LIMIT"]
+        if rate <= 0 or not config["RATELIMIT_ENABLED"]:
+            return True
+        return self.app.extensions["digits_reading_buckets"].take(
+            environ.get("REMOTE_ADDR") or "unknown", rate, config["PREDICT_BURST"]) is None
+
+    def trusted(self, environ):
+        """The Host is one the app answers to (else Flask refuses it, in its own words)."""
+        names = self.app.config["TRUSTED_HOSTS"]
+        return names is None or host_is_trusted(environ.get("HTTP_HOST"), names)
 
     def body(self, environ):
         """The raw image body, or None when Flask should read the request itself."""

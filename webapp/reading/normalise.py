@@ -15,6 +15,7 @@ towards MNIST's stroke width. Ink is float32 in [0, 1], white on black
 from dataclasses import dataclass
 
 import numpy as np
+from flask_babel import lazy_gettext as _l
 from PIL import Image, ImageFilter
 
 from .decode import decode
@@ -30,8 +31,8 @@ MIN_EXTENT = 0.1                  # ink spanning less of the image than this is 
 # thinned to TARGET_STROKE, working at THIN_SIDE px, before the final scaling.
 MAX_STROKE, TARGET_STROKE, THIN_SIDE = 3.0, 2.4, 80
 
-BLANK = "The image is blank."
-TOO_LITTLE_INK = "There is too little ink to read: draw the digit larger."
+BLANK = _l("The image is blank.")
+TOO_LITTLE_INK = _l("There is too little ink to read: draw the digit larger.")
 
 
 @dataclass(frozen=True)
@@ -99,9 +100,9 @@ def normalise(lum):
     ink = to_ink(lum)
     crop = crop_to_ink(ink)
     if crop is None:
-        return Digit(None, BLANK)
+        return Digit(None, str(BLANK))
     if max(crop.shape) < MIN_EXTENT * max(ink.shape):
-        return Digit(None, TOO_LITTLE_INK)
+        return Digit(None, str(TOO_LITTLE_INK))
     return Digit(centre_by_mass(fit_box(crop)))
 
 

@@ -19,6 +19,7 @@ from functools import cache
 
 import numpy as np
 from flask import render_template, request
+from flask_babel import gettext
 from markupsafe import Markup, escape
 from werkzeug.exceptions import HTTPException
 
@@ -63,6 +64,7 @@ class Layer:
         floor = self.floor
         inset = (1 - BAR_WIDTH) / 2
         parts = []
+        unit_label = gettext("Unit %(unit)s: %(value)s")     # once: hundreds of units follow
         for i, (value, height) in enumerate(zip(self.values.tolist(), self.heights.tolist())):
             column, row = i % self.columns, i // self.columns
             kind = "unit is-strong" if i in self.strong else "unit"
@@ -70,7 +72,7 @@ class Layer:
                     f'width="{tile:.2f}" height="{tile:.2f}"/>'
                     f'<rect class="bar" x="{column + inset:.3f}" y="{row + floor - height:.3f}" '
                     f'width="{BAR_WIDTH}" height="{height:.3f}"/>')
-            label = f'aria-label="Unit {i}: {value:.2f}"'
+            label = f'aria-label="{escape(unit_label % {"unit": i, "value": f"{value:.2f}"})}"'
             if link:
                 parts.append(f'<a href="{link}{i}" class="{kind}" data-unit="{i}" {label} '
                              f'tabindex="{-1 if i else 0}">{body}</a>')
@@ -150,7 +152,7 @@ def read(loaded, digit, unsure_below, seq=0, reading=None):
     ``reading`` is the network's ``Reading`` of it when the caller already has one.
     """
     if digit.image is None:
-        return quiet(loaded, "blank", "" if digit.blank == BLANK else digit.blank, seq)
+        return quiet(loaded, "blank", "" if digit.blank == str(BLANK) else digit.blank, seq)
     reading = reading or loaded.read(digit.image)
     p = reading.probabilities
     return Readout(

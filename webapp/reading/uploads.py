@@ -11,6 +11,7 @@ import base64
 import binascii
 
 from flask import request
+from flask_babel import gettext
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from .decode import ImageError, UnsupportedImage
@@ -32,16 +33,19 @@ def image_bytes():
         return data
     if mimetype in FORM_TYPES:
         if len(request.files.getlist(FIELD)) + len(request.form.getlist(FIELD)) > 1:
-            raise ImageError(f"The field {FIELD!r} came more than once: send one image.")
+            raise ImageError(gettext("The field %(field)s came more than once: send one image.",
+                                     field=repr(FIELD)))
         upload = request.files.get(FIELD)
         if upload is not None:
             return upload.read()
         if FIELD in request.form:
             return from_data_url(request.form[FIELD])
-        raise ImageError(f"No image: send it as the form field {FIELD!r}.")
-    raise UnsupportedImage(
-        f"Content-Type {mimetype or '(none)'} is not accepted: send the image as an image/png "
-        f"or image/jpeg body, or as the multipart/form-data field {FIELD!r}.")
+        raise ImageError(gettext("No image: send it as the form field %(field)s.",
+                                 field=repr(FIELD)))
+    raise UnsupportedImage(gettext(
+        "Content-Type %(type)s is not accepted: send the image as an image/png or image/jpeg "
+        "body, or as the multipart/form-data field %(field)s.", type=mimetype or "(none)",
+        field=repr(FIELD)))
 
 
 def refuse_cut_body():
@@ -69,4 +73,4 @@ def from_data_url(value):
     try:
         return base64.b64decode(value[len(prefix):], validate=True)
     except (binascii.Error, ValueError):
-        raise ImageError("The data URL is not valid base64.") from None
+        raise ImageError(gettext("The data URL is not valid base64.")) from None

@@ -18,6 +18,7 @@ import numpy as np
 from flask import Blueprint, current_app, render_template, request
 
 from ..core.served import get_model
+from ..i18n import percent
 from . import dreams, explanation, pictures
 
 bp = Blueprint("why", __name__)
@@ -119,13 +120,16 @@ def panels(loaded, reading, digit=None, unit=None):
                   activation=net.activation, cost=net.cost, hidden_layers=len(net.sizes) - 2)
 
 
+@bp.app_template_filter("two_places")
+def two_places(value):
+    """A number with two decimals, never "-0.00" (a log-probability of −0.001 reads 0.00)."""
+    return f"{round(float(value), 2) + 0.0:.2f}"
+
+
 @bp.app_template_filter("exp_percent")
 def exp_percent(log_p):
     """A log-probability as the page shows probabilities: −0.01 → ">99%", −12.3 → "<1%"."""
-    p = math.exp(log_p)
-    if p < 0.005:
-        return "<1%"
-    return ">99%" if p >= 0.995 else f"{p:.0%}"
+    return percent(math.exp(log_p))
 
 
 def live_panels(loaded, reading):

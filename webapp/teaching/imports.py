@@ -19,6 +19,8 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from flask_babel import gettext
+
 from ..core import samples
 from ..reading.corrections import add
 from ..reading.decode import MAX_BYTES, ImageError
@@ -69,12 +71,14 @@ def import_zip(stream, source="admin"):
     try:
         archive = zipfile.ZipFile(stream)
     except zipfile.BadZipFile:
-        raise ImportRefused("This is not a zip file: send a .zip of labelled PNGs.") from None
+        raise ImportRefused(gettext("This is not a zip file: send a .zip of labelled PNGs.")) \
+            from None
     with archive:
         members = [m for m in archive.infolist() if not m.is_dir()]
         if len(members) > MAX_FILES:
-            raise ImportRefused(f"The zip holds {len(members):,} files; at most {MAX_FILES:,} "
-                                "are imported at once.")
+            raise ImportRefused(gettext("The zip holds %(num)s files; at most %(limit)s are "
+                                        "imported at once.", num=format(len(members), ","),
+                                        limit=format(MAX_FILES, ",")))
         return import_files({m.filename: (lambda m=m: read_limited(archive.open(m)))
                              for m in members}, source)
 
@@ -99,14 +103,16 @@ def import_files(files, source):
             continue
         label = labels.get(name, parts[-2] if len(parts) > 1 else None)
         if label is None:
-            report.skipped.append((name, f"no label: put it in a folder named for its digit "
-                                         f"(7/{parts[-1]}) or list it in {LABELS_FILE}"))
+            report.skipped.append((name, gettext(
+                "no label: put it in a folder named for its digit (7/%(file)s) or list it in "
+                "%(labels)s", file=parts[-1], labels=LABELS_FILE)))
             continue
         try:
             label = samples.parse_label(label)
             data = read()
             if len(data) > MAX_BYTES:
-                raise samples.SampleError(f"larger than {MAX_BYTES // 1024} KiB")
+                raise samples.SampleError(gettext("larger than %(limit)s KiB",
+                                                  limit=MAX_BYTES // 1024))
             report.stored.append(add(data, label, source=source, state=samples.ACCEPTED).id)
         except (samples.SampleError, ImageError) as exc:
             report.skipped.append((name, str(exc)))
@@ -126,5 +132,6 @@ def read_labels(data):
 def import_picture(data, label, source="admin"):
     """One uploaded picture with the operator's ``label``, stored accepted; the sample."""
     if len(data) > MAX_BYTES:
-        raise samples.SampleError(f"The picture is larger than {MAX_BYTES // 1024} KiB.")
+        raise samples.SampleError(gettext("The picture is larger than %(limit)s KiB.",
+                                          limit=MAX_BYTES // 1024))
     return add(data, samples.parse_label(label), source=source, state=samples.ACCEPTED)

@@ -15,7 +15,8 @@ reasons' weights) and the reasons in words:
                levels at 14×14 (the same drawing sent again, perhaps with
                another label);
 ``shape``      not shaped like a digit: ink over much of the square, many
-               separate marks, or no digit read with any confidence;
+               separate marks or enclosed holes, or no digit read with any
+               confidence;
 ``none``       labelled "not a digit": never trained on, but worth a look.
 
 Each process keeps what it computed per sample (the ink measures, and the
@@ -29,6 +30,8 @@ from datetime import timedelta
 
 import numpy as np
 from flask import current_app
+from flask_babel import format_percent, gettext, ngettext
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import load_only
 
@@ -39,12 +42,12 @@ from ..core.db import Sample, as_utc, db
 from ..core.served import get_model
 
 KINDS = {
-    "disagrees": "label disagrees with a confident reading",
-    "client": "a client whose labels mostly disagree",
-    "burst": "a burst from one client",
-    "duplicate": "near-duplicate",
-    "shape": "not shaped like a digit",
-    "none": "labelled not a digit",
+    "disagrees": _l("label disagrees with a confident reading"),
+    "client": _l("a client whose labels mostly disagree"),
+    "burst": _l("a burst from one client"),
+    "duplicate": _l("near-duplicate"),
+    "shape": _l("not shaped like a digit"),
+    "none": _l("labelled not a digit"),
 }
 MAX_SCORED = 20_000        # the oldest new samples ranked at once; the rest wait their turn
 BURST_WINDOW = timedelta(hours=1)
@@ -55,6 +58,7 @@ DUPLICATE_LEVELS = 32      # a duplicate: the same 14×14 picture at 8 levels of
 CACHED = 50_000            # samples whose features (and readings) a process keeps
 INK_SHARE = 0.35           # MNIST's digits cover at most a third of the square with ink
 MARKS = 4                  # separate marks (connected pieces of ink) a digit rarely has
+HOLES = 4                  # enclosed holes: 0.6 % of MNIST's test digits, a third of scribbles
 UNSURE = 0.5               # no digit read above this probability
 
 
@@ -103,21 +107,22 @@ def assess(rows, loaded):
     config = current_app.config
     confident, burst = config["REVIEW_CONFIDENT"], config["REVIEW_BURST"]
     probabilities = readings(rows, loaded)
-    share, pieces, keys = zip(*features(rows))
+    share, separate, enclosed, keys = zip(*features(rows))
     read, sure = probabilities.argmax(axis=1), probabilities.max(axis=1)
     flagged = [Flagged(row) for row in rows]
     labels = np.array([r.label for r in rows])
     disagrees = (read != labels) & (sure >= confident)
     for f, row, digit, p, wrong in zip(flagged, rows, read, sure, disagrees):
-        named = "not a digit" if row.label == samples.NOT_A_DIGIT else f"{row.label}"
+        named = gettext("not a digit") if row.label == samples.NOT_A_DIGIT else f"{row.label}"
         if wrong:
             f.add("disagrees", 2 + (p - confident) / max(1 - confident, 1e-6),
-                  f"read as {digit} ({p:.0%} sure), labelled {named}")
+                  gettext("read as %(digit)s (%(sure)s sure), labelled %(label)s",
+                          digit=digit, sure=format_percent(p), label=named))
         if row.label == samples.NOT_A_DIGIT:
-            f.add("none", 1, "labelled not a digit")
+            f.add("none", 1, gettext("labelled not a digit"))
     add_client_reasons(flagged, disagrees, burst)
     add_duplicates(flagged, keys)
-    add_shape(flagged, share, pieces, sure)
+    add_shape(flagged, share, separate, enclosed, sure)
     return flagged
 
 
@@ -137,13 +142,15 @@ def add_client_reasons(flagged, disagrees, burst):
         for i, count in zip(members, near):
             if count >= burst:
                 flagged[i].add("burst", 1 + min(count / (10 * burst), 0.5),
-                               f"one of {count} from one client within an hour of it")
+                               gettext("one of %(num)s from one client within an hour of it",
+                                       num=count))
         wrong = int(disagrees[members].sum())
         if len(members) >= min(CLIENT_MINIMUM, burst) and wrong >= CLIENT_RATE * len(members):
             for i in members:
                 flagged[i].add("client", 2 * wrong / len(members),
-                               f"this client's labels disagree with confident readings "
-                               f"{wrong} times in {len(members)}")
+                               gettext("this client's labels disagree with confident "
+                                       "readings %(wrong)s times in %(num)s", wrong=wrong,
+                                       num=len(members)))
 
 
 def fingerprints(pictures):
@@ -167,48 +174,70 @@ def add_duplicates(flagged, keys):
         for i in members:
             others = sorted(labels - {flagged[i].sample.label})
             first = next(flagged[j].sample.id for j in members if j != i)
-            words = (f"near-duplicate of {len(members) - 1} other new drawing"
-                     f"{'s' if len(members) > 2 else ''} (#{first})")
+            words = ngettext("near-duplicate of %(num)s other new drawing (#%(id)s)",
+                             "near-duplicate of %(num)s other new drawings (#%(id)s)",
+                             len(members) - 1, id=first)
             if others:
-                words += ", labelled " + ", ".join(
-                    "not a digit" if o == samples.NOT_A_DIGIT else str(o) for o in others)
+                words += gettext(", labelled %(labels)s", labels=", ".join(
+                    gettext("not a digit") if o == samples.NOT_A_DIGIT else str(o)
+                    for o in others))
             flagged[i].add("duplicate", 1 + 0.5 * bool(others), words)
+
+
+EIGHT = tuple((dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1))
+FOUR = ((0, 0), (-1, 0), (1, 0), (0, -1), (0, 1))
+
+
+def pieces(mask, neighbours):
+    """The connected pieces of each boolean picture in ``mask`` (n, h, w): every pixel takes
+    its neighbours' largest index until none changes; a piece's root keeps its own. (n,)"""
+    n, h, w = mask.shape
+    index = np.arange(1, n * h * w + 1, dtype=np.int32).reshape(n, h, w)
+    labels = np.where(mask, index, 0)
+    while True:
+        padded = np.pad(labels, ((0, 0), (1, 1), (1, 1)))
+        spread = np.where(mask, np.max([padded[:, 1 + dy:h + 1 + dy, 1 + dx:w + 1 + dx]
+                                        for dy, dx in neighbours], axis=0), 0)
+        if np.array_equal(spread, labels):
+            return ((labels == index) & mask).sum(axis=(1, 2))
+        labels = spread
 
 
 def marks(pictures, threshold=80):
     """The separate pieces of ink (8-connected) in each picture, counted on a 14×14
     maximum so a pen's gaps of a pixel do not split a stroke. (n,) ints."""
     ink = pictures.reshape(len(pictures), 14, 2, 14, 2).max(axis=(2, 4)) >= threshold
-    n = len(pictures)
-    index = np.arange(1, n * 196 + 1, dtype=np.int32).reshape(n, 14, 14)
-    labels = np.where(ink, index, 0)
-    while True:
-        padded = np.pad(labels, ((0, 0), (1, 1), (1, 1)))
-        spread = np.max([padded[:, 1 + dy:15 + dy, 1 + dx:15 + dx]
-                         for dy in (-1, 0, 1) for dx in (-1, 0, 1)], axis=0)
-        spread = np.where(ink, spread, 0)
-        if np.array_equal(spread, labels):
-            break
-        labels = spread
-    return ((labels == index) & ink).sum(axis=(1, 2))
+    return pieces(ink, EIGHT)
 
 
-def add_shape(flagged, share, pieces, sure):
-    """Not shaped like a digit: too much ink, too many separate marks, or no confident digit."""
-    for f, s, k, p in zip(flagged, share, pieces, sure):
+def holes(pictures, threshold=80):
+    """Background enclosed by ink (4-connected pieces of background but the outside one):
+    an 8 has two, a scribble's crossings make many. (n,) ints."""
+    background = np.pad(pictures < threshold, ((0, 0), (1, 1), (1, 1)), constant_values=True)
+    return pieces(background, FOUR) - 1
+
+
+def add_shape(flagged, share, separate, enclosed, sure):
+    """Not shaped like a digit: too much ink, too many separate marks or enclosed holes, or
+    no confident digit."""
+    for f, s, k, o, p in zip(flagged, share, separate, enclosed, sure):
         signs = []
         if s > INK_SHARE:
-            signs.append(f"ink over {s:.0%} of the square")
+            signs.append(gettext("ink over %(share)s of the square", share=format_percent(s)))
         if k >= MARKS:
-            signs.append(f"{k} separate marks")
+            signs.append(gettext("%(num)s separate marks", num=k))
+        if o >= HOLES:
+            signs.append(gettext("%(num)s enclosed holes", num=o))
         if p < UNSURE:
-            signs.append(f"no digit above {UNSURE:.0%} (best {p:.0%})")
+            signs.append(gettext("no digit above %(limit)s (best %(best)s)",
+                                 limit=format_percent(UNSURE), best=format_percent(p)))
         if signs:
-            f.add("shape", 0.5 * len(signs), "not shaped like a digit: " + ", ".join(signs))
+            f.add("shape", 0.5 * len(signs), gettext("not shaped like a digit: %(signs)s",
+                                                     signs=", ".join(signs)))
 
 
 def features(rows):
-    """Per row: ``(ink share, marks, fingerprint)``, from the process's cache where it has
+    """Per row: ``(ink share, marks, holes, fingerprint)``, from the process's cache where it has
     them (keyed by the picture itself: it alone decides them; counting marks is slow)."""
     cache = current_app.extensions.setdefault("review_features", {})
     missing = [r for r in rows if hash(r.pixels) not in cache]
@@ -217,8 +246,9 @@ def features(rows):
             cache.clear()
         pictures = stack(missing)
         share = (pictures > 127).mean(axis=(1, 2))
-        for row, s, k, key in zip(missing, share, marks(pictures), fingerprints(pictures)):
-            cache[hash(row.pixels)] = (float(s), int(k), key)
+        for row, s, k, o, key in zip(missing, share, marks(pictures), holes(pictures),
+                                     fingerprints(pictures)):
+            cache[hash(row.pixels)] = (float(s), int(k), int(o), key)
     return [cache[hash(r.pixels)] for r in rows]
 
 

@@ -19,6 +19,7 @@ from dataclasses import asdict
 from datetime import timedelta
 
 from flask import current_app
+from flask_babel import gettext
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -113,9 +114,13 @@ def start(settings, enqueue=True, classroom_id=None):
         active = db.session.execute(select(TrainingRun.id, TrainingRun.status)
                                     .where(TrainingRun.slot == 1)).first()
         db.session.commit()
-        which = f"Training run #{active.id} is already {active.status}" if active else \
-            "Another training run has just started"
-        raise RunRefused(f"{which}: wait for it to finish or cancel it.") from None
+        if active:
+            message = gettext("Training run #%(id)s is already %(status)s: wait for it to "
+                              "finish or cancel it.", id=active.id, status=active.status)
+        else:
+            message = gettext("Another training run has just started: wait for it to finish "
+                              "or cancel it.")
+        raise RunRefused(message) from None
     run_id = run.id
     db.session.commit()
     if enqueue:
@@ -124,8 +129,8 @@ def start(settings, enqueue=True, classroom_id=None):
         except Exception as exc:
             current_app.logger.exception("training run %d: could not queue it", run_id)
             finish(run_id, "failed", error=f"The job queue refused the run ({exc}).")
-            raise RunRefused(f"The job queue is not available ({exc}); is Redis running?") \
-                from None
+            raise RunRefused(gettext("The job queue is not available (%(error)s); is Redis "
+                                     "running?", error=exc)) from None
     return get(run_id)
 
 
@@ -141,10 +146,10 @@ def cancel(run_id):
     db.session.commit()
     run = get(run_id)
     if run is None:
-        raise RunRefused(f"There is no training run #{run_id}.")
+        raise RunRefused(gettext("There is no training run #%(id)s.", id=run_id))
     if not done.rowcount:
-        raise RunRefused(f"Training run #{run_id} is over ({run.status}); "
-                         "there is nothing to cancel.")
+        raise RunRefused(gettext("Training run #%(id)s is over (%(status)s); there is nothing "
+                                 "to cancel.", id=run_id, status=run.status))
     return run
 
 

@@ -10,6 +10,9 @@ dataclass's fields. Nothing here touches the database.
 import re
 from dataclasses import asdict, dataclass, fields, replace
 
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
+
 from model import train
 
 
@@ -49,14 +52,14 @@ CHECKBOXES = tuple(f.name for f in fields(RetrainSettings) if f.type is bool)
 TEXT_FIELDS = tuple(name for name in FIELDS if name not in CHECKBOXES)
 
 WHOLE_NUMBERS = {  # field: (label, lowest, highest)
-    "hidden": ("Hidden units", 10, 2048),
-    "epochs": ("Epochs", 1, 200),
-    "batch_size": ("Batch size", 1, 4096),
-    "sample_weight": ("Sample weight", 1, 100),
+    "hidden": (_l("Hidden units"), 10, 2048),
+    "epochs": (_l("Epochs"), 1, 200),
+    "batch_size": (_l("Batch size"), 1, 4096),
+    "sample_weight": (_l("Sample weight"), 1, 100),
 }
 ETA_RANGE = (0.0, 5.0)   # exclusive, inclusive
 FIELD_LABELS = {**{name: label for name, (label, _, _) in WHOLE_NUMBERS.items()},
-                "eta": "Learning rate", "start": "Start from"}
+                "eta": _l("Learning rate"), "start": _l("Start from")}
 WHOLE = re.compile(r"[0-9]{1,9}", re.ASCII)
 DECIMAL = re.compile(r"([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?", re.ASCII)
 TRUE_WORDS = ("on", "true", "1", "yes")
@@ -92,10 +95,11 @@ def validate(form):
     text = {name: (_values(form, name) or [""])[0].strip() for name in TEXT_FIELDS}
     for name in text:
         if len(_values(form, name)) > 1:
-            errors[name] = f"{FIELD_LABELS[name]} came more than once: send it once."
+            errors[name] = gettext("%(field)s came more than once: send it once.",
+                                   field=FIELD_LABELS[name])
     start = text["start"].lower() or FINE_TUNE.start
     if start not in STARTS:
-        errors["start"] = "Start from must be the serving model or scratch."
+        errors["start"] = gettext("Start from must be the serving model or scratch.")
         start = FINE_TUNE.start
     defaults = defaults_for(start)
     values = {"start": start, **{name: _checked(form, name) for name in CHECKBOXES}}
@@ -106,15 +110,17 @@ def validate(form):
         # ASCII digits only: int() would also take "٣", "1_000" and " 7".
         values[name] = int(text[name]) if WHOLE.fullmatch(text[name]) else None
         if values[name] is None or not low <= values[name] <= high:
-            errors[name] = f"{label} must be a whole number from {low} to {high}."
+            errors[name] = gettext("%(field)s must be a whole number from %(low)s to %(high)s.",
+                                   field=label, low=low, high=high)
     low, high = ETA_RANGE
     if not text["eta"]:
         values["eta"] = defaults.eta
     else:
         values["eta"] = float(text["eta"]) if DECIMAL.fullmatch(text["eta"]) else None
         if values["eta"] is None or not low < values["eta"] <= high:
-            errors["eta"] = (f"Learning rate must be a number above {low:g} and at most "
-                             f"{high:g} (e.g. {defaults.eta:g}).")
+            errors["eta"] = gettext("Learning rate must be a number above %(low)s and at most "
+                                    "%(high)s (e.g. %(example)s).", low=format(low, "g"),
+                                    high=format(high, "g"), example=format(defaults.eta, "g"))
     if errors:
         return None, errors
     return RetrainSettings(**values), {}
