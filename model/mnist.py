@@ -143,6 +143,15 @@ def read_idx(path):
     return np.frombuffer(data, dtype=np.uint8, offset=offset).reshape(shape)
 
 
+def write_idx(array):
+    """A uint8 array (images (n, 28, 28) or labels (n,)) → the bytes of its gzipped idx file,
+    as MNIST's own files are written; ``read_idx`` reads it back."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(
+        int(n).to_bytes(4, "big") for n in array.shape)
+    return gzip.compress(header + array.tobytes(), mtime=0)
+
+
 def load(data_dir=None, download=False):
     """The full set as a dict of uint8 arrays plus the files' checksums.
 

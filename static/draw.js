@@ -101,7 +101,7 @@
     timer = null;
     nextSendAt = performance.now() + SEND_EVERY_MS;
     paint(exportCtx, EXPORT_SIDE);
-    seq += 1;
+    seq = Number(form.elements.seq.value) + 1;   // photo.js counts its readings here too
     form.elements.seq.value = String(seq);
     form.elements.image.value = exportCanvas.toDataURL("image/png");
     if (form.elements.final) form.elements.final.value = finished === true ? "1" : "0";
@@ -177,6 +177,13 @@
     changed();
     send(true);
   }
+
+  // A photo was read instead (static/photo.js): the pad starts afresh, nothing sent.
+  document.addEventListener("digits:photo", function () {
+    if (active) return;
+    strokes = [];
+    changed();
+  });
 
   undoButton.addEventListener("click", undo);
   clearButton.addEventListener("click", clear);
@@ -328,7 +335,16 @@
       var verdict = document.getElementById("verdict");
       if (verdict && reading.dataset.state) verdict.className = "verdict is-" + reading.dataset.state;
     }
-    if (e.detail.target.id === "neuron") e.detail.target.scrollIntoView({ block: "nearest" });
+    // The unit's panel is brought into view only on one column (a phone), and only when none
+    // of it shows, far below: scrolling a page whose panel already shows moves the grid under the
+    // pointer, and the hover caption would then name another unit.
+    if (e.detail.target.id === "neuron") {
+      var box = e.detail.target.getBoundingClientRect();
+      var oneColumn = window.matchMedia("(max-width: 859px)").matches;
+      if (oneColumn && (box.top >= window.innerHeight || box.bottom <= 0)) {
+        e.detail.target.scrollIntoView({ block: "nearest" });
+      }
+    }
     markSelected();
     var unit = focusedUnit === null ? null
       : document.querySelector('a.unit[data-unit="' + focusedUnit + '"]');

@@ -8,6 +8,7 @@ Strokes are lists of (x, y) points in pad units (0..1, y down), as in
 
 import base64
 import os
+from pathlib import Path
 
 from tests.browser_setup import find_chromium
 
@@ -68,6 +69,28 @@ def answer(page):
     page.wait_for_function(ANSWERED)
     return page.get_by_test_id("prediction").inner_text().strip()
 
+
+# -- accessibility: axe-core from npm (package.json devDependencies), run in the page ----------
+
+AXE = Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def axe_violations(page, rules_off=()):
+    """axe-core's WCAG 2.x A/AA violations on the page as it is now: [(rule, [targets])].
+
+    The script comes from ``node_modules`` (``npm ci`` installs it) and is run by
+    the DevTools protocol, so the page's own Content-Security-Policy stays as served.
+    """
+    if not page.evaluate("() => !!window.axe"):
+        page.evaluate(AXE.read_text(encoding="utf-8"))
+    found = page.evaluate("""async (off) => {
+      const rules = Object.fromEntries(off.map(id => [id, {enabled: false}]));
+      const result = await axe.run(document, {
+        runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]},
+        rules, resultTypes: ["violations"]});
+      return result.violations.map(v => [v.id, v.nodes.map(n => n.target.join(" ")).slice(0, 5)]);
+    }""", list(rules_off))
+    return [tuple(v) for v in found]
 
 def open_pad(page, url):
     """Load the page with console and CSP watchers; returns the list problems land in."""

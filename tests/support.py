@@ -245,6 +245,22 @@ def sqlite_is_intact(app):
         return connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
+def measured_run(app, data, version_id=1):
+    """A succeeded run whose results are measured, as a retrain measures them, on ``data``
+    (a dict with ``test_images`` and ``test_labels``) by model ``version_id``; its id."""
+    from webapp.core import samples
+    from webapp.teaching.retraining import run_results
+
+    with app.app_context():
+        net, _ = registry.load_version(registry.get(version_id))
+        results = {**run_results(net, data, samples.held_out_set()), "val_accuracy": 0.9,
+                   "best_epoch": 1, "start_version": version_id, "trained_samples": 0,
+                   "sizes": net.sizes, "settings": {"epochs": 1}, "seconds": 3.0}
+        run = runs.start(FINE_TUNE, enqueue=False)
+        runs.finish(run.id, "succeeded", version_id=version_id, results=results,
+                    phase="done", progress=1.0, history=history(1))
+        return run.id
+
 # -- classes ---------------------------------------------------------------------------------------
 
 def start_class(teacher, name="4B", minutes="45", **fields):

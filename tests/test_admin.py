@@ -216,7 +216,7 @@ def test_promote_is_refused_below_the_margin_unless_forced(app, admin, versions)
     worse, _ = versions
     refused = admin.post(f"/admin/models/{worse}/promote", headers=admin.hx)
     assert refused.status_code == 409
-    error = re.search(r'data-testid="models-error">([^<]*)<', refused.text).group(1)
+    error = re.search(r'data-testid="models-error"[^>]*>([^<]*)<', refused.text).group(1)
     assert "90.00%" in error and "force" in error
     assert served_version(admin) == 1
 

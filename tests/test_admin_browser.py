@@ -105,8 +105,8 @@ def test_collect_retrain_watch_promote_and_the_draw_page_follows(browser, loop_s
     expect(page.locator(".samples > li").first).to_have_attribute("data-label", "7")
     expect(page.get_by_test_id("collected-counts")).to_have_attribute(
         "aria-label", re.compile(r" 1: 0, .* 7: 2,"))
-    page.once("dialog", lambda dialog: dialog.accept())   # hx-confirm asks first
     page.locator(".samples > li").first.get_by_role("button", name="Delete").click()
+    page.get_by_test_id("confirm-ok").click()             # the page's own dialog asks first
     expect(page.locator(".samples > li")).to_have_count(2)
     expect(page.get_by_test_id("collected-total")).to_have_text("2")
 
@@ -133,6 +133,7 @@ def test_collect_retrain_watch_promote_and_the_draw_page_follows(browser, loop_s
     row = page.locator('#models tr[data-version="2"]')
     row.get_by_label("force").check()
     row.get_by_role("button", name="Promote").click()
+    page.get_by_test_id("confirm-ok").click()
     expect(page.get_by_test_id("models-message")).to_contain_text("Promoted version 2")
     expect(page.locator('#models tr[data-version="2"]')).to_have_class("is-serving")
     expect(page.get_by_test_id("promote-run")).to_have_count(0)     # the run panel follows

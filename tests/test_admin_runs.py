@@ -129,7 +129,7 @@ def test_the_run_panel_polls_while_the_run_runs_and_stops_when_it_ends(app, admi
     assert 'data-testid="test-accuracy">99.10%' in ended
     assert 'data-testid="held-out-accuracy">80.0%' in ended
     assert 'data-testid="confusion"' in ended and ended.count("<rect") >= 100
-    assert 'alt="A 4 read as 9"' in ended and "1 min 15 s" in ended
+    assert 'alt="A 4 read as 9; open every such digit"' in ended and "1 min 15 s" in ended
     assert "crossed 7" in ended
     quiet = admin.get(f"/admin/runs/{run_id}", headers=HX).text   # opened from the list
     assert "hx-swap-oob" not in quiet

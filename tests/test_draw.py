@@ -112,8 +112,9 @@ def test_fragment_answers_a_drawing(client):
     assert "is-top" in fragment.one(data_testid=f"prob-{digit}")["class"]
     assert fragment.one(data_testid="hidden-bars")["data-columns"] == "4"
     assert response.text.count("data-unit=") == 16
-    assert fragment.one(alt="The 28 by 28 pixel image the network read")["src"].startswith(
-        "data:image/png;base64,")
+    assert fragment.one(data_testid="seen")["src"].startswith("data:image/png;base64,")
+    assert fragment.one(data_testid="seen")["alt"].startswith(
+        f"The 28 by 28 pixel image the network read as {digit} (")
 
 
 @pytest.mark.parametrize("encoding", ["zstd", "gzip"])

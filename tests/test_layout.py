@@ -33,8 +33,9 @@ ALLOWED = {
     "webapp.teaching": {"webapp.teaching", "webapp.reading", "webapp.core", "model", *LEAVES},
     "webapp.admin": {"webapp.admin", "webapp.teaching", "webapp.reading", "webapp.core", "model",
                      *LEAVES},
-    # Teachers are the admins: a class's teacher pages use the admin's login.
-    "webapp.classroom": {"webapp.classroom", "webapp.admin.auth", "webapp.teaching",
+    # Teachers are the admins: a class's teacher pages use the admin's login and its words.
+    "webapp.classroom": {"webapp.classroom", "webapp.admin.auth", "webapp.admin.names",
+                         "webapp.teaching",
                          "webapp.reading", "webapp.core", "model", *LEAVES},
     "webapp.ops": {"webapp.ops", "webapp.admin.auth", "webapp.teaching", "webapp.reading",
                    "webapp.core", "model", *LEAVES},

@@ -220,9 +220,10 @@ def test_every_page_in_chromium_without_csp_violations_or_console_errors(browser
     row = page.locator('#models tr[data-version="2"]')
     row.get_by_label("force").check()
     row.get_by_role("button", name="Promote").click()
+    page.get_by_test_id("confirm-ok").click()                 # the page's own dialog asks
     expect(page.get_by_test_id("models-message")).to_contain_text("Promoted version 2")
-    page.once("dialog", lambda dialog: dialog.accept())       # hx-confirm asks first
     page.get_by_test_id("rollback-1").click()
+    page.get_by_test_id("confirm-ok").click()
     expect(page.get_by_test_id("models-message")).to_contain_text("Rolled back to version 1")
     watched.check("dashboard after its actions")
 

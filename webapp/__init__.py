@@ -26,7 +26,7 @@ from flask import Flask
 from flask_compress import Compress
 
 from . import errors, i18n, security
-from .admin import auth, dashboard, review
+from .admin import auth, dashboard, explore, review, transfer
 from .classroom import models as class_models
 from .classroom import student, teacher
 from .config import ROOT, Config
@@ -78,6 +78,8 @@ def create_app(test_config=None):
     app.before_request(auth.forget_ended_session)
     security.init_app(app)
     dashboard.init_app(app)
+    transfer.init_app(app)
+    explore.init_app(app)
     review.init_app(app)
     auth.init_app(app)
     student.init_app(app)

@@ -70,15 +70,15 @@ def when(moment):
 
 @bp.get("/")
 def dashboard():
-    return render_template("admin/dashboard.html", **data_context(request.args.get(
-        "page", 1, type=int)), **train_context(), **models_context())
+    return render_template("admin/dashboard.html", **{**data_context(request.args.get(
+        "page", 1, type=int)), **train_context(), **models_context()})
 
 
 def train_refused(status, **context):
     """The train form again, with its errors: the partial for htmx, else the whole page."""
     if is_htmx():
         return render_template("admin/partials/_train.html", **context), status
-    return render_template("admin/dashboard.html", **data_context(), **context,
+    return render_template("admin/dashboard.html", **{**data_context(), **context},
                            **models_context()), status
 
 
@@ -87,23 +87,24 @@ def train_refused(status, **context):
 def mnist_counts():
     """Images per digit in MNIST's training and test sets, read from the label files.
 
-    ``{"train": [10 ints], "test": [10 ints], "directory": path}``, or with
-    ``"missing"`` listing the files not found there. Cached on the app, per
-    directory: MNIST never changes.
+    ``{"train": [10 ints], "test": [10 ints], "directory": path, "missing": [names]}``:
+    a split's counts only when its label file is there; ``missing`` names every
+    one of the four files a retrain needs that is not. Cached on the app, per
+    directory, once all four are there: MNIST never changes.
     """
     directory = mnist.resolve_data_dir(current_app.config["DATA_DIR"])
     cache = current_app.extensions.setdefault("admin_mnist_counts", {})
-    if str(directory) not in cache:
-        result = {"directory": str(directory)}
-        names = {split: mnist.FILES[f"{split}_labels"][0] for split in ("train", "test")}
-        missing = [name for name in names.values() if not (directory / name).is_file()]
-        if missing:
-            return {**result, "missing": missing}
-        for split, name in names.items():
-            labels = mnist.read_idx(directory / name)
-            result[split] = np.bincount(labels, minlength=10).tolist()
+    if str(directory) in cache:
+        return cache[str(directory)]
+    missing = [name for name, _ in mnist.FILES.values() if not (directory / name).is_file()]
+    result = {"directory": str(directory), "missing": missing}
+    for split in ("train", "test"):
+        name = mnist.FILES[f"{split}_labels"][0]
+        if name not in missing:
+            result[split] = np.bincount(mnist.read_idx(directory / name), minlength=10).tolist()
+    if not missing:
         cache[str(directory)] = result
-    return cache[str(directory)]
+    return result
 
 
 def counts_context():
@@ -194,7 +195,8 @@ def train_context(form=None, errors=None, refused=None, run=None):
     run = run or runs.latest()
     return {"values": settings.form_values(form), "errors": errors or {}, "refused": refused,
             "scratch": settings.FROM_SCRATCH, "run": run_panel.view(run) if run else None,
-            "recent": recent(), "serving": run_panel.summary(registry.serving_id())}
+            "recent": recent(), "serving": run_panel.summary(registry.serving_id()),
+            "mnist": mnist_counts()}
 
 
 @bp.post("/runs")
@@ -256,7 +258,22 @@ def recent(limit=10):
 def recent_runs():
     if not is_htmx():
         return redirect(url_for("admin.dashboard") + "#runs")
-    return render_template("admin/partials/_runs.html", recent=recent(), run=None)
+    latest = recent()
+    newest = f"{latest[0].id}-{latest[0].status}" if latest else "none"
+    shown = request.args.get("shown")
+    if shown is None:
+        return render_template("admin/partials/_runs.html", recent=latest, run=None)
+    if shown == newest:
+        return "", 204                  # the page's poll: nothing new
+    # A run the page has not seen (started by `digits retrain`) or one that ended: the list,
+    # its panel (which polls while it runs), the form without a stale "already running",
+    # and the models (an ended run may have added one).
+    context = train_context()
+    return "".join((
+        render_template("admin/partials/_runs.html", recent=latest),
+        render_template("admin/partials/_run.html", run_oob=True, **context),
+        render_template("admin/partials/_train.html", train_oob=True, **context),
+        render_template("admin/partials/_models.html", models_oob=True, **models_context())))
 
 
 @bp.post("/runs/<int:run_id>/cancel")

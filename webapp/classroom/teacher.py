@@ -26,7 +26,7 @@ from flask import Blueprint, Response, abort, redirect, render_template, request
 from flask_babel import gettext
 from sqlalchemy import select
 
-from ..admin import auth
+from ..admin import auth, names
 from ..core import registry
 from ..core.db import ClassStudent, TrainingRun, db
 from ..htmx import is_htmx
@@ -40,6 +40,12 @@ bp = Blueprint("classes", __name__, url_prefix="/admin/classes")
 bp.before_request(auth.require_login)
 bp.before_request(speak_the_class_language)
 LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})?")
+
+
+@bp.context_processor
+def run_words():
+    """The teach panel names a run's phase in the page's language, as the dashboard does."""
+    return {"run_phase": names.run_phase}
 
 
 @bp.app_template_filter("class_ink")

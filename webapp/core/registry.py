@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import defer
 
 import model
+from model import train
 
 from .db import Activation, ModelVersion, Serving, db, schema_lock, utcnow
 
@@ -62,6 +63,50 @@ def load_version(version):
     net, meta = model.loads(version.weights, name=name)
     check_network(net, name)
     return net, meta
+
+
+def version_npz(version_id):
+    """The ``.npz`` bytes of version ``version_id``, as ``model/pretrained.npz`` is written.
+
+    Arrays plus the JSON ``metadata`` (sizes, preprocessing, training settings,
+    metrics, data checksums, date): ``model.load`` reads it back. Checked
+    against its SHA-256 first; raises ``RegistryError`` for an unknown version.
+    """
+    version = get(version_id)
+    load_version(version)
+    return version.weights
+
+
+# The input a model must expect: what ``model.train`` writes into every checkpoint, and
+# the same contract in the words of the shipped model's older train.py.
+INPUT_CONTRACTS = (train.INPUT_CONTRACT,
+                   "28x28 MNIST-normalised, white ink on black, scaled to [0, 1]")
+
+
+def check_contract(meta, name):
+    """A model that says it reads another input than this app feeds is a ``CheckpointError``.
+
+    ``preprocessing.input`` is written by ``model.train``; a file saved by
+    ``model.save`` alone does not say, and its format implies this app's input.
+    """
+    said = (meta.get("preprocessing") or {}).get("input")
+    if said is not None and said not in INPUT_CONTRACTS:
+        raise model.CheckpointError(f"{name}: its metadata says it reads {str(said)[:80]!r}; "
+                                    f"this app feeds {train.INPUT_CONTRACT!r}")
+
+
+def register_upload(data, name, measure):
+    """A model file sent by an operator → a new version (not served), or ``CheckpointError``.
+
+    ``model.loads`` reads it without pickle (``allow_pickle=False``) and checks
+    its keys, shapes, dtypes and finiteness against its metadata; it must also
+    read 28×28 digits (``check_network``) the way this app prepares them
+    (``check_contract``). ``measure(net)`` gives its metrics.
+    """
+    net, meta = model.loads(data, name=name)
+    check_network(net, name)
+    check_contract(meta, name)
+    return register(net, meta, measure(net), origin=f"upload {name}"[:64])
 
 
 def ensure_initial(path):
@@ -130,16 +175,28 @@ def promote(version_id, force=False):
     if version.id == current.id:
         raise RegistryError(gettext("Model version %(id)s is already being served.",
                                     id=version.id))
+    reason = needs_force(version, current)
+    if reason and not force:
+        raise RegistryError(reason)
+    return activate(version, "promote", forced=force)
+
+
+def needs_force(version, current=None):
+    """Why promoting ``version`` over ``current`` (default: the serving one) needs force, or None.
+
+    Its MNIST test accuracy must be within ``PROMOTE_MARGIN`` of the serving model's.
+    """
+    current = current or get(serving_id())
     margin = float(current_app.config["PROMOTE_MARGIN"])
     new, old = (version.metrics or {}).get("test_accuracy"), (current.metrics or {}).get(
         "test_accuracy")
-    if not force and new is not None and old is not None and new < old - margin:
-        raise RegistryError(gettext(
+    if new is not None and old is not None and new < old - margin:
+        return gettext(
             "Model version %(id)s reads %(new)s of the MNIST test set, more than %(margin)s "
             "below version %(current)s's %(old)s; promote it with force if you are sure.",
             id=version.id, new=format(new, ".2%"), margin=format(margin, ".1%"),
-            current=current.id, old=format(old, ".2%")))
-    return activate(version, "promote", forced=force)
+            current=current.id, old=format(old, ".2%"))
+    return None
 
 
 def rollback(version_id=None):

@@ -5,6 +5,7 @@
     digits models list | promote N [--force] | rollback [N]
     digits admin set-password [--password-stdin]
     digits samples import PATH | accept … | reject … | counts   (sample_commands)
+    digits samples export FILE [--format png|idx]
 
 They run in the app's context against the configured database (``DATABASE_URL``,
 else the instance folder) and call what the dashboard calls: ``teaching`` for a
@@ -20,9 +21,12 @@ import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
+from model import mnist
+from model.checkpoint import write_atomic
+
 from ..admin.auth import set_password
 from ..core import registry, served
-from ..teaching import runs, worker
+from ..teaching import export, runs, worker
 from ..teaching.settings import FINE_TUNE, FROM_SCRATCH, as_form, validate
 from .model_commands import data_dir_option
 from .sample_commands import samples_group
@@ -66,6 +70,12 @@ def retrain_command(from_scratch, data_dir, **options):
     settings, errors = validate(form)
     if errors:
         raise click.UsageError(" ".join(errors.values()))
+    active = runs.latest()
+    if not (active and active.status in ("queued", "running")):   # that refusal comes first
+        try:  # before a run exists: missing MNIST is a message, not a failed run's traceback
+            mnist.ensure_files(data_dir or current_app.config["DATA_DIR"], download=True)
+        except mnist.DataError as exc:
+            raise click.ClickException(str(exc)) from None
     try:
         run = runs.start(settings, enqueue=False)
     except runs.RunRefused as exc:
@@ -91,7 +101,12 @@ def retrain_command(from_scratch, data_dir, **options):
                + f"  {results['seconds']:.0f} s")
     click.echo("styles: " + "  ".join(f"{name} {value:.4f}"
                                       for name, value in results["styles"].items()))
-    click.echo(f"serve it with: digits models promote {run.version_id}")
+    refusal = registry.needs_force(registry.get(run.version_id))
+    if refusal:
+        click.echo(f"not promoted: {refusal.split('; promote it')[0]}; if you are sure, "
+                   f"`digits models promote {run.version_id} --force`")
+    else:
+        click.echo(f"serve it with: digits models promote {run.version_id}")
 
 
 @click.group("models", cls=AppGroup)
@@ -175,6 +190,20 @@ def set_password_command(password_stdin):
     if current_app.config["ADMIN_PASSWORD_HASH"]:
         click.echo("Note: DIGITS_ADMIN_PASSWORD_HASH is set and wins over the stored password "
                    "until it is unset.", err=True)
+
+
+# -- digits samples export -------------------------------------------------------------------
+
+@samples_group.command("export")
+@click.argument("path", type=click.Path(dir_okay=False, writable=True))
+@click.option("--format", "fmt", type=click.Choice(export.FORMATS), default="png",
+              show_default=True, help="png: a PNG per drawing and labels.csv; idx: MNIST's "
+                                      "idx files (images and labels).")
+def export_command(path, fmt):
+    """Write every collected drawing (28×28, as MNIST) to the zip file PATH."""
+    data, count = export.archive(fmt)
+    write_atomic(path, data)
+    click.echo(f"{count} drawings written to {path} ({fmt}, {len(data):,} bytes)")
 
 
 def init_app(app):

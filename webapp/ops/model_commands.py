@@ -178,6 +178,18 @@ def evaluate_command(model_file, as_json, data_dir, download):
         click.echo(f"  {name:<22s} {accuracy:.4f}")
 
 
+@click.command("fetch-mnist")
+@data_dir_option
+def fetch_mnist_command(data_dir):
+    """Download MNIST's four files (SHA-256 checked) where retraining looks for them."""
+    try:
+        paths = mnist.ensure_files(data_dir, download=True)
+    except mnist.DataError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"MNIST is in {next(iter(paths.values())).parent}: " + ", ".join(
+        path.name for path in paths.values()))
+
+
 def init_app(app):
-    for command in (train_command, evaluate_command):
+    for command in (train_command, evaluate_command, fetch_mnist_command):
         app.cli.add_command(command)

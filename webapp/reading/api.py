@@ -8,7 +8,8 @@ Send a PNG or JPEG as the multipart field ``image`` or as a raw
 and get ``{"digit", "confidence", "probabilities": [10], "hidden": [[...] per
 hidden layer], "input": 28×28 list (what the network saw, after the model's
 own deskewing), "model": {"version", "sizes", "deskew"}}``. A blank or
-near-blank image gives ``"digit": null`` and a ``"reason"``. Errors are
+near-blank image gives ``"digit": null`` and a ``"reason"``. ``?source=photo``
+reads a photo of a digit on paper (shadows, ruled lines; see ``photo``). Errors are
 ``{"error": "..."}`` with 400 (unreadable), 413 (too large) or 415 (wrong type);
 ``errors`` renders them.
 
@@ -48,7 +49,8 @@ from . import dreams, explanation
 from .corrections import add
 from .limits import budgeted_reading
 from .normalise import read_digit
-from .uploads import FORM_TYPES, image_bytes
+from .photo import read_photo
+from .uploads import FORM_TYPES, image_bytes, is_photo
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
@@ -85,8 +87,10 @@ def model_facts(loaded):
 
 
 def read_upload(loaded):
-    """(predict's answer, the ``Reading`` or None for a blank image) for the request's image."""
-    return answer_for(loaded, read_digit(image_bytes()))
+    """(predict's answer, the ``Reading`` or None for a blank image) for the request's image;
+    with ``source=photo`` it is read as a photo of paper (``photo``)."""
+    digit = read_photo(image_bytes())[0] if is_photo() else read_digit(image_bytes())
+    return answer_for(loaded, digit)
 
 
 def answer_for(loaded, digit):

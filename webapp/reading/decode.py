@@ -2,7 +2,8 @@
 
 The first half of reading a drawing (``normalise`` is the second). libspng
 (pyspng) decodes the PNGs it can read exactly as Pillow would, after this
-module has read the file's header itself; Pillow decodes JPEGs and the rest.
+module has read the file's header itself; Pillow decodes JPEGs and the rest,
+turned upright as their EXIF orientation says.
 Large images are box-averaged to about ``WORK_SIDE`` px on the way, and alpha
 is flattened onto the paper, so what comes out is a float32 luminance array
 (h, w) in [0, 255] whatever came in. Hostile or broken input raises an
@@ -21,7 +22,7 @@ import numpy as np
 import pyspng
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
-from PIL import Image
+from PIL import Image, ImageOps
 
 from ..config import MAX_UPLOAD_BYTES
 
@@ -96,7 +97,7 @@ def decode(data):
             _check_geometry(*im.size, getattr(im, "n_frames", 1))
             _check_cost(im)
             im.load()
-            return _luminance(im)
+            return _luminance(upright(im))
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -205,7 +206,8 @@ def png_header(data):
 SPNG_FORMATS = {0: None, 2: None, 3: None, 4: "RGBA", 6: "RGBA"}
 # Left to Pillow: transparency by colour key, animation, and compressed metadata
 # (libspng would inflate it up to 64 MB; Pillow stops at 1 MB).
-PILLOW_CHUNKS = {b"tRNS", b"acTL", b"iCCP", b"zTXt", b"iTXt"}
+# An eXIf chunk may turn the picture (a phone's orientation tag): Pillow reads it too.
+PILLOW_CHUNKS = {b"tRNS", b"acTL", b"iCCP", b"zTXt", b"iTXt", b"eXIf"}
 
 
 def _decode_png(data):
@@ -308,6 +310,18 @@ def box_average(pixels, factor, weights):
                 * np.minimum(factor, width - factor * np.arange(columns)))
         mean *= (factor * factor / held).astype(np.float32)[..., None]
     return mean
+
+
+def upright(im):
+    """The image turned as its EXIF orientation tag says (a phone's photo held sideways).
+
+    A tag that cannot be read leaves the image as it is: the pixels are still
+    a picture, and a wrong turn reads worse than none only for the odd file.
+    """
+    try:
+        return ImageOps.exif_transpose(im)
+    except (ValueError, TypeError, KeyError, OSError, SyntaxError):
+        return im
 
 
 def _luminance(im):

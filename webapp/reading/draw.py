@@ -3,7 +3,8 @@
 ``GET /`` is the page; ``POST /predict`` reads the canvas (sent by htmx about
 every 150 ms while drawing) and answers with ``partials/_prediction.html``;
 without ``HX-Request`` it answers with the whole page, so an image uploaded
-by a plain form works too. ``GET /neuron/<i>`` shows hidden unit ``i``'s
+by a plain form works too. With ``source=photo`` the image is a photo of a
+digit on paper (``photo``), and the reading shows what was kept of it. ``GET /neuron/<i>`` shows hidden unit ``i``'s
 incoming weights, as a fragment for the page's panel or as a page of its own.
 ``GET /vendor/htmx.min.js`` serves htmx from ``node_modules`` (installed by
 ``npm ci``), so nothing is fetched from a CDN or copied into the repository.
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from flask import Blueprint, abort, current_app, render_template, request, send_from_directory
 from flask_babel import gettext
+from markupsafe import Markup
 
 from .. import errors
 from ..core.served import get_model, takes_turns
@@ -23,10 +25,27 @@ from . import pictures, readout, why
 from .decode import ImageError
 from .limits import budgeted_reading
 from .normalise import read_digit
-from .uploads import image_bytes
+from .photo import read_photo
+from .uploads import image_bytes, is_photo
 
 bp = Blueprint("draw", __name__)
 bp.after_request(vary_on_htmx)
+
+
+@bp.app_template_filter("a_digit")
+def a_digit(digit, bold=True):
+    """8 → "an <strong>8</strong>", 3 → "a <strong>3</strong>": the article a digit's name takes."""
+    article = "an" if int(digit) == 8 else "a"
+    return Markup(f"{article} <strong>{int(digit)}</strong>") if bold else f"{article} {int(digit)}"
+
+
+DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+@bp.app_template_filter("digit_name")
+def digit_name(digit):
+    """3 → "3 (three)": the digit in words too, for text alternatives read aloud."""
+    return f"{int(digit)} ({DIGIT_NAMES[int(digit)]})"
 
 
 @bp.get("/")
@@ -43,9 +62,15 @@ def predict():
     seq = sequence_number()
     loaded, panels = get_model(), ""
     try:
-        digit = read_digit(image_bytes())
+        kept_url = None
+        if is_photo():
+            digit, kept = read_photo(image_bytes())
+            kept_url = pictures.png_data_url(kept.round().astype(np.uint8))
+        else:
+            digit = read_digit(image_bytes())
         reading = None if digit.image is None else loaded.read(digit.image)
-        result = readout.read(loaded, digit, current_app.config["UNSURE_BELOW"], seq, reading)
+        result = readout.read(loaded, digit, current_app.config["UNSURE_BELOW"], seq, reading,
+                              photo_url=kept_url)
         status = 200
     except ImageError as exc:
         result, status = readout.failed(str(exc), seq), exc.status

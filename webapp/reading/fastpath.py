@@ -60,6 +60,7 @@ KNOWN_BEFORE = {
     "CSRFProtect.init_app.<locals>.csrf_protect",   # the API is exempt
     "forget_ended_session",                  # acts on a session cookie: those go to Flask
     "refuse_cross_site",                     # (the API's) browsers' requests go to Flask
+    "allow_model_upload",                    # admin.transfer: acts on the model upload only
 }
 KNOWN_AFTER = {
     "log_request",                           # written here
@@ -194,6 +195,8 @@ class FastPath:
         mimetype = environ.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
         if (mimetype not in RAW_TYPES or "HTTP_TRANSFER_ENCODING" in environ
                 or "HTTP_COOKIE" in environ):       # the API takes none; Flask sees to them
+            return None
+        if environ.get("QUERY_STRING"):         # ?source=photo and the like: Flask reads them
             return None
         try:
             length = int(environ.get("CONTENT_LENGTH") or "")

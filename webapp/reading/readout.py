@@ -14,7 +14,7 @@ on the grids in place: no tiles rendered here, none rebuilt in the browser.
 """
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 
 import numpy as np
@@ -111,6 +111,7 @@ class Readout:
     message: str = ""
     seq: int = 0
     model_version: str = ""
+    photo_url: str = ""      # a photo's cleaned picture (``photo.read_photo``), when it was one
 
     @property
     def grid(self):
@@ -145,14 +146,16 @@ def quiet(loaded, state, message, seq=0):
                    seen_url=blank_picture())
 
 
-def read(loaded, digit, unsure_below, seq=0, reading=None):
+def read(loaded, digit, unsure_below, seq=0, reading=None, photo_url=None):
     """The readout for a ``normalise.Digit`` under the ``core.served.Loaded`` model.
 
     A confidence under ``unsure_below`` is shown as unsure, with the runner-up.
-    ``reading`` is the network's ``Reading`` of it when the caller already has one.
+    ``reading`` is the network's ``Reading`` of it when the caller already has one;
+    ``photo_url`` the picture a photo was read from, shown beside the 28×28 one.
     """
     if digit.image is None:
-        return quiet(loaded, "blank", "" if digit.blank == str(BLANK) else digit.blank, seq)
+        quiet_readout = quiet(loaded, "blank", "" if digit.blank == str(BLANK) else digit.blank, seq)
+        return replace(quiet_readout, photo_url=photo_url or "")
     reading = reading or loaded.read(digit.image)
     p = reading.probabilities
     return Readout(
@@ -161,7 +164,8 @@ def read(loaded, digit, unsure_below, seq=0, reading=None):
         runner_up_probability=float(p[reading.runner_up]),
         probabilities=tuple(float(v) for v in p),
         layers=tuple(layer(h) for h in reading.hidden),
-        seen_url=pictures.ink_data_url(reading.seen), seq=seq, model_version=loaded.version)
+        seen_url=pictures.ink_data_url(reading.seen), seq=seq, model_version=loaded.version,
+        photo_url=photo_url or "")
 
 
 def blank(seq=0):

@@ -3,7 +3,8 @@
 One place for both the page and the JSON API: a raw ``image/png`` or
 ``image/jpeg`` body, a multipart field ``image`` (a file, as curl ``-F`` sends
 it), or a form field ``image`` holding a ``data:`` URL (what the canvas sends
-through htmx). Anything else is refused with the status and message the
+through htmx). ``source=photo`` says it is a photo of paper, not a
+drawing (``is_photo``). Anything else is refused with the status and message the
 ``ImageError`` family carries; decoding the bytes is ``decode``'s job.
 """
 
@@ -20,6 +21,7 @@ RAW_TYPES = ("image/png", "image/jpeg", "image/jpg")
 DATA_URL_PREFIXES = ("data:image/png;base64,", "data:image/jpeg;base64,")
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 FIELD = "image"
+SOURCES = ("drawing", "photo")     # the field or query parameter ``source``; a drawing by default
 
 
 def image_bytes():
@@ -46,6 +48,17 @@ def image_bytes():
         "Content-Type %(type)s is not accepted: send the image as an image/png or image/jpeg "
         "body, or as the multipart/form-data field %(field)s.", type=mimetype or "(none)",
         field=repr(FIELD)))
+
+
+def is_photo():
+    """Whether the image is a photo of paper (``source=photo``), read by ``photo.read_photo``.
+
+    A query parameter or form field; anything but the two ``SOURCES`` is a 400.
+    """
+    source = request.args.get("source") or request.form.get("source") or "drawing"
+    if source not in SOURCES:
+        raise ImageError(f"source must be one of {', '.join(SOURCES)}, not {source[:20]!r}.")
+    return source == "photo"
 
 
 def refuse_cut_body():
