@@ -36,8 +36,10 @@ N_EVAL, EVAL_SEED = 3000, 1016
 # The shipped model's recipe (docs/model-card.md): ``train`` runs exactly this.
 # It starts from the model shipped before (784-256-10, MNIST + 6,000 forms, 150 epochs), widened:
 #   git show 503fc84:model/pretrained.npz > /tmp/pretrained-256.npz
+# Then two epochs from the best of those at a low rate (``anneal``), from the same data.
 RECIPE = {"hidden": 512, "epochs": 12, "eta": 0.3, "forms": 6000, "pen": 8000,
-          "redraw": 12000, "start": "/tmp/pretrained-256.npz"}
+          "redraw": 12000, "start": "/tmp/pretrained-256.npz",
+          "anneal": {"epochs": 2, "eta": 0.05}}
 
 
 def evaluation_sets():
@@ -127,14 +129,21 @@ def print_report(models, result):
 
 
 def train(args):
-    """``digits train`` with the shipped recipe (or the options given): the exact command."""
-    command = ["digits", "train", "--hidden", str(args.hidden), "--epochs", str(args.epochs),
-               "--eta", str(args.eta), "--forms", str(RECIPE["forms"]), "--pen", str(args.pen),
-               "--redraw", str(args.redraw), "--start", args.start, "--out", args.out]
-    if args.data_dir:
-        command += ["--data-dir", args.data_dir]
-    print(" ".join(command), flush=True)
-    sys.exit(subprocess.call([str(Path(sys.executable).with_name("digits")), *command[1:]]))
+    """``digits train`` with the shipped recipe (or the options given): the exact commands,
+    the run from the widened start, then its annealing (``--anneal 0``: none)."""
+    stages = [(args.epochs, args.eta, args.start, args.out)]
+    if args.anneal:
+        stages.append((args.anneal, RECIPE["anneal"]["eta"], args.out, args.out))
+    for epochs, eta, start, out in stages:
+        command = ["digits", "train", "--hidden", str(args.hidden), "--epochs", str(epochs),
+                   "--eta", str(eta), "--forms", str(RECIPE["forms"]), "--pen", str(args.pen),
+                   "--redraw", str(args.redraw), "--start", start, "--out", out]
+        if args.data_dir:
+            command += ["--data-dir", args.data_dir]
+        print(" ".join(command), flush=True)
+        status = subprocess.call([str(Path(sys.executable).with_name("digits")), *command[1:]])
+        if status:
+            sys.exit(status)
 
 
 def main(argv=None):
@@ -150,6 +159,8 @@ def main(argv=None):
         t.add_argument(f"--{key}", type=int, default=RECIPE[key])
     t.add_argument("--eta", type=float, default=RECIPE["eta"])
     t.add_argument("--start", default=RECIPE["start"], help="the model to widen and train on")
+    t.add_argument("--anneal", type=int, default=RECIPE["anneal"]["epochs"],
+                   help="epochs at a low rate afterwards (0: none)")
     for p in (r, t):
         p.add_argument("--data-dir", default=None)
     args = parser.parse_args(argv)

@@ -13,9 +13,12 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+import model
 from tests.chromium import answer, draw, open_pad, to_screen
 from tests.drawings import BASE, all_drawings
 from tests.handdrawn_forms import HANDDRAWN, strokes as handdrawn_strokes
+
+SHIPPED_UNITS = model.load(model.PRETRAINED)[0].sizes[1]     # every one gets its bar
 
 DRAWINGS = all_drawings()
 
@@ -97,7 +100,7 @@ def test_a_digit_drawn_with_the_mouse_is_read(pad, name):
     p = probabilities(pad)
     assert max(range(10), key=p.__getitem__) == digit
     expect(pad.get_by_test_id(f"prob-{digit}")).to_have_class("prob is-top")
-    assert pad.locator("[data-testid=hidden-bars] > *").count() == 256
+    assert pad.locator("[data-testid=hidden-bars] > *").count() == SHIPPED_UNITS
     assert sum(h > 0 for h in hidden_heights(pad)) > 10
     assert pad.locator("[data-testid=hidden-bars] > .is-strong").count() == 10
     expect(pad.get_by_role("img", name=re.compile("The 28 by 28 pixel image the network read as"))
@@ -276,7 +279,7 @@ def test_bars_are_updated_in_place_from_the_numbers(pad):
         assert pad.evaluate(shown) == {"same": True, "labels": True, "strong": 0}
         assert set(hidden_heights(pad)) == {0}
     assert pad.locator("[data-testid=hidden-bars]").get_attribute("data-marked") == "yes"
-    assert pad.locator("[data-testid=hidden-bars] > *").count() == 256
+    assert pad.locator("[data-testid=hidden-bars] > *").count() == SHIPPED_UNITS
 
 
 def test_the_verdict_takes_the_look_of_each_reading(pad):

@@ -50,9 +50,9 @@ class Reading:
     hidden: list
     seen: np.ndarray
 
-    @property
-    def ranked(self):
-        return [int(d) for d in np.argsort(-self.probabilities, kind="stable")]
+    @functools.cached_property      # sorted once per reading (a frozen dataclass still has a
+    def ranked(self):               # __dict__, which cached_property writes directly)
+        return np.argsort(-self.probabilities, kind="stable").tolist()
 
     @property
     def digit(self):

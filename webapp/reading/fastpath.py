@@ -6,16 +6,20 @@ URL matching, a dozen hooks (CSRF, the limiter's, the request timer), the
 response object and its headers, each for a request whose answer needs none
 of them. ``FastPath`` wraps ``app.wsgi_app`` and answers the common request
 itself: a raw ``image/png`` or ``image/jpeg`` body with a ``Content-Length``
-within the limit. Everything it does is what the Flask view does, with the
+within the limit and no cookie. Everything it does is what the Flask view does, with the
 same functions (``api.answer_for``, ``served.ServedModel``, ``decode``,
 ``normalise``), so the JSON is the same bytes; the headers are the ones
-Flask's hooks add (``security.SECURITY_HEADERS``, ``Vary: Accept-Encoding``,
-compression by Flask-Compress's own choice and compressor), the request log
+Flask sent with its own first answer (the security headers, ``Vary``, whatever
+a hook adds), with the length and compression made per answer by
+Flask-Compress's own choice and compressor, the request log
 gets its line, the served model follows promotions as before (it is the
 same ``ServedModel``), and the reading takes its turn on the same lock.
 
 Anything else goes to Flask untouched: another route or method, a form or
-multipart upload, a chunked or oversized body, and every error. An image
+multipart upload, a chunked or oversized body, a request with cookies (the
+API takes none, but Flask's hooks look at them), a browser's request (``Origin``
+or ``Sec-Fetch-Site``: Flask decides whether it comes from another site), an
+untrusted ``Host``, a client over its reading budget, and every error. An image
 that does not read (``ImageError``) or anything unexpected is handed to Flask
 with the body it came with, so errors are Flask's own: JSON 4xx, the same
 messages, the 500 logged. A request is never half answered here.
@@ -35,16 +39,13 @@ from flask_compress import flask_compress
 from werkzeug.sansio.utils import host_is_trusted
 
 from ..core import served
-from ..security import (SECURITY_HEADERS, STRICT_TRANSPORT_SECURITY, add_security_headers,
-                        printable)
-from . import api
+from ..security import add_security_headers, printable
+from . import api, limits
 from .decode import ImageError
 from .normalise import read_digit
 from .uploads import RAW_TYPES, refuse_cut_body
 
 PREDICT = "/api/v1/predict"
-HEADERS = tuple(SECURITY_HEADERS.items())
-HSTS = ("Strict-Transport-Security", STRICT_TRANSPORT_SECURITY)
 
 
 def hook_name(function):
@@ -57,7 +58,8 @@ KNOWN_BEFORE = {
     refuse_cut_body.__qualname__,            # chunked bodies go to Flask
     "start_timer",                           # the request log: timed here
     "CSRFProtect.init_app.<locals>.csrf_protect",   # the API is exempt
-    "forget_ended_session",                  # an admin cookie's ended session: no cookies here
+    "forget_ended_session",                  # acts on a session cookie: those go to Flask
+    "refuse_cross_site",                     # (the API's) browsers' requests go to Flask
     "allow_model_upload",                    # admin.transfer: acts on the model upload only
 }
 KNOWN_AFTER = {
@@ -69,13 +71,16 @@ KNOWN_AFTER = {
 }
 KNOWN_TEARDOWN = {"Limiter.__release_context"}
 TAKES_TURNS = served.takes_turns(lambda: None).__code__
+BUDGETED = limits.budgeted_reading(lambda: None).__code__
 
 
 def unknown(app):
     """What on the API's way through Flask the fast path does not reproduce (empty: none)."""
     found = []
     view = app.view_functions.get("api.predict")
-    if view is not api.predict or view.__code__ is not TAKES_TURNS:
+    inner = getattr(view, "__wrapped__", None)
+    if (view is not api.predict or view.__code__ is not BUDGETED
+            or getattr(inner, "__code__", None) is not TAKES_TURNS):
         found.append("api.predict is decorated differently")
     for table, known in ((app.before_request_funcs, KNOWN_BEFORE),
                          (app.after_request_funcs, KNOWN_AFTER),
@@ -114,6 +119,8 @@ class FastPath:
         self.algorithms = compress[0].enabled_algorithms if compress else ()
         self.compressible = "application/json" in app.config["COMPRESS_MIMETYPES"]
         self.log = app.extensions.get("digits_request_log")
+        self.learnt = {}       # URL scheme → (headers, where Content-Encoding goes), from Flask
+        self.answered = 0                            # answers given here (for the tests)
 
     @property
     def on(self):
@@ -121,28 +128,62 @@ class FastPath:
 
     def __call__(self, environ, start_response):
         if (environ.get("PATH_INFO") != PREDICT or environ.get("REQUEST_METHOD") != "POST"
-                or self.missing or not self.trusted(environ)):
-            return self.flask(environ, start_response)
+                or self.missing or not self.trusted(environ)
+                or "HTTP_ORIGIN" in environ or "HTTP_SEC_FETCH_SITE" in environ):
+            return self.flask(environ, start_response)   # browsers: Flask checks the site
         started = time.perf_counter()
         body = self.body(environ)
         if body is None:                       # not the common request: Flask reads it
             return self.flask(environ, start_response)
+        scheme = environ.get("wsgi.url_scheme")
+        if scheme not in self.learnt or not self.budget(environ):
+            # The first answer per scheme is Flask's, and its headers are every later
+            # answer's; a client over its reading budget gets Flask's 429.
+            environ["wsgi.input"] = BytesIO(body)
+            return self.flask(environ, self.learning(start_response, scheme))
         payload = self.read(body)
         if payload is None:                    # an error: Flask answers it, from the same body
             environ["wsgi.input"] = BytesIO(body)
             return self.flask(environ, start_response)
-        headers = [("Content-Type", "application/json"), ("Vary", "Accept-Encoding")]
+        headers, encoding_at = self.learnt[scheme]
+        headers = list(headers)
         algorithm = flask_compress._choose_algorithm(
             self.algorithms, environ.get("HTTP_ACCEPT_ENCODING", ""))
         if algorithm and self.compressible and len(payload) >= self.app.config["COMPRESS_MIN_SIZE"]:
             payload = flask_compress._compress_data(self.app, payload, algorithm)
-            headers.append(("Content-Encoding", algorithm))
-        headers.insert(1, ("Content-Length", str(len(payload))))
+            headers.insert(encoding_at, ("Content-Encoding", algorithm))
+        headers[1] = ("Content-Length", str(len(payload)))
         if self.log is not None:
             log_line(self.log, "POST", PREDICT, 200, started)
-        secure = [HSTS] if environ.get("wsgi.url_scheme") == "https" else []
-        start_response("200 OK", headers + list(HEADERS) + secure)
+        self.answered += 1
+        start_response("200 OK", headers)
         return [payload]
+
+    def learning(self, start_response, scheme):
+        """``start_response`` that keeps the headers of Flask's first plain 200 answer.
+
+        They are the same for every answer on that URL scheme (security headers,
+        HSTS on https, ``Vary``, whatever a hook adds), except the length and the
+        compression, which are made per answer.
+        """
+        def learn(status, headers, exc_info=None):
+            names = [name for name, _ in headers]
+            if (status.startswith("200") and "Content-Encoding" not in names
+                    and names[:2] == ["Content-Type", "Content-Length"] and "Vary" in names
+                    and "Set-Cookie" not in names):
+                self.learnt[scheme] = (list(headers), names.index("Vary") + 1)
+            return start_response(status, headers, exc_info)
+        return learn
+
+    def budget(self, environ):
+        """A reading from the client's budget (``limits.budgeted_reading``, the same bucket);
+        False when it is spent (Flask then refuses it, in its words and with Retry-After)."""
+        config = self.app.config
+        rate = config["PREDICT_RATE_LIMIT"]
+        if rate <= 0 or not config["RATELIMIT_ENABLED"]:
+            return True
+        return self.app.extensions["digits_reading_buckets"].take(
+            environ.get("REMOTE_ADDR") or "unknown", rate, config["PREDICT_BURST"]) is None
 
     def trusted(self, environ):
         """The Host is one the app answers to (else Flask refuses it, in its own words)."""
@@ -152,7 +193,8 @@ class FastPath:
     def body(self, environ):
         """The raw image body, or None when Flask should read the request itself."""
         mimetype = environ.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
-        if mimetype not in RAW_TYPES or "HTTP_TRANSFER_ENCODING" in environ:
+        if (mimetype not in RAW_TYPES or "HTTP_TRANSFER_ENCODING" in environ
+                or "HTTP_COOKIE" in environ):       # the API takes none; Flask sees to them
             return None
         if environ.get("QUERY_STRING"):         # ?source=photo and the like: Flask reads them
             return None

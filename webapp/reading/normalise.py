@@ -75,7 +75,12 @@ def to_ink(lum):
     if peak - paper < MIN_CONTRAST:
         return np.zeros_like(lum)
     ink = (lum - np.float32(floor)) * np.float32(1 / (peak - floor))
-    return np.clip(ink, 0, 1, out=ink)
+    return clip01(ink)
+
+
+def clip01(values):
+    """``np.clip(values, 0, 1)`` in place, as two ufunc calls (``np.clip`` is Python around them)."""
+    return np.minimum(np.maximum(values, 0, out=values), 1, out=values)
 
 
 def order_statistics(values, fractions):
@@ -84,9 +89,9 @@ def order_statistics(values, fractions):
     One ``np.partition`` instead of ``np.percentile``: the same numbers to
     within a grey level here, at a fraction of the per-call cost.
     """
-    values = values.ravel()
-    ranks = [round(f * (len(values) - 1)) for f in fractions]
-    ordered = np.partition(values, ranks)
+    ordered = values.flatten()                 # a copy, partitioned in place
+    ranks = [round(f * (len(ordered) - 1)) for f in fractions]
+    ordered.partition(ranks)
     return [float(ordered[r]) for r in ranks]
 
 
@@ -104,7 +109,8 @@ def normalise(lum):
 def crop_to_ink(ink):
     """The bounding box of ``ink`` (h, w) above the noise threshold, or None if there is none."""
     strokes = ink > NOISE
-    rows, cols = np.flatnonzero(strokes.any(axis=1)), np.flatnonzero(strokes.any(axis=0))
+    rows = np.logical_or.reduce(strokes, axis=1).nonzero()[0]
+    cols = np.logical_or.reduce(strokes, axis=0).nonzero()[0]
     if not rows.size:
         return None
     return ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
@@ -121,15 +127,17 @@ def scale_longer_side(ink, side):
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     small = Image.fromarray(np.ascontiguousarray(ink, dtype=np.float32)).resize(
         size, Image.Resampling.BOX)
-    return np.clip(np.asarray(small, dtype=np.float32), 0, 1)
+    return clip01(np.array(small, dtype=np.float32))
 
 
 def stroke_width(strokes):
     """Mean width in pixels of the strokes in a boolean mask (h, w): 2 × area / perimeter."""
-    area = int(strokes.sum())
-    edges = (np.count_nonzero(strokes[1:] != strokes[:-1])
-             + np.count_nonzero(strokes[:, 1:] != strokes[:, :-1])
-             + strokes[0].sum() + strokes[-1].sum() + strokes[:, 0].sum() + strokes[:, -1].sum())
+    count = np.add.reduce            # of booleans: how many are true
+    area = int(count(strokes, axis=None))
+    edges = int(count(strokes[1:] != strokes[:-1], axis=None)
+                + count(strokes[:, 1:] != strokes[:, :-1], axis=None)
+                + count(strokes[0]) + count(strokes[-1]) + count(strokes[:, 0])
+                + count(strokes[:, -1]))
     return 2 * area / edges if edges else 0.0
 
 
@@ -168,10 +176,10 @@ def centre_by_mass(small, field=FIELD):
     The shift is whole pixels (as MNIST's was), clamped so no ink is cut off.
     """
     h, w = small.shape
-    mass = small.sum()
-    ys, xs = np.arange(h), np.arange(w)
-    cy = (small.sum(axis=1) @ ys) / mass
-    cx = (small.sum(axis=0) @ xs) / mass
+    rows, cols = np.add.reduce(small, axis=1), np.add.reduce(small, axis=0)
+    mass = np.add.reduce(rows)
+    cy = (rows @ np.arange(h)) / mass
+    cx = (cols @ np.arange(w)) / mass
     top = min(max(round(FIELD_CENTRE - float(cy)), 0), field - h)
     left = min(max(round(FIELD_CENTRE - float(cx)), 0), field - w)
     image = np.zeros((field, field), dtype=np.float32)
