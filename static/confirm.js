@@ -15,8 +15,10 @@
     dialog.className = "confirm";
     dialog.setAttribute("aria-labelledby", "confirm-text");
     dialog.innerHTML = '<form method="dialog"><p id="confirm-text" class="confirm-text"></p>' +
-      '<div class="confirm-actions"><button value="cancel" class="button" data-testid="confirm-cancel">Cancel</button>' +
+      '<div class="confirm-actions"><button value="cancel" class="button" data-testid="confirm-cancel"></button>' +
       '<button value="ok" class="button is-primary" data-testid="confirm-ok"></button></div></form>';
+    // The buttons' words in the page's language: base.html puts them on <body data-text-*>.
+    dialog.querySelector("[value=cancel]").textContent = document.body.dataset.textCancel || "Cancel";
     document.body.appendChild(dialog);
     dialog.addEventListener("close", function () {
       var go = dialog.returnValue === "ok" && pending;
@@ -34,7 +36,7 @@
     var form = e.detail.elt.closest("[data-confirm-button]") || e.detail.elt;
     dialog.querySelector(".confirm-text").textContent = e.detail.question;
     dialog.querySelector("[value=ok]").textContent =
-      form.getAttribute("data-confirm-button") || "Go ahead";
+      form.getAttribute("data-confirm-button") || document.body.dataset.textGoAhead || "Go ahead";
     pending = e.detail.issueRequest;
     asker = document.activeElement;
     dialog.returnValue = "";

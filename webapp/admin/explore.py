@@ -12,6 +12,7 @@ cell. The fragment goes into the run panel; without htmx it is a page.
 
 import numpy as np
 from flask import Blueprint, abort, current_app, render_template, request
+from flask_babel import gettext
 from sqlalchemy import select
 
 import model
@@ -33,7 +34,8 @@ SHOWN = 48                 # digits shown per cell, of each kind
 def digit_arg(name):
     value = request.args.get(name, "")
     if value not in tuple("0123456789"):
-        abort(400, f"{name} must be one digit from 0 to 9; got {value[:12]!r}.")
+        abort(400, gettext("%(name)s must be one digit from 0 to 9; got %(value)s.",
+                           name=name, value=repr(value[:12])))
     return int(value)
 
 
@@ -73,7 +75,8 @@ def cell(run_id):
     run = get_run(run_id)
     true, read = digit_arg("true"), digit_arg("read")
     if not run.version_id:
-        abort(404, f"Training run {run_id} made no model version: it has no results to open.")
+        abort(404, gettext("Training run %(run)s made no model version: it has no results to open.",
+                           run=run_id))
     net, _ = registry.load_version(registry.get(run.version_id))
     context = {"run": run, "label": true, "read": read, "test": None, "test_count": 0}
     try:

@@ -18,12 +18,14 @@ import io
 import zipfile
 
 from flask import Blueprint, abort, current_app, render_template, request
+from flask_babel import gettext
 
 import model
 from model import mnist
 
 from ..core import registry, samples
 from ..htmx import is_htmx
+from ..i18n import percent2
 from ..teaching import export
 from . import auth
 from .dashboard import answer, models_context, refuse_impossible_ids
@@ -75,18 +77,24 @@ def model_card(version_id):
 def upload_model():
     upload = request.files.get("model")
     if upload is None or not upload.filename:
-        return refused("Choose a model file (.npz) to upload.")
+        return refused(gettext("Choose a model file (.npz) to upload."))
     data = upload.read()
     name = upload.filename.rsplit("/", 1)[-1][:80]
     try:
         check_inflated_size(data, name)
         version = registry.register_upload(data, name, measure)
     except model.CheckpointError as exc:
-        return refused(f"Not added: {exc}")
+        return refused(gettext("Not added: %(reason)s", reason=exc))
     accuracy = (version.metrics or {}).get("test_accuracy")
-    message = (f"Uploaded {name} as version {version.id} ({version.sizes}"
-               + (f", {accuracy:.2%} on the MNIST test set" if accuracy is not None else "")
-               + "). It is not served until you promote it.")
+    if accuracy is not None:
+        message = gettext("Uploaded %(name)s as version %(version)s (%(sizes)s, %(accuracy)s on "
+                          "the MNIST test set). It is not served until you promote it.",
+                          name=name, version=version.id, sizes=version.sizes,
+                          accuracy=percent2(accuracy))
+    else:
+        message = gettext("Uploaded %(name)s as version %(version)s (%(sizes)s). It is not "
+                          "served until you promote it.",
+                          name=name, version=version.id, sizes=version.sizes)
     return answer("admin/partials/_models.html", 200, "models", message=message,
                   **models_context(message=message))
 
