@@ -201,3 +201,4 @@ def logout():
 
 def init_app(app):
     app.register_blueprint(bp)
+    app.add_template_global(logged_in, "admin_logged_in")   # the admin masthead's menu
