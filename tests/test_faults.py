@@ -41,7 +41,8 @@ def serve(tmp_path, model_path):
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("DIGITS_") and k not in ("DATABASE_URL", "REDIS_URL")}
     env.update(DIGITS_INSTANCE_PATH=str(tmp_path / "instance"), DIGITS_MODEL=str(model_path),
-               DIGITS_SECRET_KEY="test", PYTHONPATH=str(ROOT))
+               DIGITS_SECRET_KEY="test", PYTHONPATH=str(ROOT),
+               DIGITS_PREDICT_RATE_LIMIT="0")      # three visitors on one address, as fast as they can
     log = open(tmp_path / "serve.log", "w")
     master = subprocess.Popen([sys.executable, "-m", "webapp.ops.cli", "serve", "--port", str(port),
                                "--workers", "2", "--no-worker"],
