@@ -111,7 +111,19 @@ ENDPOINTS = [
              htmx=True, admin=True),
     Endpoint("admin-import", "POST", "/admin/samples/import", {"image": None, "label": "7"},
              "file", frozenset({"image", "label"}), htmx=True, admin=True),
+    Endpoint("api-explain", "POST", "/api/v1/explain", {"image": None, "digit": "3"}, "file",
+             frozenset({"image"}), json=True),
+    Endpoint("api-dream", "GET", "/api/v1/dream/{id}", {}, takes=frozenset({"id"}), json=True,
+             ident="3"),
+    Endpoint("api-model", "GET", "/api/v1/models/{id}", {}, takes=frozenset({"id"}), json=True,
+             ident="1"),
+    Endpoint("dream-picture", "GET", "/dream/{id}.png", {}, takes=frozenset({"id"}), ident="3"),
+    Endpoint("language", "POST", "/language", {"language": "es", "next": "/"}),
 ]
+# The class routes' bad input (a wrong or ended code, a student of another class, nicknames
+# too long or with markup, no CSRF token) is tested in tests/test_classroom*.py; this corpus
+# does not reach them yet.
+NOT_IN_CORPUS_PREFIXES = ("/admin/classes/", "/class/")
 BY_NAME = {e.name: e for e in ENDPOINTS}
 
 

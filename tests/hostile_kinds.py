@@ -289,8 +289,9 @@ def id_kind(name, ident, words=""):
     def build(endpoint):
         if "id" not in endpoint.takes:
             return None
-        if endpoint.name == "neuron" and name in ("id-zero", "id-arabic"):
-            return None             # unit 0 exists; Werkzeug's int converter reads "٣" as 3
+        if endpoint.name in ("neuron", "api-dream", "dream-picture") and name in (
+                "id-zero", "id-arabic"):
+            return None             # unit and digit 0 exist; Werkzeug's int converter reads "٣" as 3
         return request(endpoint, ident=ident, expect=words)
 
 

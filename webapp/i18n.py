@@ -143,7 +143,8 @@ def safe_next(target):
 @bp.post("/language")
 def choose():
     """The switch: remember the chosen language and go back to the page it was made on."""
-    code = request.form.get("language", "")
+    codes = request.form.getlist("language")
+    code = codes[0] if len(codes) == 1 else ""
     if code not in LANGUAGES:
         abort(400, gettext("Choose one of the languages the page offers: %(names)s.",
                            names=", ".join(LANGUAGES.values())))

@@ -146,7 +146,8 @@ def versions():
 
 
 def get(version_id):
-    version = db.session.get(ModelVersion, version_id)
+    # A number past the databases' 64-bit integers is no version either (not an overflow).
+    version = db.session.get(ModelVersion, version_id) if 0 < version_id < 2**63 else None
     if version is None:
         raise RegistryError(gettext("There is no model version %(id)s.", id=version_id))
     return version
