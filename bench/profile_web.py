@@ -77,7 +77,8 @@ def requests(what, png):
     else:
         from webapp import create_app
 
-        app = create_app({"SECRET_KEY": "bench", "INSTANCE_PATH": tempfile.mkdtemp()})
+        app = create_app({"SECRET_KEY": "bench", "INSTANCE_PATH": tempfile.mkdtemp(),
+                          "RATELIMIT_ENABLED": False})
         if what == "api":
             path, body, kind, headers = "/api/v1/predict", png, "image/png", ()
         else:

@@ -105,8 +105,16 @@
     form.elements.seq.value = String(seq);
     form.elements.image.value = exportCanvas.toDataURL("image/png");
     if (form.elements.final) form.elements.final.value = finished === true ? "1" : "0";
+    var stale = inFlight;
     htmx.trigger(form, "drawn");
+    // Pen-up: the drawing still being read is out of date. Abort it, and this one (queued
+    // behind it) goes at once instead of after the old answer's round trip and swap.
+    if (finished === true && stale) htmx.trigger(form, "htmx:abort");
   }
+
+  var inFlight = false;        // a drawing of ours is being read
+  form.addEventListener("htmx:beforeSend", function () { inFlight = true; });
+  form.addEventListener("htmx:afterRequest", function () { inFlight = false; });
 
   function sendSoon() {
     if (timer) return;

@@ -10,14 +10,16 @@ incoming weights, as a fragment for the page's panel or as a page of its own.
 ``npm ci``), so nothing is fetched from a CDN or copied into the repository.
 """
 
+import functools
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 from flask import Blueprint, abort, current_app, render_template, request, send_from_directory
 from flask_babel import gettext
 from markupsafe import Markup
 
-from .. import errors
+from .. import errors, i18n
 from ..core.served import get_model, takes_turns
 from ..htmx import is_htmx, vary_on_htmx
 from ..security import csrf
@@ -37,6 +39,20 @@ def a_digit(digit, bold=True):
     """8 → "an <strong>8</strong>", 3 → "a <strong>3</strong>": the article a digit's name takes."""
     article = "an" if int(digit) == 8 else "a"
     return Markup(f"{article} <strong>{int(digit)}</strong>") if bold else f"{article} {int(digit)}"
+
+
+@bp.app_template_global("teach_form")
+def teach_form(digit, class_code=None):
+    """The "Did it read your digit right?" buttons under a reading of ``digit``
+    (``partials/_teach.html``), on a class's page when ``class_code``. They depend only
+    on these, the language and where the app is mounted, so each is rendered once."""
+    return _teach_form(i18n.current(), request.script_root, class_code or None, int(digit))
+
+
+@functools.lru_cache(maxsize=1024)
+def _teach_form(language, script_root, class_code, digit):
+    return Markup(render_template("partials/_teach.html", r=SimpleNamespace(digit=digit),
+                                  class_code=class_code))
 
 
 DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
