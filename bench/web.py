@@ -44,7 +44,10 @@ import urllib.request
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+from bench import slower as bench_slower
 from tests.support import free_port
+
+slower_env = bench_slower.ENV
 
 WRK_SCRIPT = """wrk.method = "POST"
 wrk.headers["Content-Type"] = "{content_type}"
@@ -100,14 +103,18 @@ def bare_app():
 
 
 @contextmanager
-def gunicorn(app_spec, workers):
-    """A gunicorn serving ``app_spec`` with ``digits serve``'s arguments; yields its base URL."""
+def gunicorn(app_spec, workers, slower=1):
+    """A gunicorn serving ``app_spec`` with ``digits serve``'s arguments; yields its base URL.
+
+    ``slower`` > 1 runs each worker at 1/``slower`` of a core (``bench.slower``)."""
     from webapp.ops.server import gunicorn_args
 
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", *gunicorn_args("127.0.0.1", port, workers, app_spec)],
-        env={**os.environ, "DIGITS_RATELIMIT_ENABLED": "false"}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        [sys.executable, "-m", "gunicorn", "--config", "python:bench.slower",
+         *gunicorn_args("127.0.0.1", port, workers, app_spec)],
+        env={**os.environ, "DIGITS_RATELIMIT_ENABLED": "false", slower_env: str(slower)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -126,6 +133,7 @@ def gunicorn(app_spec, workers):
     finally:
         process.terminate()
         process.wait(timeout=30)
+        bench_slower.remove_groups()
 
 
 def wrk(url, path, script, seconds, connections):
@@ -200,10 +208,11 @@ def in_process(png, grid, repeat=500):
     return {name: statistics.median(values) * 1000 for name, values in times.items()}
 
 
-def browser_session(app_url, strokes, warm_up=5, explaining=True):
+def browser_session(app_url, strokes, warm_up=5, explaining=True, slower=1):
     """Draw a 7 and keep the PNG the page sent; then time ``strokes`` strokes, pen-up → DOM.
 
-    ``explaining`` False switches the page's "Why this answer" panels off first.
+    ``explaining`` False switches the page's "Why this answer" panels off first;
+    ``slower`` > 1 slows Chromium's page that many times (``bench.slower``).
 
     The first ``warm_up`` strokes are not counted: each gunicorn worker
     compiles its templates on its first requests. Returns (png bytes, the
@@ -218,6 +227,7 @@ def browser_session(app_url, strokes, warm_up=5, explaining=True):
     with sync_playwright() as p:
         browser = p.chromium.launch(**launch_options())
         page = browser.new_page(viewport={"width": 1280, "height": 800})
+        bench_slower.throttle_page(page, slower)
         page.add_init_script(LATENCY_PROBE)
         page.goto(app_url)
         page.wait_for_function("() => window.htmx && document.querySelector('#reading')")
@@ -242,15 +252,16 @@ def browser_session(app_url, strokes, warm_up=5, explaining=True):
     return png, grid, latencies, painted
 
 
-def overlay_latency(args, rounds=2):
+def overlay_latency(args, speed, rounds=2):
     """Pen-up → DOM with the why panels on and off, ``rounds`` sessions each, in turn."""
     load_before = os.getloadavg()[0]
     results = {True: ([], []), False: ([], [])}
-    with gunicorn("webapp:create_app()", args.workers) as app_url:
+    with gunicorn("webapp:create_app()", args.workers, args.slower) as app_url:
         for _ in range(rounds):
             for explaining in (True, False):
                 _, _, latencies, painted = browser_session(app_url, args.strokes // rounds,
-                                                           explaining=explaining)
+                                                           explaining=explaining,
+                                                           slower=args.slower)
                 results[explaining][0].extend(latencies)
                 results[explaining][1].extend(painted)
     summary = {}
@@ -266,6 +277,8 @@ def overlay_latency(args, rounds=2):
               f"(target p95 ≤ 50 ms); → painted p50 {summary[name]['paint_p50']} ms, "
               f"p95 {summary[name]['paint_p95']} ms; {len(latencies)} strokes")
     summary["load_average"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+    summary["loop_seconds"] = round(speed, 3)
+    summary["slower"] = args.slower
     summary["gunicorn_workers"] = args.workers
     print(json.dumps(summary))
     return summary
@@ -285,17 +298,28 @@ def main(argv=None):
     parser.add_argument("--strokes", type=int, default=50)
     parser.add_argument("--latency-only", action="store_true",
                         help="only pen-up → DOM in Chromium, with the why panels on and off")
+    parser.add_argument("--slower", type=float, default=1, metavar="N",
+                        help="pen-up → DOM as on a machine N times slower: each gunicorn worker "
+                             "at 1/N of a core, Chromium's page throttled N× (bench.slower; root)")
     args = parser.parse_args(argv)
+    if args.slower > 1 and bench_slower.available():
+        raise SystemExit(f"bench: {bench_slower.available()}")
+    speed = bench_slower.loop_seconds()
+    print(f"this machine: a 10-million-step Python loop takes {speed:.2f} s"
+          + (f"; emulating one {args.slower:g}× slower (≈ {speed * args.slower:.1f} s)"
+             if args.slower > 1 else ""))
     if args.latency_only:
-        return overlay_latency(args)
+        return overlay_latency(args, speed)
     if not shutil.which("wrk"):
         raise SystemExit("bench: wrk is not installed (Debian: apt-get install wrk)")
 
     load_before = os.getloadavg()[0]
     with ExitStack() as stack:
-        app_url = stack.enter_context(gunicorn("webapp:create_app()", args.workers))
-        png, grid, latencies, painted = browser_session(app_url, args.strokes)
-        bare_url = stack.enter_context(gunicorn("bench.web:bare_app()", args.workers))
+        app_url = stack.enter_context(gunicorn("webapp:create_app()", args.workers, args.slower))
+        png, grid, latencies, painted = browser_session(app_url, args.strokes,
+                                                        slower=args.slower)
+        bare_url = stack.enter_context(gunicorn("bench.web:bare_app()", args.workers,
+                                                args.slower))
         rounds = throughput(app_url, bare_url, png, grid, args)
         rates = {name: statistics.median(values) for name, values in rounds.items()}
     milliseconds = in_process(png, grid)
@@ -319,6 +343,8 @@ def main(argv=None):
         "gunicorn_workers": args.workers,
         "cpus": os.cpu_count(),
         "load_average": [round(load_before, 2), round(load_after, 2)],
+        "loop_seconds": round(speed, 3),
+        "slower": args.slower,
     }
     print(f"POST /api/v1/predict ({size} B canvas PNG), gunicorn {args.workers} workers, "
           f"wrk {args.connections} connections, {args.rounds}×{args.seconds}s each, medians "

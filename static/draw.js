@@ -5,7 +5,8 @@
 // ratio, Undo is "drop the last stroke", and the picture sent to the server is
 // always a 280×280 PNG whatever the screen. While a stroke is drawn the picture
 // is sent about every SEND_EVERY_MS and once more at pen-up; htmx does the
-// request (the form #reader, hx-sync "queue last", so answers arrive in order).
+// request (the form #reader, hx-sync "queue last"; a finished drawing may go by
+// #reader-now instead, and an answer older than the one shown is dropped).
 // A static file, no inline script: the page keeps a strict Content-Security-Policy.
 (function () {
   "use strict";
@@ -105,16 +106,33 @@
     form.elements.seq.value = String(seq);
     form.elements.image.value = exportCanvas.toDataURL("image/png");
     if (form.elements.final) form.elements.final.value = finished === true ? "1" : "0";
-    var stale = inFlight;
-    htmx.trigger(form, "drawn");
-    // Pen-up: the drawing still being read is out of date. Abort it, and this one (queued
-    // behind it) goes at once instead of after the old answer's round trip and swap.
-    if (finished === true && stale) htmx.trigger(form, "htmx:abort");
+    // A finished drawing does not queue behind a stroke's picture still being read: it
+    // takes the other lane (#reader-now, which sends this form's fields) when this one is busy.
+    htmx.trigger(finished === true && busy(form) && now ? now : form, "drawn");
   }
 
-  var inFlight = false;        // a drawing of ours is being read
-  form.addEventListener("htmx:beforeSend", function () { inFlight = true; });
-  form.addEventListener("htmx:afterRequest", function () { inFlight = false; });
+  // The two lanes' requests in flight; answers older than the reading shown are dropped.
+  var now = document.getElementById("reader-now");
+  function busy(lane) { return lane.dataset.busy === "1"; }
+  [form, now].forEach(function (lane) {
+    if (!lane) return;
+    lane.addEventListener("htmx:beforeSend", function () { lane.dataset.busy = "1"; });
+    lane.addEventListener("htmx:afterRequest", function () { lane.dataset.busy = ""; });
+  });
+  function isReader(elt) { return elt === form || (now !== null && elt === now); }
+
+  // Two lanes' answers can arrive in either order. Each goes into the reading shown now
+  // (htmx chose its target when it sent the request), unless it is older than that one.
+  document.body.addEventListener("htmx:beforeOnLoad", function (e) {
+    var shown = document.getElementById("reading");
+    if (!isReader(e.detail.elt) || !shown) return;
+    var answered = /data-seq="(\d+)"/.exec(e.detail.xhr.responseText);
+    if (answered && Number(answered[1]) < Number(shown.dataset.seq)) {
+      e.preventDefault();        // dropped: a newer drawing's reading is already shown
+    } else {
+      e.detail.target = shown;
+    }
+  });
 
   function sendSoon() {
     if (timer) return;
@@ -302,7 +320,7 @@
   var shownReading = document.getElementById("reading");
 
   document.body.addEventListener("htmx:configRequest", function (e) {
-    if (e.detail.elt !== form) return;
+    if (!isReader(e.detail.elt)) return;
     var reading = document.getElementById("reading");
     if (reading && reading.dataset.grid) e.detail.parameters.grid = reading.dataset.grid;
   });
@@ -378,6 +396,7 @@
     afterPaint: afterPaint,
     onClear: onClear,
     send: send,
+    isReader: isReader,        // the element sending a drawing: #reader or #reader-now
     clear: clear,
     changed: changed,          // the picture changed: redraw, and enable Clear if it shows ink
     changedPicture: function () { return false; },  // probe.js: true while its changes show

@@ -40,7 +40,7 @@
     // the reading and the bars follow them; the panels come with the pen-up's (and with
     // Undo, Clear, a probe, a new choice), so a slower answer never queues up the next.
     document.body.addEventListener("htmx:configRequest", function (e) {
-      if (e.detail.elt !== form || !toggle.checked || window.digitsPad.drawing()) return;
+      if (!window.digitsPad.isReader(e.detail.elt) || !toggle.checked || window.digitsPad.drawing()) return;
       e.detail.parameters.explain = chosenDigit();
       e.detail.parameters.unit = unit;
     });
