@@ -104,16 +104,19 @@ def bare_app():
 
 @contextmanager
 def gunicorn(app_spec, workers, slower=1):
-    """A gunicorn serving ``app_spec`` with ``digits serve``'s arguments; yields its base URL.
+    """A gunicorn serving ``app_spec`` with ``digits serve``'s arguments, on a fresh instance
+    folder (so the shipped model reads); yields its base URL.
 
     ``slower`` > 1 runs each worker at 1/``slower`` of a core (``bench.slower``)."""
     from webapp.ops.server import gunicorn_args
 
     port = free_port()
+    instance = tempfile.TemporaryDirectory(prefix="digits-bench-")   # the shipped model, afresh
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--config", "python:bench.slower",
          *gunicorn_args("127.0.0.1", port, workers, app_spec)],
-        env={**os.environ, "DIGITS_RATELIMIT_ENABLED": "false", slower_env: str(slower)},
+        env={**os.environ, "DIGITS_RATELIMIT_ENABLED": "false", slower_env: str(slower),
+             "DIGITS_INSTANCE_PATH": instance.name},
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -134,6 +137,7 @@ def gunicorn(app_spec, workers, slower=1):
         process.terminate()
         process.wait(timeout=30)
         bench_slower.remove_groups()
+        instance.cleanup()
 
 
 def wrk(url, path, script, seconds, connections):

@@ -40,12 +40,13 @@ def test_the_shipped_network_reads_its_dreams_as_their_digits(shipped_net):
         again = shipped_net.feedforward(model.inputs(shipped_net, d.image.reshape(1, 28, 28)))
         assert again[0, d.digit] >= 0.95
         # The priors at work: about as much ink as an MNIST digit (mean 0.13) where
-        # plain ascent spreads 0.3-0.5, and smooth strokes: total variation per unit
-        # of ink is 0.33-0.74 here (the 784-512-10 model; its thin 1 is the 0.74), 0.6-1.1
-        # on MNIST digits and plain ascent's dreams.
-        variation, _ = dream.total_variation(d.image[None], 28)
+        # plain ascent spreads 0.3-0.4.
         assert d.image.mean() < 0.15
-        assert variation[0] / d.image.sum() < 0.75
+    # And smooth strokes: total variation per unit of ink is 0.37-0.54 here (784-800-10),
+    # but 0.89 for its thin 1 (a thin line is all edges); plain ascent's dreams are at
+    # 0.84-1.11 on the same network, MNIST's digits at 0.6-1.1.
+    variation = [dream.total_variation(d.image[None], 28)[0][0] / d.image.sum() for d in dreams]
+    assert np.median(variation) < 0.6 and max(variation) < 0.92
 
 
 def test_a_dream_is_the_same_for_the_same_seed(shipped_net):

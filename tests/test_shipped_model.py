@@ -16,7 +16,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 def test_shipped_model_shape_and_metadata(shipped):
     net, meta = shipped
     assert net.sizes[0] == 784 and net.sizes[-1] == 10
-    # One hidden layer whose bars fit: 512 units are a 23×23 grid of 17 px cells on the page.
+    # One hidden layer whose bars fit: 800 units are a 29×28 grid of 13 px cells on the page.
     assert len(net.sizes) == 3 and net.sizes[1] <= 800
     assert net.activation == "sigmoid"
     assert net.deskew is True and meta["preprocessing"]["deskew"] is True
