@@ -129,7 +129,8 @@ def test_unit_arithmetic_is_the_networks_own_forward_pass(shipped_net, drawings)
         assert sums.z == pytest.approx(float(z_own[unit]), abs=1e-5)
         assert sums.activation == pytest.approx(1 / (1 + np.exp(-sums.z)), abs=1e-12)
         assert sums.activation == pytest.approx(float(activations[1][0, unit]), abs=1e-6)
-        np.testing.assert_allclose(sums.votes, shipped_net.weights[1][unit] * sums.activation)
+        np.testing.assert_allclose(sums.votes, shipped_net.weights[1][unit] * sums.activation,
+                                   rtol=1e-6)      # float32 weights: to their precision
         votes.append(sums.votes)
     output_z = np.sum(votes, axis=0) + shipped_net.biases[1]
     np.testing.assert_allclose(sums.output_z, output_z, atol=1e-10)
