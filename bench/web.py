@@ -260,7 +260,7 @@ def overlay_latency(args, speed, rounds=2):
     """Pen-up → DOM with the why panels on and off, ``rounds`` sessions each, in turn."""
     load_before = os.getloadavg()[0]
     results = {True: ([], []), False: ([], [])}
-    with gunicorn("webapp:create_app()", args.workers, args.slower) as app_url:
+    with gunicorn("webapp.ops.server:serving_app()", args.workers, args.slower) as app_url:
         for _ in range(rounds):
             for explaining in (True, False):
                 _, _, latencies, painted = browser_session(app_url, args.strokes // rounds,
@@ -319,7 +319,7 @@ def main(argv=None):
 
     load_before = os.getloadavg()[0]
     with ExitStack() as stack:
-        app_url = stack.enter_context(gunicorn("webapp:create_app()", args.workers, args.slower))
+        app_url = stack.enter_context(gunicorn("webapp.ops.server:serving_app()", args.workers, args.slower))
         png, grid, latencies, painted = browser_session(app_url, args.strokes,
                                                         slower=args.slower)
         bare_url = stack.enter_context(gunicorn("bench.web:bare_app()", args.workers,
