@@ -148,9 +148,9 @@ def test_the_network_reads_its_own_dream_as_the_digit(shipped_client, shipped_ne
     p = shipped_net.feedforward(image.reshape(1, -1))[0]
     assert p[digit] >= 0.95 and int(np.argmax(p)) == digit
     assert np.allclose(data["probabilities"], p, atol=1e-5)
-    # Cached per model version: the same dream object answers the second time.
+    # Cached per model version, the ten made at once: the same dream answers the second time.
     cache = app.extensions["digits_dreams"].dreams
-    assert (1, digit) in cache
+    assert list(cache) == [1] and [d.digit for d in cache[1]] == list(range(10))
     assert client.get(f"/api/v1/dream/{digit}").json == data
 
 

@@ -115,8 +115,9 @@ def test_draw_over_a_dream(pad):
     pad.wait_for_function(
         "() => document.querySelector('[data-testid=dream-3]').naturalWidth === 28")
     pad.get_by_test_id("draw-over-3").click()
-    assert answer(pad) == "3"                              # the dream, drawn on the pad, reads 3
+    # The dream goes on the pad once its picture has loaded; only then is it sent.
     expect(pad.get_by_test_id("probe-state")).to_contain_text("over the dream of a 3")
+    assert answer(pad) == "3"                              # the dream, drawn on the pad, reads 3
     expect(pad.get_by_test_id("clear")).to_be_enabled()     # the dream shows: it can be cleared
     ink = sent_canvas_ink(pad)
     pad.locator("#pad").scroll_into_view_if_needed()
