@@ -65,12 +65,10 @@ def cpu_timed(call):
 
 def machine_speed():
     """Seconds for a 10-million-step Python loop; ms per bare Flask request in-process."""
+    from bench.slower import loop_seconds
     from bench.web import bare_app
 
-    start = time.perf_counter()
-    for _ in range(10_000_000):
-        pass
-    loop = time.perf_counter() - start
+    loop = loop_seconds(rounds=1)
     bare = bare_app().test_client()
     times = [timed(lambda: bare.post("/api/v1/predict", data=b"x", content_type="image/png"))
              for _ in range(500)]
