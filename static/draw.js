@@ -313,11 +313,101 @@
   // -- live bars: numbers set on the grids the page already shows -----------------------
   //
   // The page draws the unit grids once. Each drawing sent says which layout the
-  // page holds (#reading's data-grid); an answer for the same layout keeps the
-  // grids (hx-preserve) and carries the bars as numbers on each section.units,
-  // set here as attributes: no tiles re-created, no markup for them sent.
+  // page holds (#reading's data-grid); an answer for the same layout leaves the
+  // grids where they are (the "reading" swap below) and carries the bars as
+  // numbers on each section.units, set here as attributes: no tiles re-created,
+  // no markup for them sent.
 
   var shownReading = document.getElementById("reading");
+
+  // The drawing forms' swap (hx-swap="reading"). An answer for the layout the page
+  // shows comes with its unit grids empty: the grids already on the page stay where
+  // they are and only the rest of #reading is replaced around them. Moving a grid
+  // (htmx's hx-preserve takes it out and puts it back) made the browser restyle,
+  // lay out and repaint all of its thousands of elements on every answer: 15 of the
+  // 20 ms an answer cost in the browser on a slow machine. Any other answer (another
+  // layout, the page's first) replaces #reading whole, as outerHTML would.
+  function keptGrid(old, next) {
+    var grid = next.querySelector("svg.unit-grid");
+    if (!grid || grid.firstElementChild) return null;
+    var held = old.querySelector("svg.unit-grid");
+    return held && held.id === grid.id && held.firstElementChild ? held : null;
+  }
+
+  // Sets on `to` the attributes `from` has (only those that differ: each change may
+  // make the browser restyle); with `exact`, also removes the ones `from` lacks.
+  function sameAttributes(from, to, exact) {
+    if (exact) {
+      Array.prototype.slice.call(to.attributes).forEach(function (a) {
+        if (!from.hasAttribute(a.name)) to.removeAttribute(a.name);
+      });
+    }
+    Array.prototype.forEach.call(from.attributes, function (a) {
+      if (to.getAttribute(a.name) !== a.value) to.setAttribute(a.name, a.value);
+    });
+  }
+
+  // The section of a unit grid: its heading, caption and numbers are the answer's,
+  // its grid stays (its bars are set from the numbers by showBars). A caption naming
+  // the unit under the pointer or the focus keeps doing so, and says the answer's
+  // words again when the unit is left.
+  function updateSection(old, next) {
+    sameAttributes(next, old, true);
+    var held = old.querySelector("svg.unit-grid");
+    var describing = old.querySelector(".unit-caption[data-text]");
+    var added = [];
+    Array.prototype.slice.call(old.childNodes).forEach(function (n) {
+      if (n !== held && n !== describing) n.remove();
+    });
+    var after = held;          // the grid itself is never moved: that would restyle it all
+    Array.prototype.slice.call(next.childNodes).forEach(function (n) {
+      if (n.nodeType === 1 && n.matches("svg.unit-grid")) {
+        sameAttributes(n, held);
+        after = describing;
+      } else if (describing && n.nodeType === 1 && n.matches(".unit-caption")) {
+        var naming = describing.textContent !== describing.dataset.text;
+        describing.dataset.text = n.textContent;
+        if (!naming) describing.textContent = n.textContent;
+      } else {
+        old.insertBefore(n, after);
+        if (n.nodeType === 1) added.push(n);
+      }
+    });
+    return added;
+  }
+
+  htmx.defineExtension("reading", {
+    handleSwap: function (style, target, fragment, settleInfo) {
+      if (style !== "reading") return false;
+      var next = fragment.querySelector ? fragment.querySelector("#reading") : null;
+      if (!next || !target.id || target.id !== "reading" || !keptGrid(target, next)) {
+        var nodes = Array.prototype.slice.call(fragment.childNodes);
+        target.replaceWith(fragment);
+        settleInfo.elts = settleInfo.elts.filter(function (e) { return e !== target; });
+        nodes.forEach(function (n) { if (n.nodeType === 1) settleInfo.elts.push(n); });
+        return nodes;
+      }
+      sameAttributes(next, target, true);
+      var old = Array.prototype.slice.call(target.children);
+      var fresh = Array.prototype.slice.call(next.children);
+      var added = [];
+      fresh.forEach(function (child, i) {
+        var was = old[i];
+        if (was && was.matches("section.units") && child.matches("section.units") &&
+            keptGrid(was, child)) {
+          added = added.concat(updateSection(was, child));
+        } else {
+          if (was) was.replaceWith(child); else target.appendChild(child);
+          added.push(child);
+        }
+      });
+      old.slice(fresh.length).forEach(function (n) { n.remove(); });
+      target.querySelectorAll("section.units").forEach(showBars);
+      var verdict = document.getElementById("verdict");
+      if (verdict && target.dataset.state) verdict.className = "verdict is-" + target.dataset.state;
+      return added;
+    }
+  });
 
   document.body.addEventListener("htmx:configRequest", function (e) {
     if (!isReader(e.detail.elt)) return;
@@ -325,6 +415,8 @@
     if (reading && reading.dataset.grid) e.detail.parameters.grid = reading.dataset.grid;
   });
 
+  // A section's numbers → its grid's two bar paths (every unit's bar, then the strongest
+  // ones again on top) and each unit's label and mark, as readout.Layer.svg writes them.
   function showBars(section) {
     var grid = section.querySelector("svg.unit-grid");
     if (!grid || !section.dataset.activations) return;
@@ -334,18 +426,27 @@
     section.dataset.strong.split(" ").forEach(function (i) { strong[i] = true; });
     var columns = Number(grid.dataset.columns);
     var floor = Number(grid.dataset.floor);
-    var units = grid.children;
+    var width = Number(grid.dataset.barWidth);
+    var inset = (1 - width) / 2;
+    var units = grid.querySelectorAll(".unit");
+    var paths = grid.querySelectorAll("path.bars");
     var unitLabel = pageText("unit");
+    var every = [], strongest = [];
     for (var i = 0; i < units.length && i < values.length; i++) {
       var unit = units[i];
       var label = unitLabel.replace("{unit}", i).replace("{value}", values[i]);
       if (unit.getAttribute("aria-label") !== label) unit.setAttribute("aria-label", label);
       unit.classList.toggle("is-strong", strong[i] === true);
-      var bar = unit.lastElementChild;
-      if (bar.getAttribute("height") !== heights[i]) {
-        bar.setAttribute("y", (Math.floor(i / columns) + floor - Number(heights[i])).toFixed(3));
-        bar.setAttribute("height", heights[i]);
-      }
+      var row = Math.floor(i / columns);
+      var bar = "M" + (i % columns + inset).toFixed(3) + " " +
+        (row + floor - Number(heights[i])).toFixed(3) + "h" + width + "v" + heights[i] +
+        "h-" + width + "z";
+      every.push(bar);
+      if (strong[i] === true) strongest.push(bar);
+    }
+    if (paths.length === 2) {
+      paths[0].setAttribute("d", every.join(""));
+      paths[1].setAttribute("d", strongest.join(""));
     }
   }
 

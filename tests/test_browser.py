@@ -72,11 +72,17 @@ def probabilities(page):
     return [float(page.get_by_test_id(f"prob-{d}").get_attribute("data-value")) for d in range(10)]
 
 
+# One bar per unit in the grid's first path, in unit order: "M x y h w v height h -w z".
+BAR = re.compile(r"M([\d.]+) ([\d.]+)h([\d.]+)v([\d.]+)h-[\d.]+z")
+
+
+def bars(page, which="path.bars:not(.strongest)"):
+    """The (x, y, width, height) of each bar drawn in the grid's path ``which``, as text."""
+    return BAR.findall(page.locator(f"[data-testid=hidden-bars] > {which}").get_attribute("d"))
+
+
 def hidden_heights(page):
-    return page.eval_on_selector_all(
-        "[data-testid=hidden-bars] > .unit",
-        "units => units.map(u => { const bar = u.querySelector('.bar');"
-        " return bar ? Number(bar.getAttribute('height')) : 0; })")
+    return [float(h) for _, _, _, h in bars(page)]
 
 
 def test_page_opens_ready_to_draw(pad):
@@ -100,7 +106,8 @@ def test_a_digit_drawn_with_the_mouse_is_read(pad, name):
     p = probabilities(pad)
     assert max(range(10), key=p.__getitem__) == digit
     expect(pad.get_by_test_id(f"prob-{digit}")).to_have_class("prob is-top")
-    assert pad.locator("[data-testid=hidden-bars] > *").count() == SHIPPED_UNITS
+    assert pad.locator("[data-testid=hidden-bars] > .unit").count() == SHIPPED_UNITS
+    assert len(hidden_heights(pad)) == SHIPPED_UNITS
     assert sum(h > 0 for h in hidden_heights(pad)) > 10
     assert pad.locator("[data-testid=hidden-bars] > .is-strong").count() == 10
     expect(pad.get_by_role("img", name=re.compile("The 28 by 28 pixel image the network read as"))
@@ -271,23 +278,36 @@ def test_bars_are_updated_in_place_from_the_numbers(pad):
       const section = document.querySelector("#reading section.units");
       const units = [...section.querySelectorAll("svg > .unit")];
       return {
-        same: section.dataset.heights.split(" ").every(
-          (h, i) => units[i].lastElementChild.getAttribute("height") === h),
+        heights: section.dataset.heights.split(" "),
         labels: section.dataset.activations.split(" ").every(
           (v, i) => units[i].getAttribute("aria-label") === `Unit ${i}: ${v}`),
-        strong: units.filter(u => u.classList.contains("is-strong")).length,
+        strong: units.filter(u => u.classList.contains("is-strong")).map(u => u.dataset.unit),
+        columns: Number(section.querySelector("svg").dataset.columns),
       };
     }"""
+
+    def check(strong):
+        numbers = pad.evaluate(shown)
+        drawn = bars(pad)
+        assert [h for _, _, _, h in drawn] == numbers["heights"] and numbers["labels"]
+        for i, (x, y, width, height) in enumerate(drawn):      # each bar in its own cell
+            column, row = i % numbers["columns"], i // numbers["columns"]
+            assert (x, width) == (f"{column + 0.15:.3f}", "0.7")
+            assert y == f"{row + 0.9 - float(height):.3f}"
+        # The strongest units' bars again, on top, in their colour; their tiles marked.
+        assert bars(pad, "path.bars.strongest") == [drawn[int(i)] for i in numbers["strong"]]
+        assert len(numbers["strong"]) == strong
+
     for name in ("1", "0"):
         draw(pad, BASE[name][1])
         assert answer(pad) == name
-        assert pad.evaluate(shown) == {"same": True, "labels": True, "strong": 10}
+        check(strong=10)
         pad.get_by_test_id("clear").click()
         assert answer(pad) == ""
-        assert pad.evaluate(shown) == {"same": True, "labels": True, "strong": 0}
+        check(strong=0)
         assert set(hidden_heights(pad)) == {0}
     assert pad.locator("[data-testid=hidden-bars]").get_attribute("data-marked") == "yes"
-    assert pad.locator("[data-testid=hidden-bars] > *").count() == SHIPPED_UNITS
+    assert pad.locator("[data-testid=hidden-bars] > .unit").count() == SHIPPED_UNITS
 
 
 def test_the_verdict_takes_the_look_of_each_reading(pad):

@@ -1,6 +1,7 @@
 """The draw page and its htmx fragment, the neuron view, htmx itself, and the headers."""
 
 import io
+import re
 from html.parser import HTMLParser
 
 import pytest
@@ -269,14 +270,15 @@ def test_a_page_that_holds_the_grid_gets_the_bars_as_numbers_only(client):
     assert lean.status_code == 200
     fragment = Elements(lean.text)
     grid = fragment.one(data_testid="hidden-bars")
-    assert grid["id"] == "unit-grid-1-16" and grid["hx-preserve"] == "true"
+    assert grid["id"] == "unit-grid-1-16" and grid["data-bar-width"] == "0.7"
     assert "data-unit=" not in lean.text and fragment.one(id="reading")["data-seq"] == "4"
     # The same numbers the tiles of the full answer show.
     numbers = fragment.one(**{"class": "units"})
     labels = [a["aria-label"] for tag, a in page.elements if tag == "a" and "data-unit" in a]
     assert [f"Unit {i}: {v}" for i, v in enumerate(numbers["data-activations"].split())] == labels
-    heights = [a["height"] for tag, a in page.elements if a.get("class") == "bar"]
-    assert numbers["data-heights"].split() == heights
+    drawn = [a["d"] for tag, a in page.elements if a.get("class") == "bars"][0]
+    heights = re.findall(r"v([\d.]+)h", drawn)
+    assert numbers["data-heights"].split() == heights and len(heights) == 16
     strong = [a["data-unit"] for tag, a in page.elements if a.get("class") == "unit is-strong"]
     assert sorted(numbers["data-strong"].split(), key=int) == strong
     # The teaching form and the model version are still there.

@@ -48,37 +48,54 @@ class Layer:
     rows: int
 
     def svg(self, neuron_url=None):
-        """The units as SVG markup, one element per unit, for ``<svg viewBox="0 0 columns rows">``.
+        """The units as SVG markup for ``<svg viewBox="0 0 columns rows">``: a tile per unit,
+        then every unit's bar in one path (the strongest again, in a second one on top).
 
-        Each unit is a tile with a bar standing on its floor, named by an
-        ``aria-label`` with its value (the page shows it on hover and focus);
-        with ``neuron_url`` (e.g. "/neuron/") it is a link to the unit's
-        weights. Every unit has its bar, of height 0 when the unit is off,
-        so ``draw.js`` can set any bar's height in place. Written here rather
-        than in the template: hundreds of units with a dozen attributes each
-        made Jinja the slowest step of a live reading (7 ms of 8); every value
-        is a number made here. No ``<title>`` per unit: a thousand fewer nodes.
+        Each unit is a tile named by an ``aria-label`` with its value (the page
+        shows it on hover and focus); with ``neuron_url`` (e.g. "/neuron/") it
+        is a link to the unit's weights. The bars are two ``<path>`` elements,
+        one rectangle per unit in unit order (of height 0 when the unit is off),
+        so a new reading changes two attributes, not hundreds: ``draw.js``
+        writes the same paths from the section's numbers (``bar_paths``).
+        Written here rather than in the template: hundreds of units with a
+        dozen attributes each made Jinja the slowest step of a live reading;
+        every value is a number made here. No ``<title>`` per unit: a thousand
+        fewer nodes.
         """
         link = str(escape(neuron_url)) if neuron_url else None
         tile = 1 - 2 * CELL_INSET
-        floor = self.floor
-        inset = (1 - BAR_WIDTH) / 2
         parts = []
         unit_label = gettext("Unit %(unit)s: %(value)s")     # once: hundreds of units follow
-        for i, (value, height) in enumerate(zip(self.values.tolist(), self.heights.tolist())):
+        for i, value in enumerate(self.values.tolist()):
             column, row = i % self.columns, i // self.columns
             kind = "unit is-strong" if i in self.strong else "unit"
             body = (f'<rect class="cell" x="{column + CELL_INSET:.2f}" y="{row + CELL_INSET:.2f}" '
-                    f'width="{tile:.2f}" height="{tile:.2f}"/>'
-                    f'<rect class="bar" x="{column + inset:.3f}" y="{row + floor - height:.3f}" '
-                    f'width="{BAR_WIDTH}" height="{height:.3f}"/>')
+                    f'width="{tile:.2f}" height="{tile:.2f}"/>')
             label = f'aria-label="{escape(unit_label % {"unit": i, "value": f"{value:.2f}"})}"'
             if link:
                 parts.append(f'<a href="{link}{i}" class="{kind}" data-unit="{i}" {label} '
                              f'tabindex="{-1 if i else 0}">{body}</a>')
             else:
                 parts.append(f'<g class="{kind}" role="img" {label}>{body}</g>')
+        every, strongest = self.bar_paths()
+        parts.append(f'<path class="bars" d="{every}"/><path class="bars strongest" d="{strongest}"/>')
         return Markup("".join(parts))
+
+    def bar_paths(self):
+        """(every unit's bar, the strongest units' bars) as SVG path data: for each unit in
+        order ``M x y h w v height h -w z``, its height as ``numbers`` writes it."""
+        inset = (1 - self.bar_width) / 2
+        pieces = []
+        for i, height in enumerate(fixed_text(self.heights, 3).split(" ")):
+            column, row = i % self.columns, i // self.columns
+            pieces.append(f"M{column + inset:.3f} {row + self.floor - float(height):.3f}"
+                          f"h{self.bar_width}v{height}h-{self.bar_width}z")
+        return "".join(pieces), "".join(pieces[i] for i in sorted(self.strong))
+
+    @property
+    def bar_width(self):
+        """A bar's width, as a fraction of its grid cell's."""
+        return BAR_WIDTH
 
     @property
     def floor(self):
@@ -202,9 +219,10 @@ def failed(message, seq=0):
 def render_fragment(readout, **context):
     """The partial alone, its verdict marked for htmx's out-of-band swap into the live region.
 
-    When the page already holds unit grids of this layout, they are kept
-    (``hx-preserve``) and only their numbers are sent. ``context`` goes to the template
-    (a class's page passes its ``class_code``).
+    When the page already holds unit grids of this layout, they come empty and
+    only their numbers are sent: the page keeps its grids in place
+    (``static/draw.js``). ``context`` goes to the template (a class's page passes
+    its ``class_code``).
     """
     return render_template("partials/_prediction.html", r=readout, fragment=True,
                            bars_only=held_grid() == readout.grid, **context)
