@@ -237,6 +237,7 @@
 
   function describe(unit) {
     var grid = unit.closest("svg");
+    labelUnits(grid);            // labels still waiting for an idle moment: now
     var c = caption(grid);
     if (!c.dataset.text) c.dataset.text = c.textContent;
     c.textContent = pageText("selectUnit").replace("{unit}", unit.getAttribute("aria-label"));
@@ -416,37 +417,67 @@
   });
 
   // A section's numbers → its grid's two bar paths (every unit's bar, then the strongest
-  // ones again on top) and each unit's label and mark, as readout.Layer.svg writes them.
+  // ones again on top) and the marks on the strongest units, as readout.Layer.svg writes
+  // them: two attributes and a few classes per answer. The units' labels (their values,
+  // for screen readers and the hover caption) follow when the browser is idle, after
+  // the bars are on screen, and only where a value changed.
   function showBars(section) {
     var grid = section.querySelector("svg.unit-grid");
     if (!grid || !section.dataset.activations) return;
-    var values = section.dataset.activations.split(" ");
     var heights = section.dataset.heights.split(" ");
-    var strong = {};
-    section.dataset.strong.split(" ").forEach(function (i) { strong[i] = true; });
-    var columns = Number(grid.dataset.columns);
-    var floor = Number(grid.dataset.floor);
-    var width = Number(grid.dataset.barWidth);
-    var inset = (1 - width) / 2;
+    var strong = section.dataset.strong ? section.dataset.strong.split(" ") : [];
     var units = grid.querySelectorAll(".unit");
-    var paths = grid.querySelectorAll("path.bars");
-    var unitLabel = pageText("unit");
-    var every = [], strongest = [];
-    for (var i = 0; i < units.length && i < values.length; i++) {
-      var unit = units[i];
-      var label = unitLabel.replace("{unit}", i).replace("{value}", values[i]);
-      if (unit.getAttribute("aria-label") !== label) unit.setAttribute("aria-label", label);
-      unit.classList.toggle("is-strong", strong[i] === true);
-      var row = Math.floor(i / columns);
-      var bar = "M" + (i % columns + inset).toFixed(3) + " " +
-        (row + floor - Number(heights[i])).toFixed(3) + "h" + width + "v" + heights[i] +
-        "h-" + width + "z";
-      every.push(bar);
-      if (strong[i] === true) strongest.push(bar);
+    var starts = barStarts(grid, units.length);
+    var width = grid.dataset.barWidth;
+    var every = new Array(Math.min(units.length, heights.length));
+    for (var i = 0; i < every.length; i++) {
+      every[i] = starts[i] + heights[i] + "h" + width + "v" + heights[i] + "z";
     }
+    var paths = grid.querySelectorAll("path.bars");
     if (paths.length === 2) {
       paths[0].setAttribute("d", every.join(""));
-      paths[1].setAttribute("d", strongest.join(""));
+      paths[1].setAttribute("d", strong.map(function (i) { return every[i] || ""; }).join(""));
+    }
+    var marked = {};
+    strong.forEach(function (i) { if (units[i]) marked[i] = true; });
+    grid.querySelectorAll(".unit.is-strong").forEach(function (u) {
+      if (!marked[u.dataset.unit || Array.prototype.indexOf.call(units, u)]) u.classList.remove("is-strong");
+    });
+    Object.keys(marked).forEach(function (i) { units[i].classList.add("is-strong"); });
+    grid.pendingLabels = section.dataset.activations.split(" ");
+    if (!grid.labelsAsked) {
+      grid.labelsAsked = true;
+      var later = window.requestIdleCallback || function (f) { return setTimeout(f, 50); };
+      later(function () { labelUnits(grid); }, { timeout: 250 });
+    }
+  }
+
+  // Where each unit's bar starts, "M x y v-": its cell's column and floor (the same for
+  // every answer, so made once per grid).
+  function barStarts(grid, count) {
+    if (grid.barStarts && grid.barStarts.length === count) return grid.barStarts;
+    var columns = Number(grid.dataset.columns);
+    var floor = Number(grid.dataset.floor);
+    var inset = (1 - Number(grid.dataset.barWidth)) / 2;
+    grid.barStarts = [];
+    for (var i = 0; i < count; i++) {
+      grid.barStarts.push("M" + (i % columns + inset).toFixed(3) + " " +
+        (Math.floor(i / columns) + floor).toFixed(3) + "v-");
+    }
+    return grid.barStarts;
+  }
+
+  // The units' labels from the latest answer's values, where they changed.
+  function labelUnits(grid) {
+    grid.labelsAsked = false;
+    var values = grid.pendingLabels;
+    if (!values) return;
+    grid.pendingLabels = null;
+    var units = grid.querySelectorAll(".unit");
+    var unitLabel = pageText("unit");
+    for (var i = 0; i < units.length && i < values.length; i++) {
+      var label = unitLabel.replace("{unit}", i).replace("{value}", values[i]);
+      if (units[i].getAttribute("aria-label") !== label) units[i].setAttribute("aria-label", label);
     }
   }
 

@@ -72,13 +72,15 @@ def probabilities(page):
     return [float(page.get_by_test_id(f"prob-{d}").get_attribute("data-value")) for d in range(10)]
 
 
-# One bar per unit in the grid's first path, in unit order: "M x y h w v height h -w z".
-BAR = re.compile(r"M([\d.]+) ([\d.]+)h([\d.]+)v([\d.]+)h-[\d.]+z")
+# One bar per unit in the grid's first path, in unit order, up from its cell's floor:
+# "M x floor v -height h width v height z".
+BAR = re.compile(r"M([\d.]+) ([\d.]+)v-([\d.]+)h([\d.]+)v\3z")
 
 
 def bars(page, which="path.bars:not(.strongest)"):
-    """The (x, y, width, height) of each bar drawn in the grid's path ``which``, as text."""
-    return BAR.findall(page.locator(f"[data-testid=hidden-bars] > {which}").get_attribute("d"))
+    """The (x, floor, width, height) of each bar drawn in the grid's path ``which``, as text."""
+    d = page.locator(f"[data-testid=hidden-bars] > {which}").get_attribute("d")
+    return [(x, y, width, height) for x, y, height, width in BAR.findall(d)]
 
 
 def hidden_heights(page):
@@ -282,18 +284,21 @@ def test_bars_are_updated_in_place_from_the_numbers(pad):
         labels: section.dataset.activations.split(" ").every(
           (v, i) => units[i].getAttribute("aria-label") === `Unit ${i}: ${v}`),
         strong: units.filter(u => u.classList.contains("is-strong")).map(u => u.dataset.unit),
+        strongest: section.dataset.strong ? section.dataset.strong.split(" ") : [],
         columns: Number(section.querySelector("svg").dataset.columns),
       };
     }"""
 
     def check(strong):
+        # The units' labels follow when the page is idle, soon after the bars.
+        pad.wait_for_function(f"() => ({shown})().labels", timeout=5000)
         numbers = pad.evaluate(shown)
+        assert numbers["strong"] == numbers["strongest"]
         drawn = bars(pad)
         assert [h for _, _, _, h in drawn] == numbers["heights"] and numbers["labels"]
         for i, (x, y, width, height) in enumerate(drawn):      # each bar in its own cell
             column, row = i % numbers["columns"], i // numbers["columns"]
-            assert (x, width) == (f"{column + 0.15:.3f}", "0.7")
-            assert y == f"{row + 0.9 - float(height):.3f}"
+            assert (x, y, width) == (f"{column + 0.15:.3f}", f"{row + 0.9:.3f}", "0.7")
         # The strongest units' bars again, on top, in their colour; their tiles marked.
         assert bars(pad, "path.bars.strongest") == [drawn[int(i)] for i in numbers["strong"]]
         assert len(numbers["strong"]) == strong

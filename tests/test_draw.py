@@ -277,7 +277,7 @@ def test_a_page_that_holds_the_grid_gets_the_bars_as_numbers_only(client):
     labels = [a["aria-label"] for tag, a in page.elements if tag == "a" and "data-unit" in a]
     assert [f"Unit {i}: {v}" for i, v in enumerate(numbers["data-activations"].split())] == labels
     drawn = [a["d"] for tag, a in page.elements if a.get("class") == "bars"][0]
-    heights = re.findall(r"v([\d.]+)h", drawn)
+    heights = re.findall(r"v-([\d.]+)h", drawn)
     assert numbers["data-heights"].split() == heights and len(heights) == 16
     strong = [a["data-unit"] for tag, a in page.elements if a.get("class") == "unit is-strong"]
     assert sorted(numbers["data-strong"].split(), key=int) == strong

@@ -36,13 +36,14 @@ def test_a_layers_bars_are_one_rectangle_per_unit_in_two_paths():
     values = np.random.default_rng(1).random(20)
     shown = layer(values)
     every, strongest = shown.bar_paths()
-    bars = re.findall(r"M([\d.]+) ([\d.]+)h0\.7v([\d.]+)h-0\.7z", every)
-    assert "".join(f"M{x} {y}h0.7v{h}h-0.7z" for x, y, h in bars) == every
+    bars = re.findall(r"M([\d.]+) ([\d.]+)v-([\d.]+)h0\.7v\3z", every)
+    assert "".join(f"M{x} {y}v-{h}h0.7v{h}z" for x, y, h in bars) == every
     assert [h for _, _, h in bars] == shown.numbers()["heights"].split(" ")
-    for i, (x, y, h) in enumerate(bars):          # on its cell's floor, in a 5-column grid
+    for i, (x, y, h) in enumerate(bars):          # up from its cell's floor, in a 5-column grid
         assert float(x) == pytest.approx(i % 5 + 0.15) and float(h) == round(0.8 * values[i], 3)
-        assert float(y) == pytest.approx(i // 5 + 0.9 - float(h), abs=5e-4)
+        assert float(y) == pytest.approx(i // 5 + 0.9)
     strong = sorted(shown.strong)
     assert strong == sorted(np.argsort(-values)[:10].tolist())
-    assert strongest == "".join(f"M{bars[i][0]} {bars[i][1]}h0.7v{bars[i][2]}h-0.7z" for i in strong)
+    assert strongest == "".join(f"M{bars[i][0]} {bars[i][1]}v-{bars[i][2]}h0.7v{bars[i][2]}z"
+                                for i in strong)
     assert 'class="bars"' in shown.svg() and shown.svg().count('class="cell"') == 20

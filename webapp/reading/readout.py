@@ -83,13 +83,14 @@ class Layer:
 
     def bar_paths(self):
         """(every unit's bar, the strongest units' bars) as SVG path data: for each unit in
-        order ``M x y h w v height h -w z``, its height as ``numbers`` writes it."""
+        order ``M x floor v -height h width v height z``, up from its cell's floor, its
+        height as ``numbers`` writes it."""
         inset = (1 - self.bar_width) / 2
         pieces = []
         for i, height in enumerate(fixed_text(self.heights, 3).split(" ")):
             column, row = i % self.columns, i // self.columns
-            pieces.append(f"M{column + inset:.3f} {row + self.floor - float(height):.3f}"
-                          f"h{self.bar_width}v{height}h-{self.bar_width}z")
+            pieces.append(f"M{column + inset:.3f} {row + self.floor:.3f}"
+                          f"v-{height}h{self.bar_width}v{height}z")
         return "".join(pieces), "".join(pieces[i] for i in sorted(self.strong))
 
     @property
