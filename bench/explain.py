@@ -20,7 +20,10 @@ process and round-robin so a busy machine slows every contender alike:
 It prints the median of each, its ratio to the forward pass, the worst
 completeness gap of the attributions, and each dream's p(digit). BLAS
 threads matter on a shared machine: set ``OPENBLAS_NUM_THREADS=1`` to see
-single-core costs (the web app's workers each take one request at a time).
+single-core costs of the model's steps. The web app's requests run with one
+BLAS thread, as each ``digits serve`` worker does; with more, the threads that
+wait spin, and the process's CPU time counted them (2.9 ms "added" by the
+panels that cost 1.1 ms of wall time).
 """
 
 import argparse
@@ -33,6 +36,7 @@ import urllib.parse
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 import model
 from model import dream, explain, mnist
@@ -83,12 +87,15 @@ def web_costs(repeats):
     from webapp import create_app
 
     png = render(BASE["3"][1])
-    with tempfile.TemporaryDirectory() as instance:
+    grid = "-".join(map(str, model.load(model.PRETRAINED)[0].sizes[1:-1]))   # the page's grids
+    # One BLAS thread, as each web worker has (``ops.server.serving_app``): OpenBLAS's
+    # other threads spin while they wait, and process CPU would count them.
+    with tempfile.TemporaryDirectory() as instance, threadpool_limits(1, user_api="blas"):
         app = create_app(app_config(instance, MODEL=str(model.PRETRAINED), LOG_REQUESTS=False,
                                     MODEL_CHECK_SECONDS=3600))
         client = app.test_client()
         page = {"image": "data:image/png;base64," + base64.b64encode(png).decode(), "seq": "1",
-                "grid": "256"}
+                "grid": grid}
         headers = {"HX-Request": "true"}
 
         def form(**extra):
