@@ -9,6 +9,8 @@
 #   make bench-explain  what explaining costs: attribution, a unit's sums, dreams; the server CPU
 #                       the page's why panels and the explain API add; this machine's speed
 #   make bench-overlay  pen-up → DOM in Chromium with the why panels on and off (no wrk)
+#   make bench-pen-up  where a pen-up's time goes in Chromium: its phases, and with TRACE=file
+#                      the browser's main-thread work per answer (SLOWER=N: N times slower)
 #   make bench-retrain  seconds for a default admin retrain on MNIST + 10,000 samples
 #   make bench-corrections  corrections from 40 writers teach a style: before/after, MNIST
 #   make bench-vandals  500 wrong labels from 5 clients among 500 honest ones: the review queue's
@@ -29,7 +31,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench bench-web bench-explain bench-overlay bench-retrain bench-corrections bench-vandals bench-forms bench-teach bench-handwriting loadtest bench-slow bench-reading setup setup-test browser clean translations
+.PHONY: run test bench bench-web bench-explain bench-overlay bench-pen-up bench-retrain bench-corrections bench-vandals bench-forms bench-teach bench-handwriting loadtest bench-slow bench-reading setup setup-test browser clean translations
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +71,9 @@ bench-explain: setup
 
 bench-overlay: setup browser
 	$(BIN)/python -m bench.web --latency-only
+
+bench-pen-up: setup browser
+	$(BIN)/python -m bench.pen_up $(if $(SLOWER),--slower $(SLOWER)) $(if $(TRACE),--trace $(TRACE))
 
 bench-retrain: setup
 	$(BIN)/python -m bench.retrain
