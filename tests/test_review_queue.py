@@ -170,6 +170,9 @@ def test_the_queue_works_from_the_keyboard(review_server, review_app, page):
     page.keyboard.press("Enter")
     items = page.locator("[data-review-item]")
     expect(items).to_have_count(8)
+    # The items are in the page before its deferred scripts have run: a key pressed in
+    # between finds no handler (a CI run lost its "j" there). Wait for them.
+    page.wait_for_load_state("load")
     page.keyboard.press("j")
     expect(items.nth(0)).to_be_focused()
     outline = items.nth(0).evaluate("e => getComputedStyle(e).outlineStyle")
