@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from flask import Blueprint, current_app, render_template, request
-from markupsafe import Markup
 
 from ..core.served import get_model
 from ..i18n import percent
@@ -92,39 +91,6 @@ class Panels:
         u = self.e.unit
         return [(k, f"{u.votes[k]:+.2f}", f"{u.output_z[k]:.2f}", f"{u.probabilities[k]:.3f}")
                 for k in range(len(u.votes))]
-
-    # The panel's repeated rows, written here: every value in them is a number made here,
-    # and four dozen cells through Jinja cost a quarter of a millisecond per reading.
-
-    @property
-    def terms_rows(self):
-        """The terms table's rows: pixel, w, x and w × x for each of the largest terms."""
-        return Markup("".join(
-            f'<tr data-pixel="{i}"><th scope="row">{place}</th><td>{w}</td><td>{x}</td>'
-            f'<td>{product}</td></tr>' for i, place, w, x, product in self.terms))
-
-    @property
-    def vote_items(self):
-        """The votes list's items: a bar up (for) or down (against) and the vote, per digit."""
-        return Markup("".join(
-            f'<li class="{"is-positive" if bar.value >= 0 else "is-negative"}" '
-            f'data-value="{bar.value:.4f}"><svg viewBox="0 -1 1 2" preserveAspectRatio="none" '
-            f'aria-hidden="true"><rect x="0" y="{bar.top}" width="1" height="{bar.height}"/>'
-            f'</svg><span>{k}</span><span class="vote-value">{bar.value:+.2f}</span></li>'
-            for k, bar in enumerate(self.votes)))
-
-    @functools.cached_property
-    def softmax_cells(self):
-        """The softmax table's cells per row: ``digits``, ``votes``, ``z`` and ``p``."""
-        top = self.e.reading
-        return {
-            "digits": Markup("".join(f'<th scope="col">{k}</th>' for k, *_ in self.outputs)),
-            "votes": Markup("".join(f"<td>{vote}</td>" for _, vote, _, _ in self.outputs)),
-            "z": Markup("".join(f'<td data-testid="output-z-{k}">{z}</td>'
-                                for k, _, z, _ in self.outputs)),
-            "p": Markup("".join(f'<td data-testid="output-p-{k}" class="{"is-top" if k == top else ""}">'
-                                f'{p}</td>' for k, _, _, p in self.outputs)),
-        }
 
     @property
     def others(self):
