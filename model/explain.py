@@ -282,7 +282,7 @@ def unit_arithmetic(net, x, unit):
     X, _ = _vectors(net, x, single=True)
     unit = _index(unit, net.sizes[1], "unit")
     net = net.astype(np.float64)
-    activations = _along(net, X, np.ones(1))
+    activations = _along(net, X, np.ones(1))        # the forward pass at x itself (t = 1)
     contributions = net.weights[0][:, unit] * X[0]
     bias = float(net.biases[0][unit])
     z = float(contributions.sum() + bias)

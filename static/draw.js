@@ -429,21 +429,19 @@
     var units = grid.querySelectorAll(".unit");
     var starts = barStarts(grid, units.length);
     var width = grid.dataset.barWidth;
+    var marked = {};
+    strong.forEach(function (i) { marked[i] = true; });
     var every = new Array(Math.min(units.length, heights.length));
     for (var i = 0; i < every.length; i++) {
       every[i] = starts[i] + heights[i] + "h" + width + "v" + heights[i] + "z";
+      var on = marked[i] === true;      // a class changed only where it changes
+      if (units[i].classList.contains("is-strong") !== on) units[i].classList.toggle("is-strong", on);
     }
     var paths = grid.querySelectorAll("path.bars");
     if (paths.length === 2) {
       paths[0].setAttribute("d", every.join(""));
       paths[1].setAttribute("d", strong.map(function (i) { return every[i] || ""; }).join(""));
     }
-    var marked = {};
-    strong.forEach(function (i) { if (units[i]) marked[i] = true; });
-    grid.querySelectorAll(".unit.is-strong").forEach(function (u) {
-      if (!marked[u.dataset.unit || Array.prototype.indexOf.call(units, u)]) u.classList.remove("is-strong");
-    });
-    Object.keys(marked).forEach(function (i) { units[i].classList.add("is-strong"); });
     grid.pendingLabels = section.dataset.activations.split(" ");
     if (!grid.labelsAsked) {
       grid.labelsAsked = true;
